@@ -1,0 +1,120 @@
+"""The nightly run as one Prefect flow; each task is one stage of design.md, nothing more.
+
+ingest -> standardise -> validate -> map -> write (staged) -> reconcile -> publish.
+The logic lives in transforms/ and expectations/; this module only orders the stages, names the
+run, retries what touches the disk, and turns a broken invariant into a failed run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, task
+from prefect.cache_policies import NONE
+
+from transforms.findings import concat_findings
+from transforms.ingest import Export, read_export
+from transforms.mapping import map_domains
+from transforms.package import read_transliteration, write_package
+from transforms.publish import (
+    compute_code_sha256,
+    compute_run_id,
+    compute_tree_sha256,
+    publish_run,
+    stage_run_dir,
+)
+from transforms.reconcile import check_reconciliation, format_reconciliation, reconcile_rows
+from transforms.standardise_sheets import standardise_export
+from transforms.study import Study, read_study
+from transforms.validate import validate_export
+
+
+class RunFailed(RuntimeError):
+    """The run could not produce a trustworthy package; nothing was published."""
+
+
+# Frames are large and change every night: hashing them for Prefect's cache costs more than the
+# stage itself, so tasks don't cache (a whole unchanged run is detected by its run id instead).
+stage = task(cache_policy=NONE)
+io_stage = task(cache_policy=NONE, retries=2, retry_delay_seconds=2)
+
+
+@io_stage
+def load_study(study_dir: Path) -> Study:
+    return read_study(study_dir)
+
+
+@io_stage
+def ingest(input_dir: Path, study: Study) -> Export:
+    return read_export(input_dir, study.raw_columns)
+
+
+@stage
+def standardise(export: Export, study: Study) -> dict[str, pd.DataFrame]:
+    return standardise_export(export.sheets, study)
+
+
+@stage
+def validate(sheets, export: Export, study: Study, transliteration, docs_dir: Path):
+    return validate_export(sheets, export.files, study, transliteration, docs_dir)
+
+
+@stage
+def map_to_sdtm(valid, study: Study, transliteration):
+    return map_domains(valid, study, transliteration)
+
+
+@io_stage
+def write(domains, findings, staging: Path, study: Study, run_id: str, export: Export, counts):
+    return write_package(domains, findings, staging, study, run_id, export.files, counts)
+
+
+@io_stage
+def publish(staging: Path, output_dir: Path, run_id: str) -> Path:
+    return publish_run(staging, output_dir, run_id)
+
+
+@flow(name="sdtmflow-run", flow_run_name="{study_dir.name}-nightly", log_prints=True)
+def sdtmflow_run(input_dir: Path, output_dir: Path, study_dir: Path) -> str:
+    """Build, check and publish one SDTM package from one site export. Returns the summary."""
+    started = time.perf_counter()
+    input_dir, output_dir, study_dir = Path(input_dir), Path(output_dir), Path(study_dir)
+    study = load_study(study_dir)
+    transliteration = read_transliteration()
+    export = ingest(input_dir, study)
+    run_id = compute_run_id(
+        export.files, input_dir, study_dir, compute_tree_sha256(study_dir), compute_code_sha256()
+    )
+    staging = stage_run_dir(output_dir, run_id)
+    try:
+        sheets = standardise(export, study)
+        valid, validation_findings = validate(sheets, export, study, transliteration, staging / "validation")
+        domains, map_findings = map_to_sdtm(valid, study, transliteration)
+        findings = concat_findings(export.findings, validation_findings, map_findings)
+        counts = reconcile_rows(sheets, export.inventory, findings, domains)
+        problems = check_reconciliation(counts)
+        if problems:
+            raise RunFailed("rows lost or mis-mapped, nothing published:\n" + "\n".join(problems))
+        write(domains, findings, staging, study, run_id, export, counts)
+        run_dir = publish(staging, output_dir, run_id)
+    finally:
+        # A failed run leaves no half-written folder behind (publish has moved a successful one).
+        shutil.rmtree(staging, ignore_errors=True)
+    return format_summary(run_dir, domains, findings, counts, time.perf_counter() - started)
+
+
+def format_summary(run_dir: Path, domains, findings: pd.DataFrame, counts: pd.DataFrame, seconds: float) -> str:
+    severity = findings["severity"].value_counts()
+    records = ", ".join(f"{name} {len(frame)}" for name, frame in domains.items())
+    return "\n".join(
+        [
+            f"published {run_dir} in {seconds:.1f} s",
+            f"records: {records}",
+            "findings: " + ", ".join(f"{s} {int(severity.get(s, 0))}" for s in ("ERROR", "WARNING", "INFO"))
+            + f" (see {run_dir / 'findings.csv'})",
+            format_reconciliation(counts),
+        ]
+    )

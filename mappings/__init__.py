@@ -1,0 +1,1 @@
+"""Study metadata and CDISC standards as data (no code): the pipeline locates this folder by importing it."""

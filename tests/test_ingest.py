@@ -1,0 +1,119 @@
+"""Ingest: sheets and headers recognised loosely, lineage exact, bad files become findings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from transforms.ingest import compute_header_key, list_input_files, match_sheet_kind, read_export
+from transforms.study import DEFAULT_STUDY_DIR, read_study
+
+
+@pytest.fixture(scope="module")
+def raw_columns():
+    return read_study(DEFAULT_STUDY_DIR).raw_columns
+
+
+def _workbook(path, sheets: dict[str, list[list]]):
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+
+
+LAB_HEADER = ["Subject", "Visit", "Collection date", "Test", "Result", "Unit"]
+
+
+def test_header_key_ignores_case_space_punctuation_and_unit():
+    assert compute_header_key(["Weight (kg)", " WEIGHT ", "Dose (10^6 cells/kg)", "Date of birth"]) == [
+        "weight", "weight", "dose", "dateofbirth",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [("Labs", "labs"), ("labs_2026-03-01", "labs"), ("LABS 20260301", "labs"), (" Demo graphics ", "demographics"),
+     ("Assessments", "assessments"), ("Labsheet", None), ("Notes", None)],
+)
+def test_sheet_names_match_case_and_space_insensitively(name, kind):
+    assert match_sheet_kind(name) == kind
+
+
+def test_rows_keep_lineage_as_the_site_numbers_them(tmp_path, raw_columns):
+    _workbook(
+        tmp_path / "export.xlsx",
+        {"Labs": [LAB_HEADER, ["01-001", "Baseline", "2026-03-05", "ALT", "35", "U/L"], [None] * 6,
+                  ["01-002", "W4", dt.datetime(2026, 3, 9), "TBIL", "<5", "µmol/L"]]},
+    )
+    export = read_export(tmp_path, raw_columns)
+    labs = export.sheets["labs"]
+    # The blank spreadsheet row 3 is not data; the next row keeps its own number, 4.
+    assert list(labs["_row"]) == [2, 4]
+    assert list(labs["subject"]) == ["01-001", "01-002"]
+    assert labs.loc[1, "collection_date"] == "2026-03-09 00:00:00"
+    assert labs.loc[1, "result"] == "<5"
+    assert set(labs["_file"]) == {"export.xlsx"} and set(labs["_sheet"]) == {"Labs"}
+    assert export.inventory.to_dict(orient="records") == [
+        {"file": "export.xlsx", "sheet": "Labs", "kind": "labs", "rows": 2, "loaded": True}
+    ]
+
+
+def test_ids_stay_text(tmp_path, raw_columns):
+    (tmp_path / "labs.csv").write_text(
+        "Subject,Visit,Collection date,Test,Result\n007,Baseline,2026-03-05,ALT,35.0\n", encoding="utf-8"
+    )
+    labs = read_export(tmp_path, raw_columns).sheets["labs"]
+    assert labs.loc[0, "subject"] == "007" and labs.loc[0, "result"] == "35.0"
+
+
+def test_missing_required_column_names_file_sheet_and_column(tmp_path, raw_columns):
+    (tmp_path / "labs.csv").write_text("Subject,Visit,Test,Result\n01-001,Baseline,ALT,35\n", encoding="utf-8")
+    export = read_export(tmp_path, raw_columns)
+    errors = export.findings[export.findings["severity"] == "ERROR"]
+    assert errors[["file", "sheet", "variable"]].values.tolist() == [["labs.csv", "labs", "Collection date"]]
+    assert export.sheets["labs"].empty
+    assert export.inventory["loaded"].tolist() == [False] and export.inventory["rows"].tolist() == [1]
+
+
+def test_unknown_sheet_and_extra_column_are_reported_and_ignored(tmp_path, raw_columns):
+    _workbook(
+        tmp_path / "e.xlsx",
+        {"Notes": [["anything"], ["x"]],
+         "Labs": [LAB_HEADER + ["Comment"], ["01-001", "Baseline", "2026-03-05", "ALT", "35", "U/L", "ok"]]},
+    )
+    export = read_export(tmp_path, raw_columns)
+    rules = export.findings.set_index("rule")
+    assert rules.loc["SF-0004", "sheet"] == "Notes"
+    assert rules.loc["SF-0003", "variable"] == "Comment"
+    assert "Comment" not in export.sheets["labs"].columns and len(export.sheets["labs"]) == 1
+
+
+def test_corrupt_encrypted_empty_and_non_utf8_files_are_findings_not_crashes(tmp_path, raw_columns):
+    (tmp_path / "broken.xlsx").write_bytes(b"this is not a workbook")
+    (tmp_path / "locked.xlsx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100)
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "labs_gbk.csv").write_bytes("Subject,Visit,Collection date,Test,Result\n01-001,Baseline,2026-03-05,谷丙转氨酶,35\n".encode("gbk"))
+    (tmp_path / "labs.csv").write_text(
+        "Subject,Visit,Collection date,Test,Result\n01-001,Baseline,2026-03-05,ALT,35\n", encoding="utf-8"
+    )
+    export = read_export(tmp_path, raw_columns)
+    by_file = export.findings.set_index("file")["message"]
+    assert "cannot be read" in by_file["broken.xlsx"]
+    assert "password-protected" in by_file["locked.xlsx"]
+    assert "empty" in by_file["empty.csv"]
+    assert "not UTF-8" in by_file["labs_gbk.csv"]
+    assert len(export.sheets["labs"]) == 1  # the good file still arrived
+
+
+def test_files_are_ordered_by_the_date_in_their_name(tmp_path):
+    for name in ["labs_2026-03-02.csv", "labs_2026-02-28.csv", "site01_20260301.xlsx"]:
+        (tmp_path / name).write_text("x")
+    files = list_input_files(tmp_path)
+    assert files["name"].tolist() == ["labs_2026-02-28.csv", "site01_20260301.xlsx", "labs_2026-03-02.csv"]
+    assert files["order"].tolist() == [0, 1, 2]

@@ -1,0 +1,1 @@
+"""sdtmflow: transforms."""

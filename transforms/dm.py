@@ -1,0 +1,89 @@
+"""DM — Demographics: one record per subject (sdtm-reference Part A).
+
+Reference dates come from EX (the infusions actually given), the planned arm from the site's arm
+text and the actual arm from the doses given, so DM is built after EX's records.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from transforms.findings import LINEAGE
+from transforms.standardise import compute_age
+from transforms.study import Study
+
+
+def build_dm(demographics: pd.DataFrame, ex: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """DM from the standardised Demographics rows that passed validation and the EX records."""
+    arms = study.arms[["ARMCD", "ARM", "dose"]]
+    exposure = derive_exposure_summary(ex, arms, study.config["treatment"]["EXDOSU"])
+    base = demographics.merge(exposure, on="USUBJID", how="left").merge(
+        arms[["ARMCD", "ARM"]], on="ARMCD", how="left"
+    )
+    treated = base["RFXSTDTC"].notna()
+    age = compute_age(base["dtc_birth_date"], base["dtc_consent_date"])
+    not_treated = study.config["not_treated"]["ARMNRS"]
+    dm = pd.DataFrame(
+        {
+            "STUDYID": study.studyid,
+            "DOMAIN": "DM",
+            "USUBJID": base["USUBJID"],
+            "SUBJID": base["SUBJID"],
+            "RFSTDTC": base["RFXSTDTC"],
+            "RFENDTC": base["RFXENDTC"],
+            "RFXSTDTC": base["RFXSTDTC"],
+            "RFXENDTC": base["RFXENDTC"],
+            "RFICDTC": base["dtc_consent_date"],
+            "RFPENDTC": base["dtc_end_of_study_date"].fillna(base["dtc_death_date"]),
+            "DTHDTC": base["dtc_death_date"],
+            "DTHFL": pd.Series("Y", index=base.index).where(base["dtc_death_date"].notna()),
+            "SITEID": base["SITEID"],
+            "BRTHDTC": base["dtc_birth_date"],
+            "AGE": age.astype("Float64"),
+            "AGEU": pd.Series("YEARS", index=base.index).where(age.notna()),
+            "SEX": base["SEX"],
+            "RACE": base["RACE"],
+            "ETHNIC": base["ETHNIC"],
+            "ARMCD": base["ARMCD"],
+            "ARM": base["ARM"],
+            "ACTARMCD": base["ACTARMCD"],
+            "ACTARM": base["ACTARM"],
+            "ARMNRS": base["ARMNRS"].where(treated, not_treated),
+            "ACTARMUD": base["ACTARMUD"],
+            "COUNTRY": study.config["study"]["country"],
+            **{column: base[column] for column in LINEAGE},
+        }
+    )
+    return dm.sort_values("USUBJID", kind="stable").reset_index(drop=True)
+
+
+def derive_exposure_summary(ex: pd.DataFrame, arms: pd.DataFrame, dose_unit: str) -> pd.DataFrame:
+    """Per subject: first/last infusion date-times and the actual arm from the doses given.
+
+    One distinct dose matching a planned arm's dose gives that arm; any other pattern (mixed or
+    off-protocol doses) is an unplanned treatment: ACTARMCD null, ARMNRS "UNPLANNED TREATMENT"
+    and ACTARMUD describing the doses (SDTMIG 3.4 DM assumptions).
+    """
+    doses = ex[["USUBJID", "EXDOSE"]].dropna().drop_duplicates().sort_values(["USUBJID", "EXDOSE"])
+    described = (
+        doses.assign(text=doses["EXDOSE"].map("{:g}".format))
+        .groupby("USUBJID")["text"].agg(" and ".join)
+    )
+    per_subject = ex.groupby("USUBJID").agg(
+        RFXSTDTC=("EXSTDTC", "min"), RFXENDTC=("EXENDTC", "max")
+    )
+    distinct = doses.groupby("USUBJID")["EXDOSE"].agg(["nunique", "min"])
+    per_subject = per_subject.join(distinct).join(described).reset_index()
+    actual = per_subject[["min"]].rename(columns={"min": "dose"}).merge(arms, on="dose", how="left")
+    planned = (per_subject["nunique"] == 1).to_numpy() & actual["ARMCD"].notna().to_numpy()
+    return pd.DataFrame(
+        {
+            "USUBJID": per_subject["USUBJID"],
+            "RFXSTDTC": per_subject["RFXSTDTC"],
+            "RFXENDTC": per_subject["RFXENDTC"],
+            "ACTARMCD": actual["ARMCD"].where(planned).to_numpy(),
+            "ACTARM": actual["ARM"].where(planned).to_numpy(),
+            "ARMNRS": pd.Series("UNPLANNED TREATMENT", index=per_subject.index).where(~planned),
+            "ACTARMUD": ("Doses given: " + per_subject["text"] + " " + dose_unit).where(~planned),
+        }
+    )

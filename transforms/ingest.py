@@ -1,0 +1,249 @@
+"""Ingest: read the site's export folder into one text frame per known sheet, with lineage.
+
+The export is the outside world (raw-data-contract.md): any mix of .xlsx workbooks and .csv files,
+sheets and headers recognised loosely. Every value is kept as the text the site sent; every row
+carries `_file`, `_sheet` and `_row` (the spreadsheet row number the site sees, header = row 1) so
+each later record or finding points back to its cell. A file or sheet that cannot be used becomes a
+finding and the rest of the export is still read.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.findings import (
+    ERROR,
+    INFO,
+    LINEAGE,
+    WARNING,
+    concat_findings,
+    empty_findings,
+    make_finding,
+)
+
+STAGE = "ingest"
+SHEETS = ("demographics", "infusions", "labs", "assessments")
+_DATE_IN_NAME = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # an encrypted (password-protected) xlsx is an OLE container
+
+
+@dataclass(frozen=True)
+class Export:
+    """What ingest read: one text frame per sheet kind (all files stacked, oldest file first), the
+    findings, the files (name, size, export date, order) and an inventory of every sheet met
+    (file, sheet, kind, rows, loaded) that the reconciliation counts from."""
+
+    sheets: dict[str, pd.DataFrame]
+    findings: pd.DataFrame
+    files: pd.DataFrame
+    inventory: pd.DataFrame
+
+
+def read_export(input_dir: Path, raw_columns: pd.DataFrame) -> Export:
+    """Read every workbook and CSV in `input_dir`; nothing in it can make this raise."""
+    inputs = list_input_files(input_dir)
+    parts: dict[str, list[pd.DataFrame]] = {sheet: [] for sheet in SHEETS}
+    inventory = []
+    findings = [empty_findings()]
+    for path in inputs["path"]:
+        tables, file_findings = read_file_tables(Path(path))
+        findings.append(file_findings)
+        for sheet_name, table in tables.items():
+            kind = match_sheet_kind(sheet_name)
+            if kind is None:
+                findings.append(
+                    make_finding(
+                        severity=WARNING, stage=STAGE, rule="SF-0004", file=Path(path).name,
+                        sheet=sheet_name,
+                        message=f"unknown sheet '{sheet_name}' ignored: expected one of "
+                        "Demographics, Infusions, Labs, Assessments",
+                    )
+                )
+                continue
+            frame, sheet_findings, loaded = assign_canonical_columns(
+                table, raw_columns[raw_columns["sheet"] == kind], Path(path).name, sheet_name
+            )
+            findings.append(sheet_findings)
+            inventory.append(
+                {"file": Path(path).name, "sheet": sheet_name, "kind": kind,
+                 "rows": len(frame), "loaded": loaded}
+            )
+            if loaded:
+                parts[kind].append(frame)
+    sheets = {
+        kind: (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else _empty_sheet(raw_columns[raw_columns["sheet"] == kind])
+        )
+        for kind, frames in parts.items()
+    }
+    inventory = pd.DataFrame(inventory, columns=["file", "sheet", "kind", "rows", "loaded"])
+    return Export(sheets, concat_findings(*findings), inputs.drop(columns="path"), inventory)
+
+
+def list_input_files(input_dir: Path) -> pd.DataFrame:
+    """Files of the export, oldest first: a date in the name (`Labs_2026-03-01.csv`) orders them,
+    then the name. File dates, not modification times, because a copy or a git clone resets mtimes
+    and the newest export must win the same way on every machine."""
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"input folder {input_dir} does not exist")
+    paths = sorted(
+        p for p in input_dir.iterdir()
+        if p.is_file() and p.suffix.lower() in (".xlsx", ".csv") and not p.name.startswith(("~$", "."))
+    )
+    dates = [
+        "".join(m.groups()) if (m := _DATE_IN_NAME.search(p.name)) else "00000000" for p in paths
+    ]
+    files = pd.DataFrame(
+        {
+            "path": [str(p) for p in paths],
+            "name": [p.name for p in paths],
+            "size": [p.stat().st_size for p in paths],
+            "export_date": dates,
+        }
+    )
+    files = files.sort_values(["export_date", "name"], kind="stable").reset_index(drop=True)
+    return files.assign(order=range(len(files)))
+
+
+def read_file_tables(path: Path) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """All tables of one file as raw text frames (header row as columns), or a file-level finding."""
+    try:
+        if path.suffix.lower() == ".csv":
+            return {_csv_sheet_name(path): read_csv_text(path)}, empty_findings()
+        return read_workbook_text(path), empty_findings()
+    except UnicodeDecodeError as error:
+        message = (
+            f"file is not UTF-8 text (byte {error.start}): re-export it as 'CSV UTF-8' "
+            "so Chinese text and units like µmol/L survive"
+        )
+    except _EncryptedWorkbook:
+        message = "workbook is password-protected: export it again without a password"
+    except _EmptyFile:
+        message = "file is empty: the export did not write any data"
+    except Exception as error:  # noqa: BLE001 — any reader failure is the site's file, not our bug
+        message = f"file cannot be read ({type(error).__name__}: {error}); re-export it"
+    return {}, make_finding(severity=ERROR, stage=STAGE, rule="SF-0001", file=path.name, message=message)
+
+
+class _EncryptedWorkbook(Exception):
+    pass
+
+
+class _EmptyFile(Exception):
+    pass
+
+
+def read_workbook_text(path: Path) -> dict[str, pd.DataFrame]:
+    """Every sheet of an xlsx as text. calamine is ~6x faster than openpyxl on large sheets."""
+    head = path.read_bytes()[:8]
+    if not head:
+        raise _EmptyFile()
+    if head.startswith(_OLE_MAGIC):
+        raise _EncryptedWorkbook()
+    if not zipfile.is_zipfile(path):
+        raise ValueError("not an xlsx workbook (no zip container)")
+    tables = pd.read_excel(path, sheet_name=None, engine="calamine", dtype=str, header=0)
+    return tables
+
+
+def read_csv_text(path: Path) -> pd.DataFrame:
+    """A CSV as text. utf-8-sig: Excel's 'CSV UTF-8' starts with a byte-order mark."""
+    if path.stat().st_size == 0:
+        raise _EmptyFile()
+    return pd.read_csv(
+        path, dtype=str, encoding="utf-8-sig", keep_default_na=False, skip_blank_lines=False
+    )
+
+
+def match_sheet_kind(name: str) -> str | None:
+    """Which contract sheet a workbook sheet or CSV name is, case/space/punctuation-insensitively."""
+    key = re.sub(r"[^a-z]", "", str(name).lower())
+    for kind in SHEETS:
+        if key == kind or (key.startswith(kind) and not key[len(kind):].isalpha()):
+            return kind
+    return None
+
+
+def compute_header_key(headers: pd.Index | list) -> list[str]:
+    """Header match key: lower case, any bracketed unit dropped, only letters and digits kept."""
+    keys = []
+    for header in headers:
+        text = re.sub(r"[\(\[].*?[\)\]]", "", str(header)).lower()
+        keys.append(re.sub(r"[^0-9a-z]", "", text))
+    return keys
+
+
+def assign_canonical_columns(
+    table: pd.DataFrame, columns: pd.DataFrame, file: str, sheet: str
+) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """Rename a sheet's headers to the canonical names, add lineage, report extra/missing columns.
+
+    Returns (frame, findings, loaded). A missing required column rejects the sheet (loaded False;
+    one finding naming file, sheet and column); the reconciliation then counts all its rows as
+    held back by that file-level finding.
+    """
+    findings = [empty_findings()]
+    wanted = dict(zip(compute_header_key(columns["header"]), columns["column"]))
+    present = compute_header_key(table.columns)
+    rename, extras = {}, []
+    for original, key in zip(table.columns, present):
+        if key in wanted and wanted[key] not in rename.values():
+            rename[original] = wanted[key]
+        elif not str(original).startswith("Unnamed:"):
+            extras.append(original)
+    for extra in extras:
+        findings.append(
+            make_finding(
+                severity=INFO, stage=STAGE, rule="SF-0003", file=file, sheet=sheet,
+                variable=str(extra), message=f"extra column '{extra}' ignored",
+            )
+        )
+    missing = columns[(columns["required"] == "Y") & ~columns["column"].isin(rename.values())]
+    for _, column in missing.iterrows():
+        findings.append(
+            make_finding(
+                severity=ERROR, stage=STAGE, rule="SF-0002", file=file, sheet=sheet,
+                variable=column["header"],
+                message=f"required column '{column['header']}' is missing: sheet not loaded; "
+                "add the column and re-export",
+            )
+        )
+    text = table.rename(columns=rename)[list(rename.values())]
+    text = _as_clean_text(text)
+    # +2: pandas row 0 is the site's row 2 (row 1 holds the headers)
+    text = text.assign(_file=file, _sheet=sheet, _row=pd.array(table.index + 2, dtype="int64"))
+    blank = text[list(rename.values())].isna().all(axis=1)
+    text = text[~blank]
+    for column in columns["column"]:
+        if column not in text.columns:
+            text[column] = pd.Series(pd.NA, index=text.index, dtype="str")
+    text = text[list(columns["column"]) + LINEAGE].reset_index(drop=True)
+    return text, concat_findings(*findings), missing.empty
+
+
+def _as_clean_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strip surrounding space; an empty cell is missing (NA), never the empty string."""
+    out = frame.astype("str")
+    for column in out.columns:
+        stripped = out[column].str.strip()
+        out[column] = stripped.where(stripped != "", pd.NA)
+    return out
+
+
+def _empty_sheet(columns: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="str") for c in columns["column"]})
+    return frame.assign(
+        _file=pd.Series(dtype="str"), _sheet=pd.Series(dtype="str"), _row=pd.Series(dtype="int64")
+    )
+
+
+def _csv_sheet_name(path: Path) -> str:
+    return path.stem

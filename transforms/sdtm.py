@@ -1,0 +1,51 @@
+"""Derivations every SDTM domain shares: --SEQ, --DY, EPOCH, subject reference dates."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from transforms.standardise import compute_study_day
+
+
+def derive_seq(frame: pd.DataFrame, seq_var: str, sort_by: list[str]) -> pd.DataFrame:
+    """--SEQ: 1, 2, ... per USUBJID in the order of `sort_by` (stable, so ties keep input order)."""
+    ordered = frame.sort_values(["USUBJID", *sort_by], kind="stable", na_position="last")
+    ordered = ordered.assign(**{seq_var: ordered.groupby("USUBJID").cumcount() + 1.0})
+    return ordered.reset_index(drop=True)
+
+
+def derive_study_days(frame: pd.DataFrame, dm: pd.DataFrame, days: dict[str, str]) -> pd.DataFrame:
+    """Add each --DY named in `days` ({"LBDY": "LBDTC"}) from DM.RFSTDTC (SDTMIG 4.4.4)."""
+    reference = frame[["USUBJID"]].merge(dm[["USUBJID", "RFSTDTC"]], on="USUBJID", how="left")
+    rfstdtc = pd.Series(reference["RFSTDTC"].to_numpy(), index=frame.index)
+    return frame.assign(
+        **{day: compute_study_day(frame[dtc], rfstdtc).astype("Float64") for day, dtc in days.items()}
+    )
+
+
+def derive_epoch(frame: pd.DataFrame, dm: pd.DataFrame, dtc_var: str) -> pd.DataFrame:
+    """EPOCH from the record date against the subject's treatment dates.
+
+    Before the first infusion date: SCREENING; up to the last infusion date: TREATMENT; after it:
+    FOLLOW-UP. Null when the date is partial or the subject was never treated (SDTMIG 3.4
+    4.1.3.1: don't invent an epoch the dates cannot support). Dates only: a Day 1 pre-dose sample
+    has no time to tell it from a post-dose one, so Day 1 is TREATMENT.
+    """
+    reference = frame[["USUBJID"]].merge(
+        dm[["USUBJID", "RFXSTDTC", "RFXENDTC"]], on="USUBJID", how="left"
+    )
+    date = _complete_date(frame[dtc_var])
+    first = _complete_date(pd.Series(reference["RFXSTDTC"].to_numpy(), index=frame.index))
+    last = _complete_date(pd.Series(reference["RFXENDTC"].to_numpy(), index=frame.index))
+    epoch = pd.Series(pd.NA, index=frame.index, dtype="object")
+    known = date.notna() & first.notna() & last.notna()
+    epoch[known & (date < first)] = "SCREENING"
+    epoch[known & (date >= first) & (date <= last)] = "TREATMENT"
+    epoch[known & (date > last)] = "FOLLOW-UP"
+    return frame.assign(EPOCH=epoch)
+
+
+def _complete_date(dtc: pd.Series) -> pd.Series:
+    """The YYYY-MM-DD part of an ISO 8601 value, missing when the date is partial."""
+    text = dtc.astype("str")
+    return text.str.slice(0, 10).where(text.str.len() >= 10)

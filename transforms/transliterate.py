@@ -1,0 +1,26 @@
+"""ASCII for SAS XPT v5: map the non-ASCII characters sites commonly type to ASCII equivalents.
+
+Compatibility forms (full-width digits and brackets from Chinese input methods) fold through
+Unicode NFKC; the few symbols NFKC leaves alone (≤, µ after folding, dashes, quotes) come from
+`mappings/transliteration.csv`. What still is not ASCII afterwards cannot be transliterated
+safely (Chinese words): the checks hold such rows back with a query for English text.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+_NON_ASCII = r"[^\x00-\x7f]"
+
+
+def compute_ascii(values: pd.Series, table: pd.DataFrame) -> pd.Series:
+    """Values with every transliterable character replaced; other characters left as they are."""
+    text = values.astype("str").str.normalize("NFKC")
+    for character, ascii_text in zip(table["character"], table["ascii"]):
+        text = text.str.replace(character, ascii_text, regex=False)
+    return text
+
+
+def compute_has_non_ascii(values: pd.Series) -> pd.Series:
+    """True where a value still holds a character XPT v5 cannot carry."""
+    return values.astype("str").str.contains(_NON_ASCII, regex=True, na=False)
