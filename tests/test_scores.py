@@ -26,18 +26,20 @@ from transforms.scores import (
     compute_mg_dl_from_umol_l,
     compute_unit_conversion,
 )
+from transforms.study import read_study
 
 STUDY = Path(__file__).resolve().parents[1] / "mappings" / "ucmsc-esld"
 
 
 @pytest.fixture(scope="module")
 def scoring() -> pd.DataFrame:
-    return pd.read_csv(STUDY / "scores.csv")
+    # as transforms/study.py reads every study table: text, empty cells as ""
+    return pd.read_csv(STUDY / "scores.csv", dtype=str, keep_default_na=False)
 
 
 @pytest.fixture(scope="module")
 def conversions() -> pd.DataFrame:
-    return pd.read_csv(STUDY / "unit_conversions.csv")
+    return read_study(STUDY).unit_conversions
 
 
 def one(value) -> np.ndarray:
@@ -365,12 +367,19 @@ def test_child_pugh_class_boundaries(scoring):
     assert out.isna().tolist()[6:] == [True, True, True]
 
 
+def test_child_pugh_table_read_with_inferred_types(scoring):
+    # a plain read_csv (floats for bounds, NaN for empty cells) scores the same as the text read
+    inferred = pd.read_csv(STUDY / "scores.csv")
+    args = dict(bili=[34.1, 34.2, 51.3, 51.4], alb=[27.9, 28.0, 35.0, 35.1])
+    pd.testing.assert_frame_equal(points(inferred, **args), points(scoring, **args))
+
+
 def test_child_pugh_table_errors_are_configuration_errors(scoring):
     # INR 1 point made "<= 1.7" while 2 points stays ">= 1.7": 1.7 would score both
     overlapping = scoring.copy()
     inr_one = (overlapping["item"] == "INR") & (overlapping["result"] == "1")
-    overlapping.loc[inr_one, "below"] = np.nan
-    overlapping.loc[inr_one, "at_most"] = 1.7
+    overlapping.loc[inr_one, "below"] = ""
+    overlapping.loc[inr_one, "at_most"] = "1.7"
     with pytest.raises(ValueError, match="overlap"):
         points(overlapping, inr=1.7)
     wrong_unit = scoring.assign(unit=scoring["unit"].where(scoring["item"] != "BILI", "mg/dL"))
