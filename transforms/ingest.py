@@ -150,8 +150,10 @@ def read_workbook_text(path: Path) -> dict[str, pd.DataFrame]:
         raise _EncryptedWorkbook()
     if not zipfile.is_zipfile(path):
         raise ValueError("not an xlsx workbook (no zip container)")
-    tables = pd.read_excel(path, sheet_name=None, engine="calamine", dtype=str, header=0)
-    return tables
+    # keep_default_na=False: "None" (no ascites) and "NA" are answers the site gave, not blanks.
+    return pd.read_excel(
+        path, sheet_name=None, engine="calamine", dtype=str, header=0, keep_default_na=False
+    )
 
 
 def read_csv_text(path: Path) -> pd.DataFrame:
