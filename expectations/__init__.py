@@ -1,0 +1,1 @@
+"""Great Expectations suites for the raw sheets (and later the SDTM domains), declared in code."""

@@ -1,0 +1,420 @@
+"""Run Great Expectations suites on in-memory frames and hand back the failing rows.
+
+GX is the engine, not the report: the pipeline needs "which expectation failed on which row", so
+every run goes through GX's own chain (ephemeral context -> pandas data source -> dataframe asset
+-> whole-dataframe batch definition -> suite -> validation definition -> checkpoint, COMPLETE
+results) and the per-row indices are lifted out into a plain frame. Findings, severities and
+messages are built by the callers from each expectation's `meta`.
+
+One context serves the whole process: creating it and its data source costs far more than a small
+validation, and a nightly run validates a dozen frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import great_expectations as gx
+import pandas as pd
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+from great_expectations.expectations.expectation import Expectation
+from great_expectations.expectations.row_conditions import (
+    AndCondition,
+    Column,
+    ComparisonCondition,
+    NullityCondition,
+    OrCondition,
+)
+
+FAILURE_COLUMNS = ["expectation", "column", "index", "meta", "detail", "position"]
+
+# COMPLETE is what gives `unexpected_index_list` for every failing row. The index *query* it also
+# builds by default is a pandas expression naming every failing index: megabytes of text for 100k
+# failures, serialised into the result store and never used here.
+RESULT_FORMAT = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
+
+# Data Docs only need examples; the full lists stay in the findings. Without a cap one 1M-row sheet
+# with 100k failures puts 100k values into the HTML.
+DOCS_UNEXPECTED_CAP = 200
+# Results kept per Data Docs folder so its index lists every sheet validated into it. Only the
+# newest folders are kept: a long-lived process (a served nightly flow) must not grow without bound.
+DOCS_FOLDERS_KEPT = 8
+
+_DATASOURCE, _ASSET, _BATCH = "sdtmflow_frames", "frame", "whole_frame"
+_DOCS_LISTS = ("unexpected_list", "unexpected_index_list", "partial_unexpected_list",
+               "partial_unexpected_index_list", "partial_unexpected_counts")
+
+# The GX context, its stores and suites are shared mutable state and not thread-safe; Prefect's
+# default task runner uses threads, so runs are serialised (the work inside is pandas, which holds
+# the GIL for most of it anyway).
+_LOCK = threading.RLock()
+
+
+@dataclass
+class _Engine:
+    context: object
+    batch_definition: object
+    docs_sites: OrderedDict = field(default_factory=OrderedDict)  # folder -> site name
+    docs_results: dict = field(default_factory=dict)  # folder -> {result key: trimmed result}
+    checkpoints: dict = field(default_factory=dict)  # suite name -> (fingerprint, suite, checkpoint)
+
+
+_engine: _Engine | None = None
+
+
+def get_engine() -> _Engine:
+    """The process's GX context and batch definition, built on first use."""
+    global _engine
+    with _LOCK:
+        if _engine is None:
+            _engine = _build_engine()
+        return _engine
+
+
+def _build_engine() -> _Engine:
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        # GX 1.24 ships no analytics client (no posthog, and nothing reads GX_ANALYTICS_ENABLED);
+        # off in the config anyway, so an upgrade that brings one back starts switched off
+        analytics_enabled=False,
+        # tqdm bars on stderr would interleave with Prefect's logs for every validation
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        data_docs_sites={},
+    )
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    source = context.data_sources.add_or_update_pandas(name=_DATASOURCE)
+    asset = source.add_dataframe_asset(name=_ASSET)
+    batch_definition = asset.add_batch_definition_whole_dataframe(name=_BATCH)
+    return _Engine(context=context, batch_definition=batch_definition)
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    suite_name: str,
+    expectations: list,
+    data_docs_dir: Path | None = None,
+) -> pd.DataFrame:
+    """Validate `frame` against `expectations`; one row per failing (expectation, frame row).
+
+    Columns: `expectation` (its type, e.g. expect_column_values_to_not_be_null), `column` (its
+    column, or the columns of a multi-column expectation joined by ", "), `index` (the frame index
+    label of the failing row; NA when the expectation failed for the table as a whole, e.g. a
+    missing column), `meta` (the expectation's meta dict, shared by its rows: read it, don't edit
+    it), `detail` (GX's message when the expectation could not be evaluated, else None) and
+    `position` (the expectation's place in `expectations`, to group rows by expectation). Rows
+    follow the order of `expectations`, then the frame's order. Every failing row is returned,
+    however many: a row left out would be a row mapped unchecked. If `data_docs_dir` is given the
+    Data Docs HTML for this folder is (re)built there.
+    """
+    _check_arguments(frame, suite_name, expectations)
+    if not expectations:
+        return empty_failures()
+    engine = get_engine()
+    context = engine.context
+    # Copies: a suite takes ownership of its expectations (ids, save callbacks), and the caller's
+    # objects may be reused for the next frame or another suite.
+    copies = [e.copy(deep=True, update={"id": None}) for e in expectations]
+    frame = _columns_used(frame, copies)
+    frame, copies, original_names = _alias_case_collisions(frame, copies)
+    with _LOCK:
+        suite, checkpoint = _checkpoint_for(engine, suite_name, copies)
+        run = checkpoint.run(batch_parameters={"dataframe": frame})
+        store = context.validation_results_store
+        try:
+            if data_docs_dir is not None:
+                _keep_for_docs(engine, Path(data_docs_dir), run.run_results)
+                _build_docs(engine, Path(data_docs_dir))
+        finally:
+            # The ephemeral store would otherwise hold every result (with all its indices) until
+            # the process ends.
+            for key in list(store.list_keys()):
+                store.remove_key(key)
+    (suite_result,) = run.run_results.values()
+    positions = {e.id: position for position, e in enumerate(suite.expectations)}
+    missing = [r for r in suite_result.results if r.expectation_config.id not in positions]
+    if missing or len(positions) != len(expectations):
+        # results are matched to expectations by GX's ids; without them the order is a guess
+        raise RuntimeError("validate_frame: GX results could not be matched to the expectations")
+    results = sorted(suite_result.results, key=lambda r: positions[r.expectation_config.id])
+    failures = _collect_failures(results, [positions[r.expectation_config.id] for r in results])
+    if original_names:
+        renamed = {
+            names: ", ".join(original_names.get(n, n) for n in names.split(", "))
+            for names in failures["column"].dropna().unique()
+        }
+        failures["column"] = failures["column"].map(renamed).astype("object")
+    return failures
+
+
+def _checkpoint_for(engine: _Engine, suite_name: str, expectations: list):
+    """The suite and checkpoint for these expectations, registered only when they changed.
+
+    Registering (suite, validation definition, checkpoint) is about a third of a small
+    validation; the same sheet checked again with the same rules reuses them.
+    """
+    fingerprint = json.dumps(
+        [e.configuration.to_json_dict() for e in expectations], sort_keys=True, default=str
+    )
+    cached = engine.checkpoints.get(suite_name)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1], cached[2]
+    context = engine.context
+    suite = context.suites.add_or_update(
+        gx.ExpectationSuite(name=suite_name, expectations=expectations)
+    )
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite_name, data=engine.batch_definition, suite=suite)
+    )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=suite_name, validation_definitions=[definition], result_format=RESULT_FORMAT
+        )
+    )
+    engine.checkpoints[suite_name] = (fingerprint, suite, checkpoint)
+    return suite, checkpoint
+
+
+def empty_failures() -> pd.DataFrame:
+    """A failures frame with no rows and the canonical columns."""
+    return pd.DataFrame(
+        {
+            "expectation": pd.Series(dtype="object"),
+            "column": pd.Series(dtype="object"),
+            "index": pd.Series(dtype="Int64"),
+            "meta": pd.Series(dtype="object"),
+            "detail": pd.Series(dtype="object"),
+            "position": pd.Series(dtype="int64"),
+        }
+    )
+
+
+def _check_arguments(frame, suite_name, expectations) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(
+            f"validate_frame: `frame` must be a pandas DataFrame, got {type(frame).__name__}"
+        )
+    if not isinstance(suite_name, str) or not suite_name.strip():
+        raise ValueError("validate_frame: `suite_name` must be a non-empty text, e.g. 'raw_labs'")
+    wrong = [type(e).__name__ for e in expectations if not isinstance(e, Expectation)]
+    if wrong:
+        raise TypeError(
+            "validate_frame: `expectations` must hold gx.expectations.Expect... objects; got "
+            f"{', '.join(sorted(set(wrong)))}"
+        )
+    if not frame.index.is_unique:
+        # a failing index label must name exactly one row, or findings point at the wrong rows
+        raise ValueError(
+            "validate_frame: the frame's index has repeated labels; call "
+            "frame.reset_index(drop=True) first"
+        )
+
+
+def _columns_used(frame: pd.DataFrame, expectations: list) -> pd.DataFrame:
+    """The frame cut to the columns the expectations read, when that is knowable.
+
+    GX copies the whole frame each time it filters rows (nulls, row conditions): with pandas 3
+    Arrow strings that is most of the run time, so unread columns are dropped first. A table
+    expectation or a text row_condition may read any column, and then the frame is kept whole.
+    """
+    used: set = set()
+    for expectation in expectations:
+        names = [getattr(expectation, f, None) for f in ("column", "column_A", "column_B")]
+        names += list(getattr(expectation, "column_list", None) or [])
+        names = [n for n in names if isinstance(n, str)]
+        condition = getattr(expectation, "row_condition", None)
+        condition_names = _condition_columns(condition) if condition is not None else []
+        if not names or condition_names is None:
+            return frame
+        used.update(names, condition_names)
+    # by case-folded name: GX matches names case-insensitively, so keep every spelling
+    folded = {str(n).casefold() for n in used}
+    return frame[[c for c in frame.columns if str(c).casefold() in folded]]
+
+
+def _condition_columns(condition) -> list | None:
+    """Columns a Condition reads; None for a text condition, which may read anything."""
+    if isinstance(condition, (NullityCondition, ComparisonCondition)):
+        return [condition.column.name]
+    if isinstance(condition, (AndCondition, OrCondition)):
+        parts = [_condition_columns(c) for c in condition.conditions]
+        return None if any(p is None for p in parts) else [n for p in parts for n in p]
+    return None
+
+
+def _alias_case_collisions(frame: pd.DataFrame, expectations: list):
+    """Give columns whose names differ only by case (`visit` and `VISIT`) distinct aliases.
+
+    GX resolves a column name case-insensitively and takes the first match in the frame, so with
+    both present an expectation on `VISIT` silently checks `visit`. Returns the frame and the
+    expectations with the aliases in place, and the alias -> original name map.
+    """
+    by_fold: dict[str, list] = {}
+    for name in frame.columns:
+        by_fold.setdefault(str(name).casefold(), []).append(name)
+    colliding = [name for names in by_fold.values() if len(names) > 1 for name in names]
+    if not colliding:
+        return frame, expectations, {}
+    alias = {}
+    for number, name in enumerate(colliding):
+        candidate = f"_gx_alias_{number}"
+        while candidate.casefold() in by_fold:
+            candidate += "_"
+        alias[name] = candidate
+    renamed = [_rename_columns(e, alias) for e in expectations]
+    return frame.rename(columns=alias), renamed, {v: k for k, v in alias.items()}
+
+
+def _rename_columns(expectation: Expectation, alias: dict) -> Expectation:
+    update = {}
+    for field in ("column", "column_A", "column_B"):
+        value = getattr(expectation, field, None)
+        if isinstance(value, str) and value in alias:
+            update[field] = alias[value]
+    column_list = getattr(expectation, "column_list", None)
+    if column_list:
+        update["column_list"] = [alias.get(c, c) for c in column_list]
+    condition = getattr(expectation, "row_condition", None)
+    if condition is not None:
+        update["row_condition"] = _rename_condition(condition, alias)
+    return expectation.copy(update=update)
+
+
+def _rename_condition(condition, alias: dict):
+    if isinstance(condition, (NullityCondition, ComparisonCondition)):
+        name = condition.column.name
+        return condition.copy(update={"column": Column(alias.get(name, name))})
+    if isinstance(condition, (AndCondition, OrCondition)):
+        parts = [_rename_condition(c, alias) for c in condition.conditions]
+        return type(condition)(conditions=parts)
+    text = getattr(condition, "pass_through_filter", condition)  # PassThroughCondition or text
+    if any(name in str(text) for name in alias):
+        raise ValueError(
+            f"validate_frame: the text row_condition {str(text)!r} names a column whose name "
+            "differs only by case from another column of the frame; write it as a Condition "
+            "object (great_expectations.expectations.row_conditions.Column) so it can be aliased"
+        )
+    return condition
+
+
+def _collect_failures(results, positions: list[int]) -> pd.DataFrame:
+    parts = []
+    for result, position in zip(results, positions):
+        if result.success:
+            continue
+        config = result.expectation_config
+        kwargs = config.kwargs
+        column = kwargs.get("column")
+        if column is None:
+            columns = kwargs.get("column_list") or [
+                kwargs[k] for k in ("column_A", "column_B") if k in kwargs
+            ]
+            column = ", ".join(columns) if columns else None
+        meta = dict(config.meta or {})
+        indices = (result.result or {}).get("unexpected_index_list")
+        exception = result.exception_info or {}
+        if exception.get("raised_exception") is not True:
+            # a multi-metric expectation keeps its exceptions keyed by metric
+            raised = [
+                v for v in exception.values() if isinstance(v, dict) and v.get("raised_exception")
+            ]
+            exception = raised[0] if raised else {}
+        if indices and not exception:
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "expectation": config.type,
+                        "column": column,
+                        "index": indices,
+                        "meta": [meta] * len(indices),
+                        "detail": None,
+                        "position": position,
+                    }
+                )
+            )
+        else:
+            detail = exception.get("exception_message") or _describe_observed(result.result)
+            parts.append(
+                pd.DataFrame(
+                    {"expectation": [config.type], "column": [column], "index": [pd.NA],
+                     "meta": [meta], "detail": [detail], "position": [position]}
+                )
+            )
+    if not parts:
+        return empty_failures()
+    out = pd.concat(parts, ignore_index=True)
+    out = out.astype({"expectation": "object", "column": "object", "position": "int64"})
+    try:
+        out["index"] = out["index"].astype("Int64")
+    except (TypeError, ValueError):
+        out["index"] = out["index"].astype("object")  # a frame indexed by labels, not numbers
+    return out[FAILURE_COLUMNS]
+
+
+def _describe_observed(result: dict | None) -> str | None:
+    if result and "observed_value" in result:
+        return f"observed value: {result['observed_value']}"
+    return None
+
+
+def _site_name(folder: Path) -> str:
+    return "sdtmflow_" + hashlib.sha1(str(folder).encode("utf-8")).hexdigest()[:12]
+
+
+def _keep_for_docs(engine: _Engine, folder: Path, run_results: dict) -> None:
+    folder = folder.resolve()
+    store = engine.context.validation_results_store
+    kept = engine.docs_results.setdefault(folder, {})
+    for key in run_results:
+        trimmed = store.get(key)  # a deserialised copy: trimming it leaves the run's result alone
+        for result in trimmed.results:
+            for name in _DOCS_LISTS:
+                values = (result.result or {}).get(name)
+                if isinstance(values, list) and len(values) > DOCS_UNEXPECTED_CAP:
+                    result.result[name] = values[:DOCS_UNEXPECTED_CAP]
+        # one entry per suite: re-validating a sheet replaces its page instead of piling up runs
+        suite = key.expectation_suite_identifier
+        for old in [k for k in kept if k.expectation_suite_identifier == suite]:
+            del kept[old]
+        kept[key] = trimmed
+
+
+def _build_docs(engine: _Engine, folder: Path) -> None:
+    folder = folder.resolve()
+    context = engine.context
+    site = engine.docs_sites.get(folder)
+    if site is None:
+        site = _site_name(folder)
+        context.add_data_docs_site(
+            site_name=site,
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(folder),
+                },
+            },
+        )
+        engine.docs_sites[folder] = site
+    engine.docs_sites.move_to_end(folder)
+    while len(engine.docs_sites) > DOCS_FOLDERS_KEPT:
+        old_folder, old_site = engine.docs_sites.popitem(last=False)
+        context.delete_data_docs_site(old_site)
+        engine.docs_results.pop(old_folder, None)
+    # The site index lists whatever the result store holds: show exactly this folder's results.
+    store = context.validation_results_store
+    for key in list(store.list_keys()):
+        store.remove_key(key)
+    for key, result in engine.docs_results[folder].items():
+        store.set(key, result)
+    folder.mkdir(parents=True, exist_ok=True)
+    context.build_data_docs(site_names=[site])

@@ -1,0 +1,466 @@
+"""Great Expectations suites for the raw sheets, and the findings they produce.
+
+The suite of a sheet is generated from the sheet's rows in `raw_columns.csv` (which columns are
+required, which hold dates or numbers) and from the study's value sets passed in `context`; no
+column is written out by hand. It holds only the checks the mapping cannot do without: a row that
+fails an ERROR check would otherwise be mapped wrongly or not at all, so it is held back with a
+finding the site can act on.
+
+The frame validated is a raw sheet after standardisation has added its helper columns: for every
+date column `<col>` a parsed `dtc_<col>` (and optionally `problem_<col>`, the parser's reason), and
+for the sheets that have them `VISIT`, `LBTESTCD` and `LBORRESU` (the visit, test code and unit in
+the study's normalised forms, NA when the raw text could not be recognised). Checks compare the
+helper with its raw column ("`dtc_<col>` not NA where `<col>` is not NA"), so recognising a
+spelling stays the standardiser's job and saying "not recognised" is this one's.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from great_expectations import expectations as gxe
+from great_expectations.expectations.row_conditions import Column
+
+from expectations.engine import validate_frame
+from transforms.findings import (
+    ERROR,
+    LINEAGE,
+    WARNING,
+    concat_findings,
+    empty_findings,
+    make_finding,
+    make_row_findings,
+    sort_findings,
+)
+
+STAGE = "validate"
+
+# Helper columns the standardise stage adds before validation (see the module docstring).
+VISIT_CODE, TEST_CODE, UNIT_CODE = "VISIT", "LBTESTCD", "LBORRESU"
+DATE_PREFIX, PROBLEM_PREFIX = "dtc_", "problem_"
+
+# Record keys: one row per key within one file. Later files may repeat a key on purpose (the newest
+# export wins), so `_file` is part of every key. Normalised helpers stand in for the raw text where
+# they exist, so `W4` and `Week 4` count as the same visit.
+RECORD_KEYS = {
+    "demographics": ["subject"],
+    "infusions": ["subject", "infusion_number"],
+    "labs": ["subject", VISIT_CODE, TEST_CODE, DATE_PREFIX + "collection_date"],
+    "assessments": ["subject", VISIT_CODE],
+}
+# What each key column is reported as: the raw column the site typed.
+_KEY_SOURCES = {
+    VISIT_CODE: "visit", TEST_CODE: "test", DATE_PREFIX + "collection_date": "collection_date"
+}
+
+# A required column that may be blank on purpose when another column says why
+# (raw-data-contract.md: Labs "Not done reason ... filled when Result is blank on purpose").
+# Used only when raw_columns.csv has no `required_unless` column of its own.
+DEFAULT_REQUIRED_UNLESS = {("labs", "result"): "not_done_reason"}
+
+_SUBJECT_SHEETS = ("infusions", "labs", "assessments")
+_VISIT_SHEETS = ("labs", "assessments")
+_NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
+
+RULES = {
+    "SF-0101": "required value blank",
+    "SF-0102": "subject not in Demographics",
+    "SF-0103": "date not readable",
+    "SF-0104": "visit not recognised",
+    "SF-0105": "lab test not recognised",
+    "SF-0106": "lab unit missing, not recognised or not valid for the test",
+    "SF-0107": "record key repeated within one file",
+    "SF-0108": "number not readable",
+}
+
+
+def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> list:
+    """The expectations for one raw sheet, each carrying meta rule / severity / message.
+
+    `raw_columns` is mappings/<study>/raw_columns.csv (sheet, column, header, required, kind, and
+    optionally required_unless); `context` holds the study's value sets as plain lists:
+    `known_subjects` (Demographics subjects; infusions, labs, assessments), `known_visits` (labs,
+    assessments), `known_tests` (LBTESTCD codes; labs) and `known_units` ((LBTESTCD, unit) pairs,
+    unit NA or "" for a test reported without unit; labs).
+    """
+    columns = _sheet_columns(sheet, raw_columns)
+    _check_context(sheet, context)
+    headers = dict(zip(columns["column"], columns["header"]))
+    label = sheet.capitalize()
+    suite = []
+    suite += _required_checks(sheet, columns, label)
+    if sheet in _SUBJECT_SHEETS:
+        suite.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column="subject",
+                value_set=_texts(context["known_subjects"]),
+                meta=_meta(
+                    "SF-0102", ERROR, "subject",
+                    "Subject is not in the Demographics sheet: check the subject number, or send "
+                    "the subject's Demographics row",
+                    uses=["subject"],
+                ),
+            )
+        )
+    suite += _date_checks(columns)
+    if sheet in _VISIT_SHEETS:
+        suite += _recognised_checks(
+            "SF-0104", "visit", VISIT_CODE, context["known_visits"],
+            "Visit is not one of the protocol visits (" + ", ".join(context["known_visits"]) + "): "
+            "correct the visit name",
+        )
+    if sheet == "labs":
+        suite += _recognised_checks(
+            "SF-0105", "test", TEST_CODE, context["known_tests"],
+            "Test is not one of the study's lab tests (" + ", ".join(context["known_tests"]) + "): "
+            "correct the test name, or ask the data manager to add this spelling",
+        )
+        suite += _unit_checks(context["known_units"])
+    suite += _number_checks(columns, label)
+    suite.append(_key_check(sheet, headers, label))
+    return suite
+
+
+def check_raw_sheet(
+    frame: pd.DataFrame,
+    sheet: str,
+    raw_columns: pd.DataFrame,
+    context: dict,
+    data_docs_dir=None,
+) -> pd.DataFrame:
+    """Validate one standardised raw sheet: findings, one per failing row and check.
+
+    A check that cannot run because a raw column is missing gives one row-less finding per file
+    of the frame. A missing helper column is the pipeline's bug, not the site's, and raises.
+    """
+    suite = build_raw_suite(sheet, raw_columns, context)
+    _check_frame(frame, suite)
+    failures = validate_frame(frame, f"raw_{sheet}", suite, data_docs_dir=data_docs_dir)
+    headers = dict(zip(raw_columns["column"], raw_columns["header"]))
+    parts = [empty_findings()]
+    for _, group in failures.groupby("position", sort=True):
+        meta = group["meta"].iloc[0]
+        table_level = group["index"].isna()
+        if table_level.any():
+            detail = group.loc[table_level, "detail"].iloc[0]
+            parts.append(_table_findings(frame, sheet, meta, detail, headers))
+        indices = group.loc[~table_level, "index"].tolist()
+        if indices:
+            parts.append(_row_findings(frame.loc[indices, _finding_columns(frame, meta)], meta))
+    return sort_findings(concat_findings(*parts))
+
+
+# --- suite builders ---------------------------------------------------------------------------
+
+
+def _required_checks(sheet: str, columns: pd.DataFrame, label: str) -> list:
+    out = []
+    for row in columns[columns["required"] == "Y"].itertuples():
+        unless = _required_unless(sheet, row)
+        if unless:
+            message = (
+                f"{row.header} is blank and no reason is given: send the {row.header.lower()}, "
+                f"or fill in the column '{_header(columns, unless)}'"
+            )
+            condition = Column(unless).is_null()
+        else:
+            message = f"{row.header} is blank: it is required on every {label} row; fill it in"
+            condition = None
+        out.append(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=row.column,
+                row_condition=condition,
+                meta=_meta("SF-0101", ERROR, row.column, message,
+                           uses=[row.column] + ([unless] if unless else [])),
+            )
+        )
+    return out
+
+
+def _date_checks(columns: pd.DataFrame) -> list:
+    out = []
+    for row in columns[columns["kind"] == "date"].itertuples():
+        # ERROR even for an optional date: an unreadable end-of-study or death date passed on as
+        # blank would silently change the subject's disposition
+        severity = ERROR
+        out.append(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=DATE_PREFIX + row.column,
+                row_condition=Column(row.column).is_not_null(),
+                meta=_meta(
+                    "SF-0103", severity, row.column,
+                    f"{row.header} is not a date we can read: write it as YYYY-MM-DD (also "
+                    "accepted: 2026/3/5, 05-Mar-2026, 05MAR2026, an Excel date; 2026-03 or "
+                    "UN-MAR-2026 when the day is unknown)",
+                    uses=[row.column, DATE_PREFIX + row.column],
+                    helpers=[DATE_PREFIX + row.column],
+                    detail_column=PROBLEM_PREFIX + row.column,
+                ),
+            )
+        )
+    return out
+
+
+def _recognised_checks(rule: str, raw: str, code: str, known: list, message: str) -> list:
+    """`code` filled wherever `raw` is (the standardiser knew the spelling) and `code` one of the
+    study's values (the study schedule or test list has it)."""
+    meta = _meta(rule, ERROR, raw, message, uses=[raw, code], helpers=[code])
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(
+            column=code, row_condition=Column(raw).is_not_null(), meta=meta
+        ),
+        gxe.ExpectColumnValuesToBeInSet(column=code, value_set=_texts(known), meta=meta),
+    ]
+
+
+def _unit_checks(known_units: list) -> list:
+    units: dict[str, list[str]] = {}
+    for test, unit in known_units:
+        units.setdefault(str(test), [])
+        if not _blank(unit):
+            units[str(test)].append(str(unit))
+    # a test with a unit-less form (INR) may be sent without one; the others need theirs
+    unitless = {str(t) for t, u in known_units if _blank(u)}
+    with_unit = sorted(t for t, u in units.items() if u and t not in unitless)
+    # a unit matters only beside a result: a not-done row keeps whatever the template held
+    reported = Column("result").is_not_null()
+    out = [
+        gxe.ExpectColumnValuesToNotBeNull(
+            column=UNIT_CODE,
+            row_condition=Column("unit").is_not_null() & reported,
+            meta=_meta(
+                "SF-0106", ERROR, "unit",
+                "Unit is not one we recognise: write it as the lab reports it (e.g. U/L, umol/L, "
+                "mg/dL, g/L, s, mmol/L)",
+                uses=["unit", "result", UNIT_CODE], helpers=[UNIT_CODE],
+            ),
+        )
+    ]
+    if with_unit:
+        out.append(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column="unit",
+                row_condition=Column(TEST_CODE).is_in(with_unit) & reported,
+                meta=_meta(
+                    "SF-0106", ERROR, "unit",
+                    "Unit is blank for a result that needs one: add the unit the lab reported",
+                    uses=["unit", "result", TEST_CODE], helpers=[TEST_CODE],
+                ),
+            )
+        )
+    for test in sorted(units):
+        allowed = sorted(set(units[test]))
+        accepted = ", ".join(allowed) if allowed else "none: it is reported without a unit"
+        out.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=UNIT_CODE,
+                value_set=allowed,
+                row_condition=(Column(TEST_CODE) == test) & reported,
+                meta=_meta(
+                    "SF-0106", ERROR, "unit",
+                    f"Unit is not one the study accepts for {test} (accepted: {accepted}): "
+                    "check the unit, or ask the data manager to add a conversion",
+                    uses=["unit", "result", TEST_CODE, UNIT_CODE], helpers=[TEST_CODE, UNIT_CODE],
+                ),
+            )
+        )
+    return out
+
+
+def _number_checks(columns: pd.DataFrame, label: str) -> list:
+    out = []
+    for row in columns[columns["kind"] == "number"].itertuples():
+        # a required number (infusion number, dose) is part of the record; an optional one (a
+        # weight) is not worth holding back a subject or an infusion for
+        severity = ERROR if row.required == "Y" else WARNING
+        consequence = "" if severity == ERROR else "; until then it is left out"
+        out.append(
+            gxe.ExpectColumnValuesToMatchRegex(
+                column=row.column,
+                regex=_NUMBER,
+                meta=_meta(
+                    "SF-0108", severity, row.column,
+                    f"{row.header} is not a number: write digits with a decimal point only, "
+                    f"no unit or text (e.g. 63.5){consequence}",
+                    uses=[row.column],
+                ),
+            )
+        )
+    return out
+
+
+def _key_check(sheet: str, headers: dict, label: str):
+    key = RECORD_KEYS[sheet]
+    shown = [_KEY_SOURCES.get(c, c) for c in key]
+    names = ", ".join(headers.get(c, c) for c in shown)
+    # ERROR, not WARNING: the newest-file-wins rule has no winner between two rows of one file, and
+    # keeping either would be a silent choice; holding both back names every row to the site
+    return gxe.ExpectCompoundColumnsToBeUnique(
+        column_list=["_file", *key],
+        ignore_row_if="any_value_is_missing",  # a blank key part is already an SF-0101 finding
+        meta=_meta(
+            "SF-0107", ERROR, shown[0],
+            f"Same {names} on more than one {label} row of this file: keep one row per "
+            f"{names} (correct the key or delete the repeat)",
+            uses=["_file", *key],
+            helpers=[c for c in key if c in _KEY_SOURCES],
+            key=key, value_columns=shown,
+        ),
+    )
+
+
+# --- findings ---------------------------------------------------------------------------------
+
+
+def _row_findings(rows: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    variable = meta["variable"]
+    value = None
+    if meta.get("value_columns"):
+        value = _join_text(rows, meta["value_columns"])
+    message: str | pd.Series = meta["message"]
+    detail_column = meta.get("detail_column")
+    if detail_column and detail_column in rows.columns:
+        detail = rows[detail_column]
+        message = pd.Series(meta["message"], index=rows.index).where(
+            detail.isna(), meta["message"] + " (" + detail.astype("str") + ")"
+        )
+    if meta.get("key"):
+        # name the other rows so the site can find the repeat without searching
+        message = meta["message"] + "; rows " + _rows_sharing_key(rows, ["_file", *meta["key"]])
+    return make_row_findings(
+        rows, severity=meta["severity"], stage=STAGE, rule=meta["rule"], variable=variable,
+        message=message, value=value,
+    )
+
+
+def _rows_sharing_key(rows: pd.DataFrame, key: list) -> pd.Series:
+    """For each row, the sorted row numbers of all rows with its key ("2, 4")."""
+    groups = rows.groupby(key, dropna=False, sort=False).ngroup().to_numpy()
+    members: dict[int, list[int]] = {}
+    for group, number in zip(groups, rows["_row"].to_numpy()):
+        members.setdefault(group, []).append(int(number))
+    listed = {group: ", ".join(map(str, sorted(numbers))) for group, numbers in members.items()}
+    return pd.Series([listed[g] for g in groups], index=rows.index, dtype="object")
+
+
+def _finding_columns(frame: pd.DataFrame, meta: dict) -> list:
+    """The columns a finding reads: taking only these keeps 100k-row failures cheap."""
+    wanted = [*LINEAGE, "subject", meta["variable"], *meta.get("value_columns", []),
+              *meta.get("key", []), meta.get("detail_column")]
+    return [c for c in dict.fromkeys(wanted) if c is not None and c in frame.columns]
+
+
+def _table_findings(frame, sheet, meta, detail, headers) -> pd.DataFrame:
+    # name the site's columns; a helper is missing only because its raw column is
+    missing = [c for c in meta["uses"] if c not in frame.columns and c not in meta["helpers"]]
+    if missing:
+        names = ", ".join(f"'{headers.get(c, c)}'" for c in missing)
+        message = f"column {names} is missing, so this check could not run: {meta['message']}"
+    else:
+        message = f"this check could not run ({detail}): {meta['message']}"
+    places = (
+        frame[["_file", "_sheet"]].drop_duplicates().itertuples(index=False, name=None)
+        if {"_file", "_sheet"} <= set(frame.columns) and len(frame)
+        else [(None, sheet)]
+    )
+    return concat_findings(
+        *[
+            make_finding(
+                severity=meta["severity"], stage=STAGE, rule=meta["rule"], file=file, sheet=name,
+                variable=meta["variable"], message=message,
+            )
+            for file, name in places
+        ]
+    )
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def _meta(rule, severity, variable, message, *, uses, helpers=(), **extra) -> dict:
+    meta = {"rule": rule, "severity": severity, "message": message, "variable": variable,
+            "uses": list(uses), "helpers": list(helpers)}
+    meta.update(extra)
+    return meta
+
+
+def _sheet_columns(sheet: str, raw_columns: pd.DataFrame) -> pd.DataFrame:
+    if sheet not in RECORD_KEYS:
+        raise ValueError(
+            f"sheet '{sheet}' is not a raw sheet: use one of {', '.join(RECORD_KEYS)}"
+        )
+    wanted = {"sheet", "column", "header", "required", "kind"}
+    if not wanted <= set(raw_columns.columns):
+        raise ValueError(
+            "raw_columns lacks " + ", ".join(sorted(wanted - set(raw_columns.columns)))
+            + ": pass mappings/<study>/raw_columns.csv as read with dtype=str"
+        )
+    columns = raw_columns[raw_columns["sheet"] == sheet]
+    if columns.empty:
+        raise ValueError(f"raw_columns has no rows for sheet '{sheet}'")
+    return columns
+
+
+def _check_context(sheet: str, context: dict) -> None:
+    needed = []
+    if sheet in _SUBJECT_SHEETS:
+        needed.append("known_subjects")
+    if sheet in _VISIT_SHEETS:
+        needed.append("known_visits")
+    if sheet == "labs":
+        needed += ["known_tests", "known_units"]
+    absent = [k for k in needed if context.get(k) is None]
+    if absent:
+        raise ValueError(
+            f"context for sheet '{sheet}' lacks {', '.join(absent)}: pass them as lists "
+            "(known_units as (LBTESTCD, unit) pairs)"
+        )
+
+
+def _check_frame(frame: pd.DataFrame, suite: list) -> None:
+    lineage = [c for c in LINEAGE if c not in frame.columns]
+    if lineage:
+        raise ValueError(
+            f"frame lacks lineage columns {', '.join(lineage)}: validate frames from read_export"
+        )
+    helpers = set()
+    for expectation in suite:
+        meta = expectation.meta
+        # without its raw column a helper cannot exist: that is the site's missing column,
+        # reported as a table-level finding, not a pipeline error
+        if meta["variable"] in frame.columns:
+            helpers.update(h for h in meta["helpers"] if h not in frame.columns)
+    if helpers:
+        raise ValueError(
+            f"frame lacks the standardised helper columns {', '.join(sorted(helpers))}: run the "
+            "standardise step on the sheet before check_raw_sheet"
+        )
+
+
+def _required_unless(sheet: str, row) -> str | None:
+    value = getattr(row, "required_unless", None)
+    if value is None:
+        return DEFAULT_REQUIRED_UNLESS.get((sheet, row.column))
+    return None if _blank(value) else str(value)
+
+
+def _header(columns: pd.DataFrame, column: str) -> str:
+    match = columns.loc[columns["column"] == column, "header"]
+    return match.iloc[0] if len(match) else column
+
+
+def _texts(values) -> list[str]:
+    return sorted({str(v) for v in values if not _blank(v)})
+
+
+def _blank(value) -> bool:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return True
+    return str(value).strip() == ""
+
+
+def _join_text(rows: pd.DataFrame, columns: list[str]) -> pd.Series:
+    parts = [rows[c].astype("object").where(rows[c].notna(), "").astype("str") for c in columns]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + " | " + part
+    return joined

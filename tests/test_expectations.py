@@ -1,0 +1,461 @@
+"""expectations/engine.py and expectations/raw.py: GX runs, raw-sheet suites, findings."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import great_expectations as gx
+import pandas as pd
+import pytest
+from great_expectations.expectations.row_conditions import Column
+
+from expectations.engine import DOCS_UNEXPECTED_CAP, get_engine, validate_frame
+from expectations.raw import RULES, build_raw_suite, check_raw_sheet
+from transforms.findings import FINDING_COLUMNS
+
+RAW_COLUMNS = Path(__file__).resolve().parents[1] / "mappings" / "ucmsc-esld" / "raw_columns.csv"
+E = gx.expectations
+
+# GX deprecates text row conditions; one test uses one on purpose, and GX re-reads stored suites
+# (Data Docs), which repeats the warning in later tests.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The condition_parser parameter is deprecated:DeprecationWarning",
+    "ignore:Passing a string to the row_condition parameter is deprecated:DeprecationWarning",
+)
+
+CONTEXT = {
+    "known_subjects": ["01-001", "01-002"],
+    "known_visits": ["Screening", "Baseline", "Week 4"],
+    "known_tests": ["ALT", "BILI", "INR"],
+    "known_units": [
+        ("ALT", "U/L"), ("ALT", "IU/L"), ("BILI", "umol/L"), ("BILI", "mg/dL"), ("INR", None),
+    ],
+}
+
+GOOD = {
+    "demographics": {
+        "site": "01", "subject": "01-001", "birth_date": "1961-08-14", "sex": "M",
+        "consent_date": "2026-01-05", "randomisation_date": "2026-01-06", "arm": "Low dose",
+        "weight": "63.5",
+    },
+    "infusions": {
+        "subject": "01-001", "infusion_number": "1", "infusion_date": "2026-01-10", "dose": "1",
+    },
+    "labs": {
+        "subject": "01-001", "visit": "Baseline", "collection_date": "2026-01-10", "test": "ALT",
+        "result": "35", "unit": "U/L",
+    },
+    "assessments": {
+        "subject": "01-001", "visit": "Baseline", "assessment_date": "2026-01-10",
+        "ascites": "None", "encephalopathy": "None",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def raw_columns() -> pd.DataFrame:
+    return pd.read_csv(RAW_COLUMNS, dtype=str, keep_default_na=False)
+
+
+def sheet_frame(raw_columns, sheet, rows, file="export_2026-03-01.xlsx"):
+    """A standardised raw sheet as the validate stage receives it: every canonical column as text,
+    lineage (row numbers from 2), and helpers that copy the raw value unless a row overrides them
+    (as if standardisation recognised everything)."""
+    columns = raw_columns.loc[raw_columns["sheet"] == sheet]
+    records = []
+    for number, row in enumerate(rows, start=2):
+        record = {c: None for c in columns["column"]}
+        record.update({k: v for k, v in row.items() if k in record})
+        for c in columns.loc[columns["kind"] == "date", "column"]:
+            record[f"dtc_{c}"] = record[c]
+            record[f"problem_{c}"] = None
+        if sheet in ("labs", "assessments"):
+            record["VISIT"] = record["visit"]
+        if sheet == "labs":
+            record["LBTESTCD"] = record["test"]
+            record["LBORRESU"] = record["unit"]
+        record.update({"_file": file, "_sheet": sheet.capitalize(), "_row": number})
+        record.update({k: v for k, v in row.items() if k not in columns["column"].values})
+        records.append(record)
+    frame = pd.DataFrame(records)
+    text = [c for c in frame.columns if c != "_row"]
+    return frame.astype({c: "str" for c in text}).astype({"_row": "int64"})
+
+
+def good(sheet, **changes):
+    return {**GOOD[sheet], **changes}
+
+
+def rules_of(findings):
+    return sorted(findings["rule"].tolist())
+
+
+# --- engine -----------------------------------------------------------------------------------
+
+
+def test_validate_frame_gives_one_row_per_failing_row_in_expectation_order():
+    frame = pd.DataFrame({"a": ["x", None, "z", "x"], "b": ["1", "2", None, "4"]}, dtype="str")
+    failures = validate_frame(
+        frame,
+        "engine_order",
+        [
+            E.ExpectColumnValuesToBeInSet(column="a", value_set=["x"], meta={"rule": "IN"}),
+            E.ExpectColumnValuesToNotBeNull(column="a", meta={"rule": "NN"}),
+            E.ExpectColumnValuesToNotBeNull(column="b", meta={"rule": "OK-not-reached"},
+                                            row_condition=Column("a") == "x"),
+        ],
+    )
+    assert failures.columns.tolist() == [
+        "expectation", "column", "index", "meta", "detail", "position"
+    ]
+    assert failures["index"].tolist() == [2, 1]
+    assert [m["rule"] for m in failures["meta"]] == ["IN", "NN"]
+    assert failures["expectation"].tolist() == [
+        "expect_column_values_to_be_in_set", "expect_column_values_to_not_be_null"
+    ]
+    assert failures["position"].tolist() == [0, 1]
+
+
+def test_row_condition_object_and_legacy_pandas_string_select_the_same_rows():
+    # pandas 3 `str` columns hold NaN for missing: both forms must still see them as null
+    frame = pd.DataFrame(
+        {"raw": ["a", "b", None, "d"], "code": ["A", None, None, None]}, dtype="str"
+    )
+    new = E.ExpectColumnValuesToNotBeNull(column="code", row_condition=Column("raw").is_not_null())
+    with pytest.warns(DeprecationWarning):
+        legacy = E.ExpectColumnValuesToNotBeNull(
+            column="code", row_condition="raw.notna()", condition_parser="pandas"
+        )
+    failures = validate_frame(frame, "engine_conditions", [new, legacy])
+    assert failures.groupby("position")["index"].apply(list).tolist() == [[1, 3], [1, 3]]
+
+
+def test_columns_differing_only_by_case_are_checked_separately():
+    # GX matches names case-insensitively and would check `visit` for `VISIT`
+    frame = pd.DataFrame({"visit": ["W4", "Week 4", None], "VISIT": ["Week 4", "Week 4", "Week 9"]},
+                         dtype="str")
+    failures = validate_frame(
+        frame,
+        "engine_case",
+        [
+            E.ExpectColumnValuesToBeInSet(column="VISIT", value_set=["Week 4"]),
+            E.ExpectColumnValuesToBeInSet(column="visit", value_set=["Week 4"]),
+            E.ExpectColumnValuesToNotBeNull(
+                column="visit", row_condition=Column("VISIT") == "Week 9"
+            ),
+            E.ExpectCompoundColumnsToBeUnique(column_list=["VISIT", "visit"]),
+        ],
+    )
+    assert failures[["column", "index", "position"]].values.tolist() == [
+        ["VISIT", 2, 0], ["visit", 0, 1], ["visit", 2, 2]
+    ]
+    legacy = E.ExpectColumnValuesToNotBeNull(
+        column="visit", row_condition='VISIT == "Week 9"', condition_parser="pandas"
+    )
+    with pytest.raises(ValueError, match="Condition object"):
+        validate_frame(frame, "engine_case", [legacy])
+
+
+def test_table_expectations_see_every_column():
+    frame = pd.DataFrame({"a": ["x"], "b": ["y"], "c": ["z"]}, dtype="str")
+    failures = validate_frame(
+        frame,
+        "engine_table",
+        [E.ExpectColumnValuesToNotBeNull(column="a"),
+         E.ExpectTableColumnsToMatchSet(column_set=["a", "b", "c"], exact_match=True)],
+    )
+    assert failures.empty
+
+
+def test_concurrent_calls_from_threads_keep_their_own_results():
+    results = {}
+
+    def run(number):
+        values = ["x"] * 50
+        values[number] = None
+        frame = pd.DataFrame({"a": values}, dtype="str")
+        failures = validate_frame(frame, f"engine_thread_{number % 2}",
+                                  [E.ExpectColumnValuesToNotBeNull(column="a")])
+        results[number] = failures["index"].tolist()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {n: [n] for n in range(8)}
+
+
+def test_missing_column_is_a_table_level_row_not_a_traceback():
+    frame = pd.DataFrame({"a": ["x"]}, dtype="str")
+    failures = validate_frame(
+        frame, "engine_missing",
+        [E.ExpectColumnValuesToNotBeNull(column="nope", meta={"rule": "R"})],
+    )
+    assert len(failures) == 1
+    assert pd.isna(failures["index"].iloc[0])
+    assert "nope" in failures["detail"].iloc[0]
+
+
+def test_caller_expectations_are_reusable_and_results_do_not_pile_up():
+    expectations = [E.ExpectColumnValuesToNotBeNull(column="a")]
+    for values in (["x", None], [None, "y", None]):
+        frame = pd.DataFrame({"a": values}, dtype="str")
+        failures = validate_frame(frame, "engine_reuse", expectations)
+        assert failures["index"].tolist() == [i for i, v in enumerate(values) if v is None]
+    assert expectations[0].id is None
+    assert get_engine().context.validation_results_store.list_keys() == []
+    # same suite name, new rules: the new rules run, not the registered ones
+    frame = pd.DataFrame({"a": ["x", None], "b": [None, "y"]}, dtype="str")
+    changed = validate_frame(frame, "engine_reuse", [E.ExpectColumnValuesToNotBeNull(column="b")])
+    assert changed[["column", "index"]].values.tolist() == [["b", 0]]
+
+
+def test_bad_arguments_raise_with_a_fix():
+    frame = pd.DataFrame({"a": ["x", "y"]}, index=[0, 0])
+    with pytest.raises(ValueError, match="reset_index"):
+        validate_frame(frame, "engine_bad", [E.ExpectColumnValuesToNotBeNull(column="a")])
+    with pytest.raises(TypeError, match="Expect"):
+        validate_frame(frame.reset_index(drop=True), "engine_bad", ["not an expectation"])
+    assert validate_frame(frame.reset_index(drop=True), "engine_bad", []).empty
+
+
+def test_data_docs_are_written_where_asked_and_list_every_suite(tmp_path):
+    docs = tmp_path / "run" / "data_docs"
+    frame = pd.DataFrame({"a": ["x", None]}, dtype="str")
+    for name in ("raw_alpha", "raw_beta"):
+        validate_frame(
+            frame, name, [E.ExpectColumnValuesToNotBeNull(column="a")], data_docs_dir=docs
+        )
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    assert "raw_alpha" in index and "raw_beta" in index
+    pages = list((docs / "validations").rglob("*.html"))
+    suites = {p.relative_to(docs / "validations").parts[0] for p in pages}
+    assert suites == {"raw_alpha", "raw_beta"}
+
+
+def test_data_docs_keep_only_examples_of_many_failures(tmp_path):
+    frame = pd.DataFrame({"a": [None] * (DOCS_UNEXPECTED_CAP + 50)}, dtype="str")
+    failures = validate_frame(
+        frame, "engine_many", [E.ExpectColumnValuesToNotBeNull(column="a")], data_docs_dir=tmp_path
+    )
+    assert len(failures) == DOCS_UNEXPECTED_CAP + 50  # the findings keep every row
+    (kept,) = get_engine().docs_results[tmp_path.resolve()].values()
+    assert len(kept.results[0].result["unexpected_index_list"]) == DOCS_UNEXPECTED_CAP
+
+
+def test_validation_and_docs_make_no_network_connection(tmp_path, monkeypatch):
+    get_engine()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network connection attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    frame = pd.DataFrame({"a": ["x", None]}, dtype="str")
+    validate_frame(frame, "engine_offline", [E.ExpectColumnValuesToNotBeNull(column="a")],
+                   data_docs_dir=tmp_path)
+    assert get_engine().context.config.analytics_enabled is False
+
+
+# --- raw suites -------------------------------------------------------------------------------
+
+
+def test_suite_is_built_from_the_metadata(raw_columns):
+    for sheet in ("demographics", "infusions", "labs", "assessments"):
+        suite = build_raw_suite(sheet, raw_columns, CONTEXT)
+        columns = raw_columns[raw_columns["sheet"] == sheet]
+        required = {e.column for e in suite if e.meta["rule"] == "SF-0101"}
+        assert required == set(columns.loc[columns["required"] == "Y", "column"])
+        dates = {e.meta["variable"] for e in suite if e.meta["rule"] == "SF-0103"}
+        assert dates == set(columns.loc[columns["kind"] == "date", "column"])
+        for e in suite:
+            assert e.meta["rule"] in RULES
+            assert e.meta["severity"] in ("ERROR", "WARNING")
+            assert e.meta["message"]
+
+
+@pytest.mark.parametrize("sheet", ["demographics", "infusions", "labs", "assessments"])
+def test_a_clean_sheet_has_no_findings(raw_columns, sheet):
+    rows = [good(sheet)]
+    if sheet == "labs":
+        rows.append(good(sheet, test="INR", result="1.2", unit=None))
+    findings = check_raw_sheet(sheet_frame(raw_columns, sheet, rows), sheet, raw_columns, CONTEXT)
+    assert findings.columns.tolist() == FINDING_COLUMNS
+    assert findings.empty
+
+
+def test_required_blank_is_an_error_on_that_row(raw_columns):
+    frame = sheet_frame(raw_columns, "demographics",
+                        [good("demographics"), good("demographics", subject="01-002", sex=None)])
+    findings = check_raw_sheet(frame, "demographics", raw_columns, CONTEXT)
+    assert len(findings) == 1
+    finding = findings.iloc[0]
+    assert (finding["rule"], finding["severity"], finding["stage"]) == (
+        "SF-0101", "ERROR", "validate"
+    )
+    assert (finding["file"], finding["sheet"], finding["row"]) == (
+        "export_2026-03-01.xlsx", "Demographics", 3
+    )
+    assert (finding["subject"], finding["variable"], finding["value"]) == ("01-002", "sex", None)
+    assert "Sex is blank" in finding["message"]
+
+
+def test_blank_result_needs_a_not_done_reason(raw_columns):
+    frame = sheet_frame(raw_columns, "labs", [
+        good("labs", result=None, not_done_reason="Haemolysed"),
+        good("labs", result=None, test="BILI", unit="umol/L"),
+    ])
+    findings = check_raw_sheet(frame, "labs", raw_columns, CONTEXT)
+    assert findings[["rule", "row", "variable"]].values.tolist() == [["SF-0101", 3, "result"]]
+    assert "Not done reason" in findings["message"].iloc[0]
+
+
+def test_subject_must_be_in_demographics(raw_columns):
+    frame = sheet_frame(raw_columns, "infusions",
+                        [good("infusions"), good("infusions", subject="01-099")])
+    findings = check_raw_sheet(frame, "infusions", raw_columns, CONTEXT)
+    assert findings[["rule", "severity", "row", "value"]].values.tolist() == [
+        ["SF-0102", "ERROR", 3, "01-099"]
+    ]
+
+
+def test_unreadable_date_is_an_error_with_the_parser_reason(raw_columns):
+    frame = sheet_frame(raw_columns, "demographics", [
+        good("demographics"),
+        good("demographics", subject="01-002", birth_date="14/08/61",
+             dtc_birth_date=None, problem_birth_date="ambiguous day/month"),
+        good("demographics", death_date="2026-02-30", dtc_death_date=None),
+    ])
+    findings = check_raw_sheet(frame, "demographics", raw_columns, CONTEXT)
+    # the second row also duplicates subject 01-001 of the first: look only at SF-0103 here
+    dates = findings[findings["rule"] == "SF-0103"]
+    assert dates[["row", "variable", "value", "severity"]].values.tolist() == [
+        [3, "birth_date", "14/08/61", "ERROR"],
+        [4, "death_date", "2026-02-30", "ERROR"],
+    ]
+    assert dates["message"].iloc[0].endswith("(ambiguous day/month)")
+    assert "Date of death is not a date" in dates["message"].iloc[1]
+
+
+def test_visit_must_be_recognised_and_in_the_schedule(raw_columns):
+    frame = sheet_frame(raw_columns, "assessments", [
+        good("assessments"),
+        good("assessments", visit="Wk 99", VISIT=None),
+        good("assessments", visit="Week 52", VISIT="Week 52"),
+    ])
+    findings = check_raw_sheet(frame, "assessments", raw_columns, CONTEXT)
+    assert findings[["rule", "row", "value"]].values.tolist() == [
+        ["SF-0104", 3, "Wk 99"], ["SF-0104", 4, "Week 52"]
+    ]
+
+
+def test_lab_test_must_be_known(raw_columns):
+    frame = sheet_frame(raw_columns, "labs", [
+        good("labs"),
+        good("labs", test="谷丙转氨酶x", LBTESTCD=None, collection_date="2026-01-11"),
+        good("labs", test="GGT", LBTESTCD="GGT", collection_date="2026-01-12"),
+    ])
+    findings = check_raw_sheet(frame, "labs", raw_columns, CONTEXT)
+    tests = findings[findings["rule"] == "SF-0105"]
+    assert tests[["row", "variable", "value"]].values.tolist() == [
+        [3, "test", "谷丙转氨酶x"], [4, "test", "GGT"]
+    ]
+
+
+def test_lab_unit_must_be_known_for_the_test(raw_columns):
+    frame = sheet_frame(raw_columns, "labs", [
+        good("labs", unit="IU/L"),                                        # 2 fine
+        good("labs", test="INR", result="1.1", unit=None),                # 3 fine: INR has none
+        good("labs", test="BILI", unit="g/L"),                            # 4 wrong for BILI
+        good("labs", test="BILI", unit=None, collection_date="2026-01-11"),  # 5 missing
+        good("labs", unit="furlongs", LBORRESU=None, collection_date="2026-01-12"),  # 6 unknown
+        good("labs", test="INR", unit="s", LBORRESU="sec", collection_date="2026-01-12"),  # 7
+        good("labs", test="BILI", result=None, unit=None, not_done_reason="Haemolysed",
+             collection_date="2026-01-13"),                               # 8 fine: not done
+        good("labs", result=None, unit="xx", LBORRESU=None, not_done_reason="Clotted",
+             collection_date="2026-01-14"),                               # 9 fine: not done
+    ])
+    findings = check_raw_sheet(frame, "labs", raw_columns, CONTEXT)
+    assert findings[["rule", "row", "variable", "value"]].values.tolist() == [
+        ["SF-0106", 4, "unit", "g/L"],
+        ["SF-0106", 5, "unit", None],
+        ["SF-0106", 6, "unit", "furlongs"],
+        ["SF-0106", 7, "unit", "s"],
+    ]
+    assert "for BILI (accepted: mg/dL, umol/L)" in findings["message"].iloc[0]
+    assert "blank" in findings["message"].iloc[1]
+    assert "recognise" in findings["message"].iloc[2]
+
+
+def test_repeated_key_within_a_file_is_an_error_on_every_copy(raw_columns):
+    rows = [good("labs"), good("labs", test="BILI", unit="umol/L"), good("labs", result="36")]
+    frame = pd.concat([
+        sheet_frame(raw_columns, "labs", rows),
+        # the same record again in a later export is a correction, not a duplicate
+        sheet_frame(raw_columns, "labs", [good("labs")], file="export_2026-03-02.xlsx"),
+    ], ignore_index=True)
+    findings = check_raw_sheet(frame, "labs", raw_columns, CONTEXT)
+    key = "01-001 | Baseline | ALT | 2026-01-10"  # the key as the site typed it
+    assert findings[["rule", "severity", "file", "row", "variable", "value"]].values.tolist() == [
+        ["SF-0107", "ERROR", "export_2026-03-01.xlsx", row, "subject", key] for row in (2, 4)
+    ]
+    assert findings["message"].str.endswith("; rows 2, 4").all()
+
+
+def test_repeated_key_uses_the_standardised_visit(raw_columns):
+    frame = sheet_frame(raw_columns, "assessments", [
+        good("assessments", visit="W4", VISIT="Week 4"),
+        good("assessments", visit="Week 4", VISIT="Week 4"),
+    ])
+    findings = check_raw_sheet(frame, "assessments", raw_columns, CONTEXT)
+    assert findings[["rule", "row", "value"]].values.tolist() == [
+        ["SF-0107", 2, "01-001 | W4"], ["SF-0107", 3, "01-001 | Week 4"]
+    ]
+
+
+def test_numbers_must_be_numbers_required_error_optional_warning(raw_columns):
+    frame = sheet_frame(raw_columns, "infusions", [
+        good("infusions", body_weight="63.5", total_cells="63.5"),
+        good("infusions", infusion_number="2", dose="1 x10^6"),
+        good("infusions", infusion_number="3", body_weight="63,5"),
+    ])
+    findings = check_raw_sheet(frame, "infusions", raw_columns, CONTEXT)
+    assert findings[["rule", "severity", "row", "variable", "value"]].values.tolist() == [
+        ["SF-0108", "ERROR", 3, "dose", "1 x10^6"],
+        ["SF-0108", "WARNING", 4, "body_weight", "63,5"],
+    ]
+
+
+def test_missing_raw_column_gives_a_table_level_finding_per_file(raw_columns):
+    frame = sheet_frame(raw_columns, "infusions", [good("infusions")]).drop(columns=["dose"])
+    findings = check_raw_sheet(frame, "infusions", raw_columns, CONTEXT)
+    assert set(findings["rule"]) == {"SF-0101", "SF-0108"}
+    assert findings["row"].isna().all()
+    assert (findings["file"] == "export_2026-03-01.xlsx").all()
+    assert (findings["sheet"] == "Infusions").all()
+    assert findings["message"].str.startswith("column 'Dose (10^6 cells/kg)' is missing").all()
+
+
+def test_missing_helper_column_is_a_pipeline_error(raw_columns):
+    frame = sheet_frame(raw_columns, "labs", [good("labs")]).drop(columns=["LBTESTCD"])
+    with pytest.raises(ValueError, match="LBTESTCD.*standardise"):
+        check_raw_sheet(frame, "labs", raw_columns, CONTEXT)
+
+
+def test_missing_context_or_unknown_sheet_raises(raw_columns):
+    with pytest.raises(ValueError, match="known_units"):
+        without_units = {k: v for k, v in CONTEXT.items() if k != "known_units"}
+        build_raw_suite("labs", raw_columns, without_units)
+    with pytest.raises(ValueError, match="not a raw sheet"):
+        build_raw_suite("vitals", raw_columns, CONTEXT)
+
+
+def test_check_raw_sheet_writes_data_docs(raw_columns, tmp_path):
+    frame = sheet_frame(raw_columns, "infusions", [good("infusions", subject="01-099")])
+    check_raw_sheet(frame, "infusions", raw_columns, CONTEXT, data_docs_dir=tmp_path / "docs")
+    assert (tmp_path / "docs" / "index.html").is_file()
+    assert list((tmp_path / "docs" / "validations" / "raw_infusions").rglob("*.html"))
