@@ -68,8 +68,8 @@ def map_to_sdtm(valid, study: Study, transliteration):
 
 
 @io_stage
-def write(domains, findings, staging: Path, study: Study, run_id: str, export: Export, counts):
-    return write_package(domains, findings, staging, study, run_id, export.files, counts)
+def write(domains, analysis, findings, staging: Path, study: Study, run_id: str, export: Export, counts):
+    return write_package(domains, analysis, findings, staging, study, run_id, export.files, counts)
 
 
 @io_stage
@@ -92,13 +92,13 @@ def sdtmflow_run(input_dir: Path, output_dir: Path, study_dir: Path) -> str:
     try:
         sheets = standardise(export, study)
         valid, validation_findings = validate(sheets, export, study, transliteration, staging / "validation")
-        domains, map_findings = map_to_sdtm(valid, study, transliteration)
+        domains, analysis, map_findings = map_to_sdtm(valid, study, transliteration)
         findings = concat_findings(export.findings, validation_findings, map_findings)
         counts = reconcile_rows(sheets, export.inventory, findings, domains)
         problems = check_reconciliation(counts)
         if problems:
             raise RunFailed("rows lost or mis-mapped, nothing published:\n" + "\n".join(problems))
-        write(domains, findings, staging, study, run_id, export, counts)
+        write(domains, analysis, findings, staging, study, run_id, export, counts)
         run_dir = publish(staging, output_dir, run_id)
     finally:
         # A failed run leaves no half-written folder behind (publish has moved a successful one).

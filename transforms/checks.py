@@ -18,6 +18,7 @@ from transforms.findings import (
 from transforms.transliterate import compute_ascii, compute_has_non_ascii
 
 STAGE = "validate"
+SUPERSEDED = "SF-0111"
 
 # The record key of each sheet: the same key in a newer export replaces the older row.
 RECORD_KEYS = {
@@ -49,7 +50,7 @@ def check_superseded(frame: pd.DataFrame, sheet: str, file_order: pd.Series) -> 
         + " row " + replaced_by["_row"].astype(str) + "; this older version is kept in the archive only"
     )
     return make_row_findings(
-        older, severity=INFO, stage=STAGE, rule="SF-0101", variable=keys[0],
+        older, severity=INFO, stage=STAGE, rule=SUPERSEDED, variable=keys[0],
         message=pd.Series(message.to_numpy(), index=older.index),
     )
 
@@ -65,7 +66,7 @@ def check_exact_duplicates(frame: pd.DataFrame, sheet: str, raw_columns: list[st
     )
     message = "exact duplicate of row " + first_of["_row"].astype(str) + ": delete the copy"
     return make_row_findings(
-        copies, severity=ERROR, stage=STAGE, rule="SF-0102", variable=RECORD_KEYS[sheet][0],
+        copies, severity=ERROR, stage=STAGE, rule="SF-0112", variable=RECORD_KEYS[sheet][0],
         message=pd.Series(message.to_numpy(), index=copies.index),
     )
 
@@ -77,7 +78,7 @@ def check_ascii(frame: pd.DataFrame, columns: list[str], transliteration: pd.Dat
         bad = compute_has_non_ascii(compute_ascii(frame[column], transliteration))
         findings.append(
             make_row_findings(
-                frame[bad], severity=ERROR, stage=STAGE, rule="SF-0103", variable=column,
+                frame[bad], severity=ERROR, stage=STAGE, rule="SF-0113", variable=column,
                 message="text that SAS XPT v5 cannot carry (non-ASCII, e.g. Chinese): "
                 "send this value in English or as a number",
             )
@@ -91,7 +92,7 @@ def check_subject_held_back(
     """ERROR for rows of a subject whose Demographics row exists but was itself held back."""
     held = frame["subject"].isin(known_subjects) & ~frame["subject"].isin(mapped_subjects)
     return make_row_findings(
-        frame[held], severity=ERROR, stage=STAGE, rule="SF-0104", variable="subject",
+        frame[held], severity=ERROR, stage=STAGE, rule="SF-0114", variable="subject",
         message="this subject's Demographics row was held back (see its finding): "
         "correct Demographics and this row will follow",
     )

@@ -12,15 +12,21 @@ from transforms.dm import build_dm
 from transforms.ex import build_ex, build_ex_records
 from transforms.findings import concat_findings
 from transforms.lb import build_lb
+from transforms.liver_scores import build_liver_scores, derive_score_inputs, derive_scores
+from transforms.rs import build_rs, check_meld_consistency
 from transforms.study import Study
 from transforms.transliterate import compute_ascii
-from transforms.visits import compute_dated_visits, derive_unscheduled_visits
+from transforms.visits import compute_dated_visits, derive_unscheduled_visits, derive_visit_variables
 
 
 def map_domains(
     valid: dict[str, pd.DataFrame], study: Study, transliteration: pd.DataFrame
-) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """({domain: frame}, findings) from the rows validation let through."""
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], pd.DataFrame]:
+    """({domain: frame}, {analysis table: frame}, findings) from the rows validation let through.
+
+    MELD and Child-Pugh go to RS (sdtm-reference Part A); MELD-Na and MELD 3.0, which have no
+    CDISC test codes, only to the analysis table `liver_scores`.
+    """
     sheets = {
         sheet: assign_ascii_verbatim(frame, study.raw_columns, sheet, transliteration)
         for sheet, frame in valid.items()
@@ -37,7 +43,16 @@ def map_domains(
     )
     unscheduled = derive_unscheduled_visits(dated, study.visits)
     lb = build_lb(sheets["labs"], dm, study, unscheduled)
-    return {"DM": dm, "EX": ex, "LB": lb}, concat_findings(ex_findings)
+    assessments = derive_visit_variables(
+        sheets["assessments"], "dtc_assessment_date", study.visits, unscheduled
+    )
+    inputs = derive_score_inputs(lb, assessments, conversions=study.unit_conversions)
+    scores = derive_scores(inputs, dm, scoring=study.scores)
+    rs = build_rs(scores, dm, rs_tests=study.rs_tests, studyid=study.studyid)
+    analysis = {"liver_scores": build_liver_scores(scores, dm)}
+    conformance = check_meld_consistency(lb, rs, assessments, conversions=study.unit_conversions)
+    domains = {"DM": dm, "EX": ex, "LB": lb, "RS": rs}
+    return domains, analysis, concat_findings(ex_findings, conformance)
 
 
 def assign_ascii_verbatim(

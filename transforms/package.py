@@ -12,6 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from transforms.findings import LINEAGE, sort_findings
 from transforms.metadata import read_dataset_metadata, read_variable_metadata
@@ -26,6 +28,7 @@ def read_transliteration() -> pd.DataFrame:
 
 def write_package(
     domains: dict[str, pd.DataFrame],
+    analysis: dict[str, pd.DataFrame],
     findings: pd.DataFrame,
     run_dir: Path,
     study: Study,
@@ -49,6 +52,10 @@ def write_package(
         write_xpt(frame, meta, name, label, xpt, timestamp)
         write_parquet(frame, meta, name, label, parquet, run_id)
         outputs += [_describe(run_dir, xpt, len(frame)), _describe(run_dir, parquet, len(frame))]
+    for name, frame in analysis.items():
+        path = run_dir / "parquet" / f"{name}.parquet"
+        write_analysis_parquet(frame.drop(columns=LINEAGE, errors="ignore"), path, run_id)
+        outputs.append(_describe(run_dir, path, len(frame)))
     lineage = derive_lineage(domains)
     tables = {
         "lineage.csv": lineage,
@@ -69,6 +76,15 @@ def write_package(
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     return manifest
+
+
+def write_analysis_parquet(frame: pd.DataFrame, path: Path, run_id: str) -> None:
+    """An analysis table as Parquet, deterministic: no pandas index metadata, run id in the schema."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({"run_id": run_id, "table": path.stem})
+    temporary = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, temporary)
+    temporary.replace(path)
 
 
 def derive_lineage(domains: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -74,8 +74,7 @@ def standardise_labs(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
         problem_collection_time=when["problem"].where(frame["collection_time"].notna()),
         LBTESTCD=assign_ct(frame["test"], ct, "LBTESTCD"),
         VISIT=assign_ct(frame["visit"], ct, "VISIT"),
-        # A blank unit is a unit ("" in the conversion table, e.g. INR), not a missing one.
-        LBORRESU=assign_ct(frame["unit"], ct, "UNIT").where(frame["unit"].notna(), ""),
+        LBORRESU=assign_ct(frame["unit"], ct, "UNIT"),
         result_operator=result["operator"],
         result_number=result["number"],
         problem_result=result["problem"],
@@ -86,7 +85,10 @@ def standardise_labs(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
 def assign_unit_conversion(labs: pd.DataFrame, conversions: pd.DataFrame) -> pd.DataFrame:
     """LBSTRESU and the factor to it for each (test, original unit); both missing where the unit is
     not one the study accepts for that test (the checks hold such rows back)."""
-    matched = labs[["LBTESTCD", "LBORRESU"]].merge(
+    # A blank unit is a unit ("" in the conversion table: INR is reported without one), so a blank
+    # raw unit joins on "" while an unrecognised one (LBORRESU missing, unit sent) joins nothing.
+    unit_key = labs["LBORRESU"].where(labs["unit"].notna(), "")
+    matched = labs[["LBTESTCD"]].assign(LBORRESU=unit_key).merge(
         conversions[["LBTESTCD", "LBORRESU", "LBSTRESU", "factor"]],
         on=["LBTESTCD", "LBORRESU"], how="left",
     )

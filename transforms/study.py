@@ -8,7 +8,7 @@ particular study lives in code; a second study is a second folder.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
@@ -24,6 +24,8 @@ _TABLES = {
     "visits": "visits.csv",
     "lab_tests": "lab_tests.csv",
     "unit_conversions": "unit_conversions.csv",
+    "scores": "scores.csv",
+    "rs_tests": "rs_tests.csv",
 }
 
 
@@ -38,7 +40,8 @@ class Study:
     visits: pd.DataFrame
     lab_tests: pd.DataFrame
     unit_conversions: pd.DataFrame
-    extra: dict = field(default_factory=dict)
+    scores: pd.DataFrame
+    rs_tests: pd.DataFrame
 
     @property
     def studyid(self) -> str:
