@@ -1,0 +1,54 @@
+"""Shared fixtures: one Prefect test harness per session, one published sample run per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from flows.cli import configure_environment
+
+# Before Prefect or Great Expectations is imported anywhere: offline, quiet, patient start-up.
+configure_environment()
+
+REQUIRE_ALL_TOOLS = os.environ.get("CI", "").lower() == "true"
+
+
+def require_tool(name: str) -> str:
+    """Path of an external tool; skip without it locally, fail in CI (which installs it)."""
+    path = shutil.which(name)
+    if path is None:
+        if REQUIRE_ALL_TOOLS:
+            pytest.fail(f"{name} is not installed; .ci/run installs it")
+        pytest.skip(f"{name} not installed (apt-get install r-cran-haven / chromium)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def rscript() -> str:
+    """R's Rscript, for reading XPT with haven as an independent reader."""
+    return require_tool("Rscript")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A throwaway Prefect backend for the whole session (~7 s once)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def sample_run(prefect_harness, tmp_path_factory) -> Path:
+    """The bundled sample study run once through the real flow; returns the published run dir."""
+    from flows.pipeline import sdtmflow_run
+    from transforms.study import DEFAULT_STUDY_DIR
+
+    output = tmp_path_factory.mktemp("sample_output")
+    sdtmflow_run(
+        input_dir=DEFAULT_STUDY_DIR / "sample_export", output_dir=output, study_dir=DEFAULT_STUDY_DIR
+    )
+    return (output / "latest").resolve()

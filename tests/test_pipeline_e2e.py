@@ -1,0 +1,145 @@
+"""End to end: the bundled sample study through the real Prefect flow, outputs read back by two
+independent XPT readers (pyreadstat and R's haven) and compared with the Parquet files."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pyreadstat
+import pytest
+
+from transforms.study import DEFAULT_STUDY_DIR
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = DEFAULT_STUDY_DIR / "sample_export"
+
+R_DUMP = r"""
+library(haven)
+args <- commandArgs(trailingOnly = TRUE)
+d <- read_xpt(args[1])
+label_of <- function(x) { l <- attr(x, "label"); if (is.null(l)) "" else l }
+write.csv(data.frame(name = names(d), label = vapply(d, label_of, "")), args[2], row.names = FALSE)
+as_text <- function(x) if (is.numeric(x)) ifelse(is.na(x), "NA", sprintf("%.17g", x)) else x
+write.csv(as.data.frame(lapply(d, as_text), stringsAsFactors = FALSE), args[3], row.names = FALSE, na = "")
+writeLines(c(attr(d, "label"), as.character(nrow(d))), args[4])
+"""
+
+
+def _xpt_files(run: Path) -> list[Path]:
+    return sorted((run / "xpt").glob("*.xpt"))
+
+
+def _parquet_frame(run: Path, xpt: Path) -> tuple[pd.DataFrame, pq.ParquetFile]:
+    parquet = pq.ParquetFile(run / "parquet" / f"{xpt.stem}.parquet")
+    return parquet.read().to_pandas(), parquet
+
+
+def test_run_reconciles_every_raw_row(sample_run):
+    counts = pd.read_csv(sample_run / "reconciliation.csv")
+    assert (counts["read"] == counts["mapped"] + counts["held_back"]).all()
+    assert counts["unaccounted"].sum() == 0 and counts["mapped_with_error"].sum() == 0
+    assert counts["read"].sum() == 22 + 58 + 141 + 1289  # every row of the bundled export
+
+
+def test_planted_errors_are_held_back_with_file_sheet_row(sample_run):
+    findings = pd.read_csv(sample_run / "findings.csv", dtype={"row": "Int64"})
+    errors = findings[findings["severity"] == "ERROR"]
+    labs = errors[errors["file"] == "labs_2026-03-31.csv"]
+    held = set(labs["row"])
+    # transforms/sample_export.py documents the planted errors and their rows
+    assert {583, 685, 768} <= held  # duplicate copy, 2026-02-30, Ferritin-X
+    assert set(range(1282, 1291)) <= held  # orphan subject 01-099
+    lineage = pd.read_csv(sample_run / "lineage.csv")
+    mapped_lab_rows = set(lineage.loc[lineage["file"] == "labs_2026-03-31.csv", "row"])
+    assert not (held & mapped_lab_rows)
+    assert 582 in mapped_lab_rows  # the first copy of the duplicate is kept
+
+
+def test_every_xpt_matches_its_parquet_in_pyreadstat(sample_run):
+    files = _xpt_files(sample_run)
+    assert {f.stem for f in files} >= {"dm", "ex", "lb", "rs"}
+    for xpt in files:
+        data, meta = pyreadstat.read_xport(xpt)
+        expected, parquet = _parquet_frame(sample_run, xpt)
+        schema = parquet.schema_arrow
+        assert list(data.columns) == list(expected.columns)
+        assert meta.table_name == xpt.stem.upper()
+        labels = [schema.field(c).metadata[b"label"].decode() for c in expected.columns]
+        assert meta.column_labels == labels
+        for column in expected.columns:
+            field = schema.field(column)
+            if field.metadata[b"sdtm_type"] == b"Num":
+                np.testing.assert_array_equal(data[column].to_numpy(float), expected[column].to_numpy(float))
+            else:
+                values = expected[column].astype(object).where(expected[column].notna(), "")
+                assert data[column].tolist() == values.tolist(), (xpt.name, column)
+                longest = max([len(str(v).encode()) for v in values] + [1])
+                assert meta.variable_storage_width[column] == longest == int(field.metadata[b"length"])
+
+
+def test_every_xpt_matches_its_parquet_in_r_haven(sample_run, rscript, tmp_path):
+    script = tmp_path / "dump.R"
+    script.write_text(R_DUMP)
+    for xpt in _xpt_files(sample_run):
+        names, values, info = (tmp_path / f"{xpt.stem}_{k}" for k in ("names.csv", "values.csv", "info.txt"))
+        subprocess.run([rscript, str(script), str(xpt), str(names), str(values), str(info)], check=True)
+        expected, parquet = _parquet_frame(sample_run, xpt)
+        schema = parquet.schema_arrow
+        label_table = pd.read_csv(names, dtype=str, keep_default_na=False)
+        assert label_table["name"].tolist() == list(expected.columns)
+        assert label_table["label"].tolist() == [
+            schema.field(c).metadata[b"label"].decode() for c in expected.columns
+        ]
+        dataset_label, rows = info.read_text().splitlines()
+        assert dataset_label == schema.metadata[b"dataset_label"].decode()
+        assert int(rows) == len(expected)
+        haven = pd.read_csv(values, dtype=str, keep_default_na=False)
+        for column in expected.columns:
+            if schema.field(column).metadata[b"sdtm_type"] == b"Num":
+                got = haven[column].replace("NA", "nan").astype(float).to_numpy()
+                np.testing.assert_array_equal(got, expected[column].to_numpy(float), err_msg=column)
+            else:
+                want = expected[column].astype(object).where(expected[column].notna(), "")
+                assert haven[column].tolist() == want.tolist(), (xpt.name, column)
+
+
+def test_initials_appear_in_no_output(prefect_harness, tmp_path):
+    """Initials replaced by unmistakable markers, then every byte of every output searched."""
+    from flows.pipeline import sdtmflow_run
+    from transforms.sample_export import generate_sample_export, write_sample_export
+
+    frames = generate_sample_export()
+    marker = "QZXJ"
+    frames["Demographics"] = frames["Demographics"].assign(
+        Initials=[f"{marker}{i:02d}" for i in range(len(frames["Demographics"]))]
+    )
+    write_sample_export(frames, tmp_path / "export")
+    sdtmflow_run(input_dir=tmp_path / "export", output_dir=tmp_path / "out", study_dir=DEFAULT_STUDY_DIR)
+    outputs = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".xpt" for p in outputs)
+    leaks = [p.name for p in outputs if marker.encode() in p.read_bytes()]
+    assert not leaks
+
+
+def test_same_input_gives_byte_identical_outputs(sample_run, prefect_harness, tmp_path):
+    from flows.pipeline import sdtmflow_run
+
+    sdtmflow_run(input_dir=SAMPLE, output_dir=tmp_path, study_dir=DEFAULT_STUDY_DIR)
+    again = (tmp_path / "latest").resolve()
+    assert again.name == sample_run.name  # content-addressed run id
+    for folder in ("xpt", "parquet"):
+        first = sorted((sample_run / folder).iterdir())
+        assert [p.name for p in first] == sorted(p.name for p in (again / folder).iterdir())
+        for path in first:
+            assert path.read_bytes() == (again / folder / path.name).read_bytes(), path.name
+
+
+def test_latest_points_at_the_published_run(sample_run):
+    latest = sample_run.parent.parent / "latest"
+    assert latest.is_symlink() and latest.resolve() == sample_run
+    assert not list(sample_run.parent.glob(".staging-*"))
