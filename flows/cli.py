@@ -66,6 +66,20 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from transforms.metadata import read_variable_metadata
+    from transforms.study import STANDARDS_DIR, read_study
+
+    try:
+        # Configuration problems are caught here, before Prefect starts, so the operator gets one
+        # line with the fix instead of task-failure tracebacks and pointless retries.
+        if not args.input.is_dir():
+            raise FileNotFoundError(f"input folder {args.input} does not exist (--input)")
+        read_study(args.study)
+        read_variable_metadata(STANDARDS_DIR, args.study)
+    except (FileNotFoundError, ValueError) as problem:
+        print(f"sdtmflow: {problem}", file=sys.stderr)
+        return 2
+
     from flows.pipeline import RunFailed, sdtmflow_run
 
     try:
