@@ -29,5 +29,5 @@ def test_sample_writes_a_workbook_and_a_csv(tmp_path):
     assert done.returncode == 0
     written = sorted(Path(line).name for line in done.stdout.split())
     assert written == ["labs_2026-03-31.csv", "site01_export_2026-03-31.xlsx"]
-    demographics = pd.read_excel(tmp_path / written[1], sheet_name="Demographics", dtype=str)
+    demographics = pd.read_excel(tmp_path / written[1], sheet_name="Demographics", dtype=str, engine="calamine")
     assert len(demographics) == 4
