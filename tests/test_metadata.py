@@ -163,6 +163,10 @@ def test_a_req_or_exp_variable_without_a_spec_row_raises(study_copy):
 
 
 def test_a_trial_design_domain_needs_only_spec_rows(study_copy):
+    spec = (study_copy / "variables.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (study_copy / "variables.csv").write_text(
+        "".join(line for line in spec if not line.startswith("TS,")), encoding="utf-8"
+    )  # the study's own TS rows out: this test writes its own
     _append_spec_rows(
         study_copy,
         "".join(

@@ -13,8 +13,11 @@ from transforms.ex import build_ex, build_ex_records
 from transforms.findings import concat_findings
 from transforms.lb import build_lb
 from transforms.liver_scores import build_liver_scores, derive_score_inputs, derive_scores
+from transforms.mh import build_mh
 from transforms.rs import build_rs, check_meld_consistency
 from transforms.study import Study
+from transforms.sv import build_sv
+from transforms.trial_design import build_trial_design
 from transforms.transliterate import compute_ascii
 from transforms.visits import compute_dated_visits, derive_unscheduled_visits, derive_visit_variables
 
@@ -51,8 +54,10 @@ def map_domains(
     rs = build_rs(scores, dm, rs_tests=study.rs_tests, studyid=study.studyid)
     analysis = {"liver_scores": build_liver_scores(scores, dm)}
     conformance = check_meld_consistency(lb, rs, assessments, conversions=study.unit_conversions)
-    domains = {"DM": dm, "EX": ex, "LB": lb, "RS": rs}
-    return domains, analysis, concat_findings(ex_findings, conformance)
+    mh, mh_findings = build_mh(sheets["demographics"], dm, study, transliteration)
+    sv = build_sv({"LB": lb, "RS": rs}, dm, study.visits, study.studyid)
+    domains = {"DM": dm, "EX": ex, "LB": lb, "RS": rs, "MH": mh, "SV": sv, **build_trial_design(dm, study)}
+    return domains, analysis, concat_findings(ex_findings, mh_findings, conformance)
 
 
 def assign_ascii_verbatim(

@@ -29,7 +29,7 @@ VARIABLE_COLUMNS = [
     "core",  # Req / Exp / Perm
     "role",
     "codelist",  # CDISC CT codelist C-code(s) from SDTMIG, "; "-separated, "" when none
-    "study_codelist",  # the study terminology codelist (terminology.csv) the values come from
+    "study_codelist",  # the codelist the values come from: mappings/ct/codelists.csv, else ARMCD/VISIT/...
     "origin",  # Define-XML origin type
     "source",  # Define-XML origin source
     "comment",

@@ -88,9 +88,12 @@ def write_analysis_parquet(frame: pd.DataFrame, path: Path, run_id: str) -> None
 
 
 def derive_lineage(domains: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per SDTM record: DOMAIN, USUBJID, --SEQ (DM has none) and the raw file/sheet/row."""
+    """One row per SDTM record built from raw rows: DOMAIN, USUBJID, --SEQ (DM has none) and the
+    raw file/sheet/row."""
     parts = []
     for name, frame in domains.items():
+        if not set(LINEAGE) <= set(frame.columns):
+            continue  # trial design datasets come from the protocol, not from raw rows
         seq = f"{name}SEQ"
         parts.append(
             pd.DataFrame(

@@ -8,11 +8,13 @@ particular study lives in code; a second study is a second folder.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
 import pandas as pd
+
+from transforms.ct import ControlledTerminology, read_ct
 
 MAPPINGS_DIR = Path(str(files("mappings")))
 STANDARDS_DIR = MAPPINGS_DIR / "standards"
@@ -42,6 +44,9 @@ class Study:
     unit_conversions: pd.DataFrame
     scores: pd.DataFrame
     rs_tests: pd.DataFrame
+    # trial_design.toml (TS, TE, TA, TV, TI, MH settings) and mappings/ct; empty/None when absent
+    trial_design: dict = field(default_factory=dict)
+    ct: ControlledTerminology | None = None
 
     @property
     def studyid(self) -> str:
@@ -80,4 +85,12 @@ def read_study(study_dir: Path) -> Study:
     tables["unit_conversions"] = tables["unit_conversions"].assign(
         factor=lambda u: u["factor"].astype(float)
     )
-    return Study(directory=study_dir, config=config, **tables)
+    design_path = study_dir / "trial_design.toml"
+    trial_design = {}
+    if design_path.is_file():
+        with design_path.open("rb") as handle:
+            trial_design = tomllib.load(handle)
+    return Study(
+        directory=study_dir, config=config, **tables,
+        trial_design=trial_design, ct=read_ct(MAPPINGS_DIR / "ct"),
+    )
