@@ -50,9 +50,26 @@ def main(argv: list[str] | None = None) -> int:
         help="study configuration folder under mappings/ (default: the bundled UC-MSC study)",
     )
 
+    from flows.serve import DEFAULT_CRON, DEFAULT_DEPLOYMENT, DEFAULT_TIMEZONE
+
+    serve = commands.add_parser(
+        "serve",
+        help="register the nightly deployment on the Prefect server at PREFECT_API_URL and run it",
+    )
+    serve.add_argument("--input", type=Path, required=True, help="the site's export folder")
+    serve.add_argument("--output", type=Path, required=True, help="package root")
+    serve.add_argument("--study", type=Path, default=DEFAULT_STUDY_DIR, help="study configuration folder")
+    serve.add_argument("--cron", default=DEFAULT_CRON, help=f"schedule (default: '{DEFAULT_CRON}')")
+    serve.add_argument(
+        "--timezone", default=DEFAULT_TIMEZONE, help=f"IANA timezone of the cron (default: {DEFAULT_TIMEZONE})"
+    )
+    serve.add_argument("--name", default=DEFAULT_DEPLOYMENT, help=f"deployment name (default: {DEFAULT_DEPLOYMENT})")
+
     args = parser.parse_args(argv)
     if args.command == "sample":
         return _sample(args)
+    if args.command == "serve":
+        return _serve(args)
     return _run(args)
 
 
@@ -81,17 +98,37 @@ def _run(args: argparse.Namespace) -> int:
         return 2
 
     from flows.pipeline import RunFailed, sdtmflow_run
+    from transforms.publish import OutputLocked
 
     try:
         summary = sdtmflow_run(input_dir=args.input, output_dir=args.output, study_dir=args.study)
     except RunFailed as failure:
         print(f"sdtmflow: run failed: {failure}", file=sys.stderr)
         return 1
+    except OutputLocked as busy:
+        print(f"sdtmflow: {busy}", file=sys.stderr)
+        return 3
     except (FileNotFoundError, ValueError) as problem:
         # Configuration errors (a missing folder, a bad study table) carry their own fix.
         print(f"sdtmflow: {problem}", file=sys.stderr)
         return 2
     print(summary)
+    return 0
+
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from flows.serve import build_deployment, require_api_url, serve_nightly
+
+    try:
+        require_api_url()
+        deployment = build_deployment(
+            args.input, args.output, args.study, args.cron, args.timezone, args.name
+        )
+    except (FileNotFoundError, ValueError) as problem:
+        print(f"sdtmflow: {problem}", file=sys.stderr)
+        return 2
+    serve_nightly(deployment)
     return 0
 
 

@@ -9,26 +9,43 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
+from flows.operations import (
+    archive,
+    finish_published,
+    finish_unchanged,
+    name_flow_run,
+    record_audit,
+    record_stage_seconds,
+    report_changes,
+    retry_transient_io,
+    timed_task,
+)
+from transforms.audit import compute_stage_counts
+from transforms.changes import format_changes
 from transforms.findings import concat_findings
 from transforms.ingest import Export, read_export
 from transforms.mapping import map_domains
 from transforms.package import read_transliteration, write_package
 from transforms.publish import (
-    compute_code_sha256,
+    clear_stale_staging,
     compute_run_id,
-    compute_tree_sha256,
+    compute_versions,
+    find_published_run,
+    hold_output_lock,
+    link_input_snapshot,
     publish_run,
     stage_run_dir,
 )
 from transforms.reconcile import check_reconciliation, format_reconciliation, reconcile_rows
 from transforms.standardise_sheets import standardise_export
-from transforms.study import Study, read_study
+from transforms.study import MAPPINGS_DIR, Study, read_study
 from transforms.validate import validate_export
 
 
@@ -38,8 +55,10 @@ class RunFailed(RuntimeError):
 
 # Frames are large and change every night: hashing them for Prefect's cache costs more than the
 # stage itself, so tasks don't cache (a whole unchanged run is detected by its run id instead).
-stage = task(cache_policy=NONE)
-io_stage = task(cache_policy=NONE, retries=2, retry_delay_seconds=2)
+# Only I/O is retried, and only for an OSError that may pass (not a missing folder or a bug).
+# Every stage's seconds go to the run log.
+stage = timed_task(cache_policy=NONE)
+io_stage = timed_task(cache_policy=NONE, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient_io)
 
 
 @io_stage
@@ -77,19 +96,37 @@ def publish(staging: Path, output_dir: Path, run_id: str) -> Path:
     return publish_run(staging, output_dir, run_id)
 
 
-@flow(name="sdtmflow-run", flow_run_name="{study_dir.name}-nightly", log_prints=True)
+@flow(name="sdtmflow-run", flow_run_name=name_flow_run, log_prints=True)
 def sdtmflow_run(input_dir: Path, output_dir: Path, study_dir: Path) -> str:
-    """Build, check and publish one SDTM package from one site export. Returns the summary."""
-    started = time.perf_counter()
+    """Build, check and publish one SDTM package from one site export. Returns the summary.
+
+    One run at a time per output folder (OUT/.lock: a second run raises OutputLocked at once).
+    The raw files are archived by content first; inputs, mappings, code and libraries already
+    published under the same run id are not rebuilt ("unchanged since run X").
+    """
     input_dir, output_dir, study_dir = Path(input_dir), Path(output_dir), Path(study_dir)
-    study = load_study(study_dir)
+    with hold_output_lock(output_dir), record_stage_seconds() as seconds:
+        clear_stale_staging(output_dir)
+        study = load_study(study_dir)
+        inputs = archive(input_dir, output_dir)
+        versions = compute_versions(study_dir, MAPPINGS_DIR)
+        run_id = compute_run_id(inputs, input_dir, versions)
+        published = find_published_run(output_dir, run_id)
+        if published is not None:
+            return finish_unchanged(output_dir, published, study.studyid)
+        return build_and_publish(inputs, output_dir, study, run_id, versions, seconds)
+
+
+def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_id: str,
+                      versions: dict, seconds: dict[str, float]) -> str:
+    """A new run's stages, under the lock: build in a staging folder, publish it by rename.
+    Ingest reads the archived copies (through a folder of links), never the live export."""
+    started, started_at = time.perf_counter(), datetime.now(timezone.utc)
     transliteration = read_transliteration()
-    export = ingest(input_dir, study)
-    run_id = compute_run_id(
-        export.files, input_dir, study_dir, compute_tree_sha256(study_dir), compute_code_sha256()
-    )
     staging = stage_run_dir(output_dir, run_id)
+    snapshot = staging.with_name(staging.name + ".input")
     try:
+        export = ingest(link_input_snapshot(inputs, output_dir, snapshot), study)
         sheets = standardise(export, study)
         valid, validation_findings = validate(sheets, export, study, transliteration, staging / "validation")
         domains, analysis, map_findings = map_to_sdtm(valid, study, transliteration)
@@ -98,12 +135,19 @@ def sdtmflow_run(input_dir: Path, output_dir: Path, study_dir: Path) -> str:
         problems = check_reconciliation(counts)
         if problems:
             raise RunFailed("rows lost or mis-mapped, nothing published:\n" + "\n".join(problems))
-        write(domains, analysis, findings, staging, study, run_id, export, counts)
+        manifest = write(domains, analysis, findings, staging, study, run_id, export, counts)
+        changes, previous = report_changes(staging, output_dir)
+        stages = compute_stage_counts(counts, findings, domains)
+        log = record_audit(staging, manifest, inputs, versions, stages, previous, changes, started_at, seconds)
         run_dir = publish(staging, output_dir, run_id)
     finally:
         # A failed run leaves no half-written folder behind (publish has moved a successful one).
         shutil.rmtree(staging, ignore_errors=True)
-    return format_summary(run_dir, domains, findings, counts, time.perf_counter() - started)
+        shutil.rmtree(snapshot, ignore_errors=True)
+    summary = format_summary(run_dir, domains, findings, counts, time.perf_counter() - started)
+    summary += "\n" + format_changes(changes, previous)
+    finish_published(output_dir, run_dir, summary, counts, findings, changes, study.studyid, log)
+    return summary
 
 
 def format_summary(run_dir: Path, domains, findings: pd.DataFrame, counts: pd.DataFrame, seconds: float) -> str:
