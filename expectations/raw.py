@@ -16,13 +16,15 @@ spelling stays the standardiser's job and saying "not recognised" is this one's.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from great_expectations import expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
-from expectations.engine import validate_frame
+from expectations.engine import build_data_docs, validate_frame
 from transforms.findings import (
     ERROR,
+    INFO,
     LINEAGE,
     WARNING,
     concat_findings,
@@ -70,7 +72,21 @@ RULES = {
     "SF-0106": "lab unit missing, not recognised or not valid for the test",
     "SF-0107": "record key repeated within one file",
     "SF-0108": "number not readable",
+    "SF-0117": "lab result is not a number or a recognised qualifier",
+    "SF-0118": "lab result and not-done reason both given",
+    "SF-0119": "lab result physiologically implausible",
+    "SF-0120": "age at consent outside the eligible range",
+    "SF-0121": "age at consent cannot be computed",
+    "SF-0122": "liver transplant recipient",
+    "SF-0123": "coded value not recognised",
+    "SF-0124": "infusion dose is not a planned arm's dose",
+    "SF-0127": "time of day not usable",
 }
+
+# Helpers check_raw_sheet adds itself from `context` (they depend on other sheets or on study
+# tables, not on the row alone): the subject where Demographics has it, and the plausible range
+# of the row's test in its standard unit.
+KNOWN_SUBJECT, PLAUSIBLE_LOW, PLAUSIBLE_HIGH = "dm_subject", "plausible_low", "plausible_high"
 
 
 def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> list:
@@ -80,7 +96,10 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
     optionally required_unless); `context` holds the study's value sets as plain lists:
     `known_subjects` (Demographics subjects; infusions, labs, assessments), `known_visits` (labs,
     assessments), `known_tests` (LBTESTCD codes; labs) and `known_units` ((LBTESTCD, unit) pairs,
-    unit NA or "" for a test reported without unit; labs).
+    unit NA or "" for a test reported without unit; labs). Optional, each adding its checks when
+    given: `plausible_ranges` ((LBTESTCD, low, high, standard unit); labs), `age_range`
+    ((min, max) years at consent; demographics), `arm_doses` (the planned doses; infusions) and
+    `spellings` ({codelist: accepted raw spellings}, named in the not-recognised messages).
     """
     columns = _sheet_columns(sheet, raw_columns)
     _check_context(sheet, context)
@@ -89,15 +108,17 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
     suite = []
     suite += _required_checks(sheet, columns, label)
     if sheet in _SUBJECT_SHEETS:
+        # The membership is computed into a helper (see check_raw_sheet): a value set of every
+        # subject makes GX re-serialise the whole list for each metric, 15 s at 17,500 subjects.
         suite.append(
-            gxe.ExpectColumnValuesToBeInSet(
-                column="subject",
-                value_set=_texts(context["known_subjects"]),
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=KNOWN_SUBJECT,
+                row_condition=Column("subject").is_not_null(),
                 meta=_meta(
                     "SF-0102", ERROR, "subject",
                     "Subject is not in the Demographics sheet: check the subject number, or send "
                     "the subject's Demographics row",
-                    uses=["subject"],
+                    uses=["subject"], helpers=[KNOWN_SUBJECT],
                 ),
             )
         )
@@ -115,7 +136,18 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
             "correct the test name, or ask the data manager to add this spelling",
         )
         suite += _unit_checks(context["known_units"])
+        suite += _result_checks(headers)
+        if context.get("plausible_ranges") is not None:
+            suite += _plausibility_checks(context["plausible_ranges"])
+    suite += _coded_checks(columns, context.get("spellings") or {})
     suite += _number_checks(columns, label)
+    suite += _time_checks(columns)
+    if sheet == "demographics":
+        if context.get("age_range") is not None:
+            suite += _age_checks(context["age_range"])
+        suite += _transplant_checks(columns)
+    if sheet == "infusions" and context.get("arm_doses") is not None:
+        suite += _dose_checks(context["arm_doses"], headers)
     suite.append(_key_check(sheet, headers, label))
     return suite
 
@@ -126,6 +158,7 @@ def check_raw_sheet(
     raw_columns: pd.DataFrame,
     context: dict,
     data_docs_dir=None,
+    build_docs: bool = True,
 ) -> pd.DataFrame:
     """Validate one standardised raw sheet: findings, one per failing row and check.
 
@@ -133,8 +166,11 @@ def check_raw_sheet(
     of the frame. A missing helper column is the pipeline's bug, not the site's, and raises.
     """
     suite = build_raw_suite(sheet, raw_columns, context)
+    frame = assign_context_helpers(frame, sheet, context)
     _check_frame(frame, suite)
-    failures = validate_frame(frame, f"raw_{sheet}", suite, data_docs_dir=data_docs_dir)
+    failures = validate_frame(
+        frame, f"raw_{sheet}", suite, data_docs_dir=data_docs_dir, build_docs=build_docs
+    )
     headers = dict(zip(raw_columns["column"], raw_columns["header"]))
     parts = [empty_findings()]
     for _, group in failures.groupby("position", sort=True):
@@ -147,6 +183,29 @@ def check_raw_sheet(
         if indices:
             parts.append(_row_findings(frame.loc[indices, _finding_columns(frame, meta)], meta))
     return sort_findings(concat_findings(*parts))
+
+
+def assign_context_helpers(frame: pd.DataFrame, sheet: str, context: dict) -> pd.DataFrame:
+    """The helpers the suite reads that come from `context` rather than from standardisation:
+    `dm_subject` (the subject where Demographics has it) and, for labs with `plausible_ranges`,
+    `plausible_low` / `plausible_high` of each row's test (NaN for an unknown test)."""
+    added = {}
+    if sheet in _SUBJECT_SHEETS and "subject" in frame.columns:
+        known = frame["subject"].isin(_texts(context["known_subjects"]))
+        added[KNOWN_SUBJECT] = frame["subject"].where(known)
+    ranges = context.get("plausible_ranges")
+    if sheet == "labs" and ranges is not None and TEST_CODE in frame.columns:
+        table = pd.DataFrame([r[:3] for r in ranges], columns=[TEST_CODE, "low", "high"]).astype(
+            {TEST_CODE: "str", "low": "float64", "high": "float64"}
+        )
+        # through the codes of a categorical: a lookup per distinct test, not per row
+        codes = frame[TEST_CODE].astype("category")
+        categories = pd.Series(codes.cat.categories.astype("str"))
+        for name, limit in ((PLAUSIBLE_LOW, "low"), (PLAUSIBLE_HIGH, "high")):
+            per_category = categories.map(table.set_index(TEST_CODE)[limit]).to_numpy("float64")
+            values = np.append(per_category, np.nan)[codes.cat.codes.to_numpy()]
+            added[name] = pd.Series(values, index=frame.index, dtype="float64")
+    return frame.assign(**added) if added else frame
 
 
 # --- suite builders ---------------------------------------------------------------------------
@@ -266,6 +325,190 @@ def _unit_checks(known_units: list) -> list:
     return out
 
 
+def _result_checks(headers: dict) -> list:
+    """A result is a number, a number with a qualifier (`<5`, `>1000`) or blank with a reason
+    (the blank case is SF-0101); standardisation says in `problem_result` what it could not read."""
+    reason = headers.get("not_done_reason", "Not done reason")
+    return [
+        gxe.ExpectColumnValuesToBeNull(
+            column=PROBLEM_PREFIX + "result",
+            meta=_meta(
+                "SF-0117", ERROR, "result",
+                "Result is not a number or a number with a qualifier (<5, >1000): send the number "
+                f"as the lab printed it, or leave Result blank and fill in '{reason}'",
+                uses=["result", PROBLEM_PREFIX + "result"], helpers=[PROBLEM_PREFIX + "result"],
+                detail_column=PROBLEM_PREFIX + "result",
+            ),
+        ),
+        # WARNING: the result is real and maps; only the reason is dropped (LBREASND is for
+        # tests not done), and the site should say which of the two is true
+        gxe.ExpectColumnValuesToBeNull(
+            column="not_done_reason",
+            row_condition=Column("result").is_not_null(),
+            meta=_meta(
+                "SF-0118", WARNING, "not_done_reason",
+                f"'{reason}' is filled although a Result is given: the result is kept and the "
+                "reason ignored; clear the reason, or clear the result if the test was not done",
+                uses=["not_done_reason", "result"],
+            ),
+        ),
+    ]
+
+
+def _plausibility_checks(ranges) -> list:
+    """Result, in the test's standard unit, within the study's physiologically possible range
+    (lab_tests.csv plausible_low / plausible_high). ERROR: the limits sit beyond what a living
+    patient shows, so a value past them is a typing or unit slip, and mapped it would feed the
+    MELD and Child-Pugh scores. Two column-pair checks instead of one per test: no row filter."""
+    texts = {
+        str(test): f"possible for {test}: {_number_text(low)} to {_number_text(high)}"
+        + ("" if _blank(unit) else f" {unit}")
+        for test, low, high, unit in ranges
+    }
+    meta = dict(
+        uses=["result", "result_standard", TEST_CODE, PLAUSIBLE_LOW, PLAUSIBLE_HIGH],
+        helpers=["result_standard", TEST_CODE],
+        detail_map={"column": TEST_CODE, "texts": texts},
+    )
+    message = (
+        "Result is outside what is physiologically possible for this test: check it for a "
+        "typing error or a wrong unit, and correct it"
+    )
+    return [
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="result_standard", column_B=PLAUSIBLE_LOW, or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            meta=_meta("SF-0119", ERROR, "result", message, **meta),
+        ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=PLAUSIBLE_HIGH, column_B="result_standard", or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            meta=_meta("SF-0119", ERROR, "result", message, **meta),
+        ),
+    ]
+
+
+def _coded_checks(columns: pd.DataFrame, spellings: dict) -> list:
+    """Every coded column (raw_columns `codelist`, `coded_as`, `unrecognised`): where the site
+    wrote something, the study terminology must know it. The severity comes from the table: ERROR
+    where the value would otherwise reach SDTM as null (sex, arm, route) or change a score
+    (ascites, encephalopathy, dialysis), WARNING where a blank is acceptable (race, ethnicity)."""
+    if "unrecognised" not in columns.columns:
+        return []
+    out = []
+    for row in columns[columns["unrecognised"].isin([ERROR, WARNING])].itertuples():
+        accepted = ", ".join(str(v) for v in spellings.get(row.codelist, []))
+        accepted = f" (accepted: {accepted})" if accepted else ""
+        consequence = "correct it" if row.unrecognised == ERROR else (
+            "correct it; until then the row is mapped without it"
+        )
+        out.append(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=row.coded_as,
+                row_condition=Column(row.column).is_not_null(),
+                meta=_meta(
+                    "SF-0123", row.unrecognised, row.column,
+                    f"{row.header} is not a value the study recognises{accepted}: {consequence}",
+                    uses=[row.column, row.coded_as], helpers=[row.coded_as],
+                ),
+            )
+        )
+    return out
+
+
+def _time_checks(columns: pd.DataFrame) -> list:
+    """A time the standardiser had to drop (`problem_<col>`): WARNING, the date is kept, and a
+    missing time only costs precision (EXSTDTC, LBDTC without the time)."""
+    out = []
+    for row in columns[columns["kind"] == "time"].itertuples():
+        out.append(
+            gxe.ExpectColumnValuesToBeNull(
+                column=PROBLEM_PREFIX + row.column,
+                meta=_meta(
+                    "SF-0127", WARNING, row.column,
+                    f"{row.header} could not be used, so the date is kept without it: write the "
+                    "time as HH:MM (00:00-23:59) on a full date",
+                    uses=[row.column, PROBLEM_PREFIX + row.column],
+                    helpers=[PROBLEM_PREFIX + row.column],
+                    detail_column=PROBLEM_PREFIX + row.column,
+                ),
+            )
+        )
+    return out
+
+
+def _age_checks(age_range) -> list:
+    """Age at consent within the protocol's range: WARNING, the subject is still mapped (the
+    contract: "a subject outside 18-80 is a finding, not a crash"); INFO where a partial date
+    leaves AGE blank."""
+    low, high = age_range
+    return [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="age_at_consent", min_value=float(low), max_value=float(high),
+            meta=_meta(
+                "SF-0120", WARNING, "birth_date",
+                f"Age at consent is outside the eligible {_number_text(low)}-{_number_text(high)} "
+                "years: check Date of birth and Consent date; if both are right, record the "
+                "eligibility deviation (the subject is still mapped)",
+                uses=["birth_date", "age_at_consent"], helpers=["age_at_consent"],
+                detail_column="age_at_consent", detail_prefix="age ",
+            ),
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="age_at_consent",
+            row_condition=Column(DATE_PREFIX + "birth_date").is_not_null()
+            & Column(DATE_PREFIX + "consent_date").is_not_null(),
+            meta=_meta(
+                "SF-0121", INFO, "birth_date",
+                "Date of birth or Consent date is partial: AGE is left blank in DM and the "
+                "eligible age range could not be checked",
+                uses=["birth_date", "age_at_consent", DATE_PREFIX + "birth_date",
+                      DATE_PREFIX + "consent_date"],
+                helpers=["age_at_consent", DATE_PREFIX + "birth_date", DATE_PREFIX + "consent_date"],
+            ),
+        ),
+    ]
+
+
+def _transplant_checks(columns: pd.DataFrame) -> list:
+    coded = columns.loc[columns["column"] == "liver_transplant", "coded_as"] if (
+        "coded_as" in columns.columns) else pd.Series(dtype="str")
+    if coded.empty or _blank(coded.iloc[0]):
+        return []
+    return [
+        gxe.ExpectColumnValuesToNotBeInSet(
+            column=coded.iloc[0], value_set=["Y"],
+            meta=_meta(
+                "SF-0122", WARNING, "liver_transplant",
+                "Liver transplant is Y: transplant recipients are not eligible for this study; "
+                "confirm the answer and record the eligibility deviation (the subject is still "
+                "mapped)",
+                uses=["liver_transplant", coded.iloc[0]], helpers=[coded.iloc[0]],
+            ),
+        )
+    ]
+
+
+def _dose_checks(arm_doses, headers: dict) -> list:
+    """The dose of an infusion given is one of the arms' doses. WARNING: EX keeps the dose as
+    sent and DM then shows an unplanned treatment, which may be what happened."""
+    doses = sorted({float(d) for d in arm_doses})
+    listed = " or ".join(_number_text(d) for d in doses)
+    header = headers.get("dose", "Dose")
+    return [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="EXDOSE", value_set=doses,
+            row_condition=Column("not_given_reason").is_null(),
+            meta=_meta(
+                "SF-0124", WARNING, "dose",
+                f"{header} is not a dose of the protocol ({listed}): check it; until corrected "
+                "EX keeps it as sent and DM shows the subject's treatment as unplanned",
+                uses=["dose", "EXDOSE", "not_given_reason"], helpers=["EXDOSE"],
+            ),
+        )
+    ]
+
+
 def _number_checks(columns: pd.DataFrame, label: str) -> list:
     out = []
     for row in columns[columns["kind"] == "number"].itertuples():
@@ -317,9 +560,17 @@ def _row_findings(rows: pd.DataFrame, meta: dict) -> pd.DataFrame:
     if meta.get("value_columns"):
         value = _join_text(rows, meta["value_columns"])
     message: str | pd.Series = meta["message"]
+    detail = None
     detail_column = meta.get("detail_column")
     if detail_column and detail_column in rows.columns:
         detail = rows[detail_column]
+        if pd.api.types.is_numeric_dtype(detail):
+            detail = detail.map(_number_text, na_action="ignore")
+        detail = meta.get("detail_prefix", "") + detail.astype("str")
+    detail_map = meta.get("detail_map")
+    if detail_map and detail_map["column"] in rows.columns:
+        detail = rows[detail_map["column"]].astype("str").map(detail_map["texts"])
+    if detail is not None:
         message = pd.Series(meta["message"], index=rows.index).where(
             detail.isna(), meta["message"] + " (" + detail.astype("str") + ")"
         )
@@ -345,7 +596,8 @@ def _rows_sharing_key(rows: pd.DataFrame, key: list) -> pd.Series:
 def _finding_columns(frame: pd.DataFrame, meta: dict) -> list:
     """The columns a finding reads: taking only these keeps 100k-row failures cheap."""
     wanted = [*LINEAGE, "subject", meta["variable"], *meta.get("value_columns", []),
-              *meta.get("key", []), meta.get("detail_column")]
+              *meta.get("key", []), meta.get("detail_column"),
+              (meta.get("detail_map") or {}).get("column")]
     return [c for c in dict.fromkeys(wanted) if c is not None and c in frame.columns]
 
 
@@ -446,6 +698,11 @@ def _required_unless(sheet: str, row) -> str | None:
 def _header(columns: pd.DataFrame, column: str) -> str:
     match = columns.loc[columns["column"] == column, "header"]
     return match.iloc[0] if len(match) else column
+
+
+def _number_text(value) -> str:
+    """63.5 -> "63.5", 3.0 -> "3", 20000.0 -> "20000"."""
+    return "%.12g" % float(value)
 
 
 def _texts(values) -> list[str]:

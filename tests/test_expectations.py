@@ -71,17 +71,27 @@ def sheet_frame(raw_columns, sheet, rows, file="export_2026-03-01.xlsx"):
         for c in columns.loc[columns["kind"] == "date", "column"]:
             record[f"dtc_{c}"] = record[c]
             record[f"problem_{c}"] = None
-        if sheet in ("labs", "assessments"):
-            record["VISIT"] = record["visit"]
+        for c in columns.loc[columns["kind"] == "time", "column"]:
+            record[f"problem_{c}"] = None
+        for c, helper in columns.loc[columns["coded_as"] != "", ["column", "coded_as"]].values:
+            record[helper] = record[c]
+        if sheet == "demographics":
+            record["age_at_consent"] = None
+        if sheet == "infusions":
+            record["EXDOSE"] = pd.to_numeric(record["dose"], errors="coerce")
         if sheet == "labs":
-            record["LBTESTCD"] = record["test"]
-            record["LBORRESU"] = record["unit"]
+            record["problem_result"] = None
+            record["result_standard"] = None
         record.update({"_file": file, "_sheet": sheet.capitalize(), "_row": number})
         record.update({k: v for k, v in row.items() if k not in columns["column"].values})
         records.append(record)
     frame = pd.DataFrame(records)
-    text = [c for c in frame.columns if c != "_row"]
-    return frame.astype({c: "str" for c in text}).astype({"_row": "int64"})
+    numbers = [c for c in NUMBER_HELPERS if c in frame.columns]
+    text = [c for c in frame.columns if c != "_row" and c not in numbers]
+    return frame.astype({c: "str" for c in text}).astype({"_row": "int64", **dict.fromkeys(numbers, "float64")})
+
+
+NUMBER_HELPERS = ("age_at_consent", "EXDOSE", "result_standard")
 
 
 def good(sheet, **changes):
@@ -459,3 +469,139 @@ def test_check_raw_sheet_writes_data_docs(raw_columns, tmp_path):
     check_raw_sheet(frame, "infusions", raw_columns, CONTEXT, data_docs_dir=tmp_path / "docs")
     assert (tmp_path / "docs" / "index.html").is_file()
     assert list((tmp_path / "docs" / "validations" / "raw_infusions").rglob("*.html"))
+
+
+# --- checks added for issue 3 -----------------------------------------------------------------
+
+FULL_CONTEXT = {
+    **CONTEXT,
+    "plausible_ranges": [("ALT", 0.0, 20000.0, "U/L"), ("BILI", 0.0, 1500.0, "umol/L"),
+                         ("INR", 0.5, 15.0, "")],
+    "age_range": (18, 80),
+    "arm_doses": [1.0, 3.0],
+    "spellings": {"SEX": ["M", "Male", "F", "Female"]},
+}
+
+
+def findings_of(raw_columns, sheet, rows, context=FULL_CONTEXT):
+    return check_raw_sheet(sheet_frame(raw_columns, sheet, rows), sheet, raw_columns, context)
+
+
+def test_result_must_be_a_number_or_qualifier(raw_columns):
+    findings = findings_of(raw_columns, "labs", [
+        good("labs", result="<5"),
+        good("labs", result="12,6", problem_result="'12,6' is not a number: a comma ...",
+             collection_date="2026-01-11"),
+    ])
+    assert findings[["rule", "severity", "row", "variable", "value"]].values.tolist() == [
+        ["SF-0117", "ERROR", 3, "result", "12,6"]
+    ]
+    assert findings["message"].iloc[0].endswith("('12,6' is not a number: a comma ...)")
+
+
+def test_a_result_with_a_not_done_reason_is_a_warning(raw_columns):
+    findings = findings_of(raw_columns, "labs", [good("labs", not_done_reason="Clotted")])
+    assert findings[["rule", "severity", "variable", "value"]].values.tolist() == [
+        ["SF-0118", "WARNING", "not_done_reason", "Clotted"]
+    ]
+
+
+def test_implausible_results_are_errors_with_the_range_named(raw_columns):
+    findings = findings_of(raw_columns, "labs", [
+        good("labs", result="20000", result_standard=20000.0),                       # 2 limit
+        good("labs", result="25000", result_standard=25000.0, collection_date="2026-01-11"),
+        good("labs", result="-3", result_standard=-3.0, collection_date="2026-01-12"),
+        good("labs", test="INR", unit=None, result="16", result_standard=16.0),      # 5
+        good("labs", test="INR", unit=None, result="<0.5", result_standard=0.5,
+             collection_date="2026-01-12"),                                           # 6 limit
+    ])
+    assert findings[["rule", "severity", "row", "value"]].values.tolist() == [
+        ["SF-0119", "ERROR", 3, "25000"], ["SF-0119", "ERROR", 4, "-3"],
+        ["SF-0119", "ERROR", 5, "16"],
+    ]
+    assert findings["message"].iloc[0].endswith("(possible for ALT: 0 to 20000 U/L)")
+    assert findings["message"].iloc[2].endswith("(possible for INR: 0.5 to 15)")
+
+
+def test_age_outside_the_range_is_a_warning_and_a_partial_date_an_info(raw_columns):
+    findings = findings_of(raw_columns, "demographics", [
+        good("demographics", age_at_consent=64.0),
+        good("demographics", subject="01-002", birth_date="2009-01-01", age_at_consent=17.0),
+        good("demographics", subject="01-003", birth_date="1961-08", age_at_consent=None),
+    ])
+    assert findings[["rule", "severity", "row", "variable", "value"]].values.tolist() == [
+        ["SF-0120", "WARNING", 3, "birth_date", "2009-01-01"],
+        ["SF-0121", "INFO", 4, "birth_date", "1961-08"],
+    ]
+    assert findings["message"].iloc[0].endswith("(age 17)")
+
+
+def test_liver_transplant_yes_is_an_eligibility_warning(raw_columns):
+    findings = findings_of(raw_columns, "demographics", [
+        good("demographics", liver_transplant="Y", age_at_consent=64.0)
+    ])
+    assert findings[["rule", "severity", "variable", "value"]].values.tolist() == [
+        ["SF-0122", "WARNING", "liver_transplant", "Y"]
+    ]
+
+
+def test_unrecognised_codes_take_the_severity_of_the_column(raw_columns):
+    findings = findings_of(raw_columns, "demographics", [
+        good("demographics", sex="X", SEX=None, race="Martian", RACE=None, age_at_consent=64.0)
+    ])
+    assert findings[["rule", "severity", "variable", "value"]].values.tolist() == [
+        ["SF-0123", "WARNING", "race", "Martian"], ["SF-0123", "ERROR", "sex", "X"],
+    ]
+    sex = findings[findings["variable"] == "sex"]["message"].iloc[0]
+    assert "(accepted: M, Male, F, Female)" in sex
+
+
+def test_route_not_recognised_is_an_error(raw_columns):
+    findings = findings_of(raw_columns, "infusions", [good("infusions", route="IM", EXROUTE=None)])
+    assert findings[["rule", "severity", "variable", "value"]].values.tolist() == [
+        ["SF-0123", "ERROR", "route", "IM"]
+    ]
+
+
+def test_dose_of_no_arm_is_a_warning_unless_not_given(raw_columns):
+    findings = findings_of(raw_columns, "infusions", [
+        good("infusions"),
+        good("infusions", infusion_number="2", dose="2"),
+        good("infusions", infusion_number="3", dose="2", not_given_reason="Fever"),
+    ])
+    assert findings[["rule", "severity", "row", "value"]].values.tolist() == [
+        ["SF-0124", "WARNING", 3, "2"]
+    ]
+
+
+def test_time_problems_are_warnings_with_the_reason(raw_columns):
+    findings = findings_of(raw_columns, "infusions", [
+        good("infusions", start_time="25:00", problem_start_time="'25:00' is not a valid time"),
+    ])
+    assert findings[["rule", "severity", "variable", "value"]].values.tolist() == [
+        ["SF-0127", "WARNING", "start_time", "25:00"]
+    ]
+    assert findings["message"].iloc[0].endswith("('25:00' is not a valid time)")
+
+
+def test_subject_check_scales_to_many_subjects(raw_columns):
+    """The subject membership is a helper, not a value set GX re-serialises per metric."""
+    import time
+
+    subjects = [f"{i:05d}" for i in range(20000)]
+    frame = sheet_frame(raw_columns, "infusions", [good("infusions", subject="00007")])
+    started = time.perf_counter()
+    findings = check_raw_sheet(frame, "infusions", raw_columns, {**CONTEXT, "known_subjects": subjects})
+    assert findings.empty
+    assert time.perf_counter() - started < 5
+
+
+def test_text_columns_are_validated_as_categories_with_the_same_results():
+    frame = pd.DataFrame({"a": ["x", None, "zz", "x"], "b": ["1", "2", None, "y"]}, dtype="str")
+    suite = [
+        E.ExpectColumnValuesToBeInSet(column="a", value_set=["x"], row_condition=Column("b").is_not_null()),
+        E.ExpectColumnValuesToMatchRegex(column="b", regex=r"^\d+$"),
+        E.ExpectColumnPairValuesToBeEqual(column_A="a", column_B="b", ignore_row_if="either_value_is_missing"),
+    ]
+    failures = validate_frame(frame, "categories", suite)
+    assert failures[["column", "index"]].values.tolist() == [["b", 3], ["a, b", 0], ["a, b", 3]]

@@ -1,7 +1,8 @@
 """Row checks that compare rows with each other or with other sheets, beside the Great
 Expectations suites (which judge each row on its own): newer exports superseding older ones,
-exact duplicate rows, ASCII for what goes into XPT verbatim, and subjects whose Demographics row
-was itself held back.
+exact duplicate rows, ASCII for what goes into XPT verbatim, subjects whose Demographics row
+was itself held back, dates against the export date and the subject's consent, and infusion
+doses against the randomised arm and the subject's weight.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pandas as pd
 from transforms.findings import (
     ERROR,
     INFO,
+    WARNING,
     concat_findings,
     empty_findings,
     make_row_findings,
@@ -96,3 +98,140 @@ def check_subject_held_back(
         message="this subject's Demographics row was held back (see its finding): "
         "correct Demographics and this row will follow",
     )
+
+
+# Date columns that precede consent by their nature: not held against it.
+_BEFORE_CONSENT_BY_NATURE = ("birth_date", "consent_date")
+_DATE_PREFIX = "dtc_"
+
+
+def check_date_window(
+    frame: pd.DataFrame,
+    date_columns: pd.DataFrame,
+    run_date: str | None,
+    consent: pd.Series,
+) -> pd.DataFrame:
+    """Dates after the export date (ERROR) and dates before the subject's consent (WARNING).
+
+    `date_columns` holds the sheet's date columns (`column`, `header`, from raw_columns.csv);
+    each has its parsed `dtc_<column>` in `frame`. `run_date` is the newest export's date
+    (YYYY-MM-DD, from the file names, so a rerun judges the same way; None: no future check).
+    `consent` is each row's consent date (ISO 8601, aligned with `frame`).
+
+    Partial dates are compared at the precision both sides have: `2026-04` is in the future of
+    2026-03-31, `2026-03` is not; `2025-03` is not before a consent of 2025-03-10.
+
+    Why the severities differ: a future date cannot have happened, is a typing slip (often the
+    year), and mapped it would shift study days, epochs and the baseline, so the row is held back.
+    A date before consent can be true (a referral lab, a protocol deviation): holding it back would
+    hide a real event from the submission, so it is mapped and the site asked to confirm it.
+    """
+    _check_aligned(frame, consent)
+    findings = [empty_findings()]
+    consent_text = consent.astype("str")
+    for column, header in date_columns[["column", "header"]].itertuples(index=False):
+        dtc = frame[_DATE_PREFIX + column].astype("str")
+        if run_date is not None:
+            future = compute_is_later(dtc, pd.Series(run_date, index=frame.index, dtype="str"))
+            findings.append(
+                make_row_findings(
+                    frame[future], severity=ERROR, stage=STAGE, rule="SF-0115", variable=column,
+                    message=f"{header} is after the date of this export ({run_date}): a date in "
+                    "the future cannot be right; correct it",
+                )
+            )
+        if column in _BEFORE_CONSENT_BY_NATURE:
+            continue
+        early = compute_is_later(consent_text, dtc)
+        rows = frame[early]
+        findings.append(
+            make_row_findings(
+                rows, severity=WARNING, stage=STAGE, rule="SF-0116", variable=column,
+                message=(
+                    f"{header} is before the subject's informed consent ("
+                    + consent_text[early].astype("object")
+                    + "): correct the date, or confirm it and record the protocol deviation"
+                ),
+            )
+        )
+    return concat_findings(*findings)
+
+
+def compute_is_later(first: pd.Series, second: pd.Series) -> pd.Series:
+    """Whether ISO 8601 date `first` is certainly later than `second`, compared on the date
+    part at the precision both have (year, month or day); False where either is missing."""
+    _check_aligned(first, second)
+    a = first.astype("str").str.slice(0, 10)
+    b = second.astype("str").str.slice(0, 10)
+    width = pd.concat([a.str.len(), b.str.len()], axis=1).min(axis=1)
+    later = pd.Series(False, index=first.index)
+    for length in (4, 7, 10):
+        at = (width == length).fillna(False).to_numpy(dtype=bool)
+        if at.any():
+            later[at] = (a[at].str.slice(0, length) > b[at].str.slice(0, length)).to_numpy(
+                dtype=bool, na_value=False
+            )
+    return later
+
+
+def check_planned_dose(
+    infusions: pd.DataFrame, demographics: pd.DataFrame, arms: pd.DataFrame, headers: dict
+) -> pd.DataFrame:
+    """WARNING where an infusion given has the dose of another arm than the subject's randomised
+    one (a dose of no arm at all is SF-0124's). `demographics` are the mapped Demographics rows
+    (subject, ARMCD); `arms` the study's arms (ARMCD, ARM, dose)."""
+    dose_of_arm = arms.set_index("ARMCD")["dose"].astype("float64")
+    planned = demographics.drop_duplicates("subject", keep="last").set_index("subject")["ARMCD"]
+    armcd = infusions["subject"].map(planned)
+    expected = armcd.map(dose_of_arm).astype("float64")
+    given = infusions["not_given_reason"].isna()
+    dose = infusions["EXDOSE"].astype("float64")
+    wrong = given & dose.isin(dose_of_arm.to_numpy()) & expected.notna() & (dose != expected)
+    rows = infusions[wrong]
+    other = dose[wrong].map({d: a for a, d in dose_of_arm.items()})
+    message = (
+        headers.get("dose", "Dose") + " is the dose of arm " + other.astype("object")
+        + " but the subject was randomised to " + armcd[wrong].astype("object")
+        + " (" + expected[wrong].map("{:g}".format).astype("object")
+        + "): check the dose, or the Arm in Demographics; DM's actual arm follows the doses given"
+    )
+    return make_row_findings(
+        rows, severity=WARNING, stage=STAGE, rule="SF-0125", variable="dose", message=message
+    )
+
+
+def check_total_cells(
+    infusions: pd.DataFrame, demographics: pd.DataFrame, tolerance: float, headers: dict
+) -> pd.DataFrame:
+    """WARNING where Total cells differ from dose × body weight by more than `tolerance` (a
+    fraction, study.toml `total_cells_tolerance`). The infusion's body weight is used, else the
+    baseline weight from Demographics; rows missing any of the three are not judged."""
+    baseline = pd.to_numeric(
+        demographics.drop_duplicates("subject", keep="last").set_index("subject")["weight"],
+        errors="coerce",
+    )
+    weight = infusions["number_weight"].astype("float64").fillna(
+        infusions["subject"].map(baseline).astype("float64")
+    )
+    expected = infusions["EXDOSE"].astype("float64") * weight
+    total = infusions["number_total_cells"].astype("float64")
+    given = infusions["not_given_reason"].isna()
+    off = given & expected.gt(0) & ((total - expected).abs() > tolerance * expected)
+    off = off.fillna(False).to_numpy(dtype=bool)
+    message = (
+        headers.get("total_cells", "Total cells") + " differ from dose x body weight ("
+        + expected[off].map("{:.4g}".format).astype("object")
+        + f") by more than {tolerance:.0%}: check total cells, dose and body weight"
+    )
+    return make_row_findings(
+        infusions[off], severity=WARNING, stage=STAGE, rule="SF-0126", variable="total_cells",
+        message=message,
+    )
+
+
+def _check_aligned(first: pd.Series | pd.DataFrame, second: pd.Series) -> None:
+    if not first.index.equals(second.index):
+        raise ValueError(
+            "the two inputs must share one index: take both from the same frame, or reindex one "
+            "to the other"
+        )

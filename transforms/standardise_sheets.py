@@ -13,6 +13,7 @@ import pandas as pd
 
 from transforms.standardise import (
     assign_ct,
+    compute_age,
     compute_iso8601_date,
     compute_iso8601_datetime,
     compute_numeric_result,
@@ -42,6 +43,8 @@ def standardise_demographics(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
         ETHNIC=assign_ct(frame["ethnicity"], ct, "ETHNIC"),
         ARMCD=assign_ct(frame["arm"], ct, "ARMCD"),
         transplant=assign_ct(frame["liver_transplant"], ct, "NY"),
+        # completed years at consent (as DM's AGE); the eligibility check reads it
+        age_at_consent=compute_age(out["dtc_birth_date"], out["dtc_consent_date"]),
     )
 
 
@@ -52,9 +55,9 @@ def standardise_infusions(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
     end = compute_iso8601_datetime(frame["infusion_date"], frame["end_time"])
     return out.assign(
         EXSTDTC=start["dtc"],
-        problem_start_time=start["problem"].where(frame["start_time"].notna()),
+        problem_start_time=_time_problem(start["problem"], frame["start_time"], out["dtc_infusion_date"]),
         EXENDTC=end["dtc"],
-        problem_end_time=end["problem"].where(frame["end_time"].notna()),
+        problem_end_time=_time_problem(end["problem"], frame["end_time"], out["dtc_infusion_date"]),
         EXDOSE=compute_number(frame["dose"]),
         number_weight=compute_number(frame["body_weight"]),
         number_total_cells=compute_number(frame["total_cells"]),
@@ -71,7 +74,9 @@ def standardise_labs(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
     result = compute_numeric_result(frame["result"])
     coded = out.assign(
         LBDTC=when["dtc"],
-        problem_collection_time=when["problem"].where(frame["collection_time"].notna()),
+        problem_collection_time=_time_problem(
+            when["problem"], frame["collection_time"], out["dtc_collection_date"]
+        ),
         LBTESTCD=assign_ct(frame["test"], ct, "LBTESTCD"),
         VISIT=assign_ct(frame["visit"], ct, "VISIT"),
         LBORRESU=assign_ct(frame["unit"], ct, "UNIT"),
@@ -79,7 +84,9 @@ def standardise_labs(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
         result_number=result["number"],
         problem_result=result["problem"],
     )
-    return assign_unit_conversion(coded, study.unit_conversions)
+    converted = assign_unit_conversion(coded, study.unit_conversions)
+    # the number in the test's standard unit, for the plausibility check (LB recomputes its own)
+    return converted.assign(result_standard=converted["result_number"] * converted["factor"])
 
 
 def assign_unit_conversion(labs: pd.DataFrame, conversions: pd.DataFrame) -> pd.DataFrame:
@@ -128,6 +135,12 @@ def assign_subject_ids(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
         SUBJID=frame["subject"],
         USUBJID=(study.studyid + "-" + frame["subject"]).where(frame["subject"].notna()),
     )
+
+
+def _time_problem(problem: pd.Series, time: pd.Series, date_dtc: pd.Series) -> pd.Series:
+    """Why a time was dropped, only where a time was sent and its date was read: a date that
+    cannot be read is its own finding, and the time would only repeat it."""
+    return problem.where(time.notna() & date_dtc.notna())
 
 
 def compute_number(values: pd.Series) -> pd.Series:

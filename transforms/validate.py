@@ -12,13 +12,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from expectations.engine import build_data_docs
 from expectations.raw import check_raw_sheet
 from transforms.checks import (
     SUPERSEDED,
     check_ascii,
+    check_date_window,
     check_exact_duplicates,
+    check_planned_dose,
     check_subject_held_back,
     check_superseded,
+    check_total_cells,
 )
 from transforms.findings import ERROR, concat_findings
 from transforms.study import Study
@@ -37,18 +41,15 @@ def validate_export(
     """(rows fit to map per sheet, findings)."""
     file_order = files.set_index("name")["order"]
     raw_columns = study.raw_columns
-    context = {
-        "known_subjects": sorted(sheets["demographics"]["subject"].dropna().unique()),
-        "known_visits": sorted(study.visits["VISIT"]) + [UNSCHEDULED],
-        "known_tests": sorted(study.lab_tests["LBTESTCD"]),
-        "known_units": list(
-            zip(study.unit_conversions["LBTESTCD"], study.unit_conversions["LBORRESU"])
-        ),
-    }
+    context = build_context(sheets, study)
+    run_date = compute_run_date(files)
+    treatment = study.config["treatment"]
     valid, findings = {}, []
     for sheet in SHEET_ORDER:
         frame = sheets[sheet]
-        columns = list(raw_columns.loc[raw_columns["sheet"] == sheet, "column"])
+        sheet_columns = raw_columns[raw_columns["sheet"] == sheet]
+        headers = dict(zip(sheet_columns["column"], sheet_columns["header"]))
+        columns = list(sheet_columns["column"])
         verbatim = list(
             raw_columns.loc[(raw_columns["sheet"] == sheet) & (raw_columns["verbatim"] == "Y"), "column"]
         )
@@ -60,16 +61,71 @@ def validate_export(
             check_superseded(frame, sheet, file_order),
             duplicates,
             check_ascii(judged, verbatim, transliteration),
-            check_raw_sheet(judged, sheet, raw_columns, context, data_docs_dir),
+            check_raw_sheet(judged, sheet, raw_columns, context, data_docs_dir, build_docs=False),
+            check_date_window(
+                judged, sheet_columns[sheet_columns["kind"] == "date"], run_date,
+                compute_consent(judged, sheet, valid.get("demographics")),
+            ),
         ]
         if sheet != "demographics":
             sheet_findings.append(
                 check_subject_held_back(frame, context["known_subjects"], valid["demographics"]["subject"])
             )
+        if sheet == "infusions":
+            sheet_findings += [
+                check_planned_dose(judged, valid["demographics"], study.arms, headers),
+                check_total_cells(
+                    judged, valid["demographics"], float(treatment["total_cells_tolerance"]), headers
+                ),
+            ]
         sheet_findings = concat_findings(*sheet_findings)
         findings.append(sheet_findings)
         valid[sheet] = drop_held_back(frame, sheet_findings)
+    if data_docs_dir is not None:
+        build_data_docs(data_docs_dir)
     return valid, concat_findings(*findings)
+
+
+def build_context(sheets: dict[str, pd.DataFrame], study: Study) -> dict:
+    """The study's value sets and limits the raw suites are built from (expectations.raw)."""
+    tests = study.lab_tests
+    limited = tests[(tests["plausible_low"] != "") & (tests["plausible_high"] != "")] if (
+        {"plausible_low", "plausible_high"} <= set(tests.columns)) else tests.iloc[0:0]
+    terminology = study.terminology
+    return {
+        "known_subjects": sorted(sheets["demographics"]["subject"].dropna().unique()),
+        "known_visits": sorted(study.visits["VISIT"]) + [UNSCHEDULED],
+        "known_tests": sorted(tests["LBTESTCD"]),
+        "known_units": list(
+            zip(study.unit_conversions["LBTESTCD"], study.unit_conversions["LBORRESU"])
+        ),
+        "plausible_ranges": list(
+            zip(limited["LBTESTCD"], limited["plausible_low"].astype(float),
+                limited["plausible_high"].astype(float), limited["LBSTRESU"])
+        ),
+        "age_range": (study.config["study"]["age_min"], study.config["study"]["age_max"]),
+        "arm_doses": sorted(float(d) for d in study.arms["dose"]),
+        "spellings": terminology.groupby("codelist", sort=False)["raw"].agg(list).to_dict(),
+    }
+
+
+def compute_run_date(files: pd.DataFrame) -> str | None:
+    """The newest export's date as YYYY-MM-DD (from the file names, never the clock, so a rerun
+    of the same export judges dates the same way); None when no file name carries a date."""
+    dates = files["export_date"][files["export_date"] != "00000000"]
+    if dates.empty:
+        return None
+    newest = dates.max()
+    return f"{newest[:4]}-{newest[4:6]}-{newest[6:8]}"
+
+
+def compute_consent(frame: pd.DataFrame, sheet: str, demographics: pd.DataFrame | None) -> pd.Series:
+    """Each row's informed-consent date: a Demographics row's own, else the subject's from the
+    Demographics rows fit to map (missing for a subject without one)."""
+    if sheet == "demographics":
+        return frame["dtc_consent_date"]
+    consent = demographics.drop_duplicates("subject", keep="last").set_index("subject")["dtc_consent_date"]
+    return frame["subject"].map(consent).astype("str")
 
 
 def drop_held_back(frame: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,105 @@
+"""transforms/checks.py: the cross-row and cross-sheet checks beside the GX suites."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from transforms.checks import (
+    check_date_window,
+    check_planned_dose,
+    check_total_cells,
+    compute_is_later,
+)
+
+DATES = pd.DataFrame({"column": ["infusion_date"], "header": ["Infusion date"]})
+
+
+def rows(**columns):
+    n = len(next(iter(columns.values())))
+    frame = pd.DataFrame(columns)
+    return frame.assign(_file="export_2026-03-31.xlsx", _sheet="Infusions", _row=range(2, n + 2))
+
+
+@pytest.mark.parametrize(
+    "first, second, later",
+    [
+        ("2026-04-01", "2026-03-31", True),
+        ("2026-03-31T23:59", "2026-03-31", False),  # same day: a time does not make it later
+        ("2026-04", "2026-03-31", True),  # every day of April is later
+        ("2026-03", "2026-03-31", False),  # some day of March may not be
+        ("2027", "2026-03-31", True),
+        ("2026", "2026-03-31", False),
+        (None, "2026-03-31", False),
+        ("2026-04-01", None, False),
+    ],
+)
+def test_is_later_compares_at_the_precision_both_have(first, second, later):
+    result = compute_is_later(pd.Series([first], dtype="str"), pd.Series([second], dtype="str"))
+    assert result.tolist() == [later]
+
+
+def test_future_dates_are_errors_and_dates_before_consent_warnings():
+    frame = rows(
+        subject=["01-001", "01-002", "01-003", "01-004"],
+        infusion_date=["2026-03-01", "2026-04-02", "2025-01-01", "2025-02"],
+        dtc_infusion_date=["2026-03-01", "2026-04-02", "2025-01-01", "2025-02"],
+    )
+    consent = pd.Series(["2025-02-10"] * 4, dtype="str")
+    findings = check_date_window(frame, DATES, "2026-03-31", consent)
+    assert findings[["rule", "severity", "row", "variable", "value"]].values.tolist() == [
+        ["SF-0115", "ERROR", 3, "infusion_date", "2026-04-02"],
+        ["SF-0116", "WARNING", 4, "infusion_date", "2025-01-01"],
+    ]
+    assert "after the date of this export (2026-03-31)" in findings["message"].iloc[0]
+    assert "before the subject's informed consent (2025-02-10)" in findings["message"].iloc[1]
+
+
+def test_no_run_date_means_no_future_check_and_unknown_consent_no_consent_check():
+    frame = rows(subject=["01-001"], infusion_date=["2099-01-01"], dtc_infusion_date=["2099-01-01"])
+    consent = pd.Series([None], dtype="str")
+    assert check_date_window(frame, DATES, None, consent).empty
+
+
+def test_birth_and_consent_dates_are_not_held_against_consent():
+    dates = pd.DataFrame({"column": ["birth_date", "consent_date"], "header": ["Date of birth", "Consent date"]})
+    frame = rows(subject=["01-001"], birth_date=["1960-01-01"], dtc_birth_date=["1960-01-01"],
+                 consent_date=["2025-01-01"], dtc_consent_date=["2025-01-01"])
+    assert check_date_window(frame, dates, "2026-03-31", frame["dtc_consent_date"]).empty
+
+
+ARMS = pd.DataFrame({"ARMCD": ["LOW", "MHIGH"], "ARM": ["low", "high"], "dose": [1, 3]})
+
+
+def test_dose_of_the_other_arm_is_a_warning():
+    demographics = pd.DataFrame({"subject": ["01-001", "01-002"], "ARMCD": ["LOW", "MHIGH"],
+                                 "weight": ["60", "70"]})
+    infusions = rows(
+        subject=["01-001", "01-001", "01-002", "01-002"],
+        dose=["1", "3", "2", "3"],
+        EXDOSE=[1.0, 3.0, 2.0, 3.0],
+        not_given_reason=[None, None, None, None],
+    )
+    findings = check_planned_dose(infusions, demographics, ARMS, {"dose": "Dose (10^6 cells/kg)"})
+    # the dose 2 of no arm at all is the suite's SF-0124, not this one
+    assert findings[["rule", "severity", "row", "value"]].values.tolist() == [
+        ["SF-0125", "WARNING", 3, "3"]
+    ]
+    assert "dose of arm MHIGH but the subject was randomised to LOW (1)" in findings["message"].iloc[0]
+
+
+def test_total_cells_off_by_more_than_the_tolerance_is_a_warning():
+    demographics = pd.DataFrame({"subject": ["01-001"], "ARMCD": ["LOW"], "weight": ["60"]})
+    infusions = rows(
+        subject=["01-001"] * 4,
+        total_cells=["66", "67", "60", "120"],
+        number_total_cells=[66.0, 67.0, 60.0, 120.0],
+        EXDOSE=[1.0, 1.0, 1.0, 1.0],
+        number_weight=[None, None, 60.0, 60.0],  # blank weight: the baseline weight, 60 kg
+        not_given_reason=[None, None, None, "Fever"],
+    )
+    findings = check_total_cells(infusions, demographics, 0.10, {})
+    assert findings[["rule", "severity", "row", "value"]].values.tolist() == [
+        ["SF-0126", "WARNING", 3, "67"]
+    ]
+    assert "dose x body weight (60) by more than 10%" in findings["message"].iloc[0]
