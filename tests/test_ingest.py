@@ -117,3 +117,42 @@ def test_files_are_ordered_by_the_date_in_their_name(tmp_path):
     files = list_input_files(tmp_path)
     assert files["name"].tolist() == ["labs_2026-02-28.csv", "site01_20260301.xlsx", "labs_2026-03-02.csv"]
     assert files["order"].tolist() == [0, 1, 2]
+
+
+def test_a_workbook_with_headers_only_is_one_finding_naming_its_sheets(tmp_path, raw_columns):
+    _workbook(tmp_path / "site01_2026-03-31.xlsx", {"Labs": [LAB_HEADER], "Notes": []})
+    (tmp_path / "labs.csv").write_text(
+        "Subject,Visit,Collection date,Test,Result\n01-001,Baseline,2026-03-05,ALT,35\n", encoding="utf-8"
+    )
+    export = read_export(tmp_path, raw_columns)
+    empty = export.findings[export.findings["rule"] == "SF-0005"]
+    assert empty[["severity", "file", "sheet", "row"]].values.tolist() == [
+        ["ERROR", "site01_2026-03-31.xlsx", None, pd.NA]
+    ]
+    assert "no data rows in 'Labs'" in empty["message"].iloc[0]
+    assert len(export.sheets["labs"]) == 1
+
+
+def test_a_blank_sheet_is_not_a_list_of_missing_columns(tmp_path, raw_columns):
+    _workbook(tmp_path / "site01.xlsx", {"Demographics": [], "Labs": [LAB_HEADER, ["01-001", "Baseline", "2026-03-05", "ALT", "35", "U/L"]]})
+    export = read_export(tmp_path, raw_columns)
+    assert export.findings.empty
+    assert export.inventory[["sheet", "rows", "loaded"]].values.tolist() == [
+        ["Demographics", 0, True], ["Labs", 1, True]
+    ]
+
+
+def test_only_unknown_sheets_is_a_file_finding(tmp_path, raw_columns):
+    _workbook(tmp_path / "site01.xlsx", {"Sheet1": [["a"], ["b"]]})
+    export = read_export(tmp_path, raw_columns)
+    assert sorted(export.findings["rule"]) == ["SF-0004", "SF-0005"]
+
+
+def test_headers_are_kept_as_the_site_wrote_them(tmp_path, raw_columns):
+    (tmp_path / "labs.csv").write_text(
+        "SUBJECT , visit,Collection Date (yyyy-mm-dd),Test,Result\n01-001,Baseline,2026-03-05,ALT,35\n",
+        encoding="utf-8",
+    )
+    headers = read_export(tmp_path, raw_columns).headers.set_index("column")["header"]
+    assert headers["subject"] == "SUBJECT "
+    assert headers["collection_date"] == "Collection Date (yyyy-mm-dd)"

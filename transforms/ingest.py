@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -35,24 +35,29 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # an encrypted (password-protected) xlsx is an
 @dataclass(frozen=True)
 class Export:
     """What ingest read: one text frame per sheet kind (all files stacked, oldest file first), the
-    findings, the files (name, size, export date, order) and an inventory of every sheet met
-    (file, sheet, kind, rows, loaded) that the reconciliation counts from."""
+    findings, the files (name, size, export date, order), an inventory of every sheet met
+    (file, sheet, kind, rows, loaded) that the reconciliation counts from, and the headers as the
+    site wrote them (file, sheet, column, header), for queries that speak the site's language."""
 
     sheets: dict[str, pd.DataFrame]
     findings: pd.DataFrame
     files: pd.DataFrame
     inventory: pd.DataFrame
+    headers: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["file", "sheet", "column", "header"])
+    )
 
 
 def read_export(input_dir: Path, raw_columns: pd.DataFrame) -> Export:
     """Read every workbook and CSV in `input_dir`; nothing in it can make this raise."""
     inputs = list_input_files(input_dir)
     parts: dict[str, list[pd.DataFrame]] = {sheet: [] for sheet in SHEETS}
-    inventory = []
+    inventory, headers = [], []
     findings = [empty_findings()]
     for path in inputs["path"]:
         tables, file_findings = read_file_tables(Path(path))
         findings.append(file_findings)
+        findings.append(check_no_data(tables, Path(path).name))
         for sheet_name, table in tables.items():
             kind = match_sheet_kind(sheet_name)
             if kind is None:
@@ -65,9 +70,22 @@ def read_export(input_dir: Path, raw_columns: pd.DataFrame) -> Export:
                     )
                 )
                 continue
+            if table.columns.empty and table.empty:
+                # a blank sheet: nothing to load, and not N missing columns (check_no_data says
+                # so when the whole file is blank)
+                inventory.append(
+                    {"file": Path(path).name, "sheet": sheet_name, "kind": kind, "rows": 0, "loaded": True}
+                )
+                continue
+            columns = raw_columns[raw_columns["sheet"] == kind]
             frame, sheet_findings, loaded = assign_canonical_columns(
-                table, raw_columns[raw_columns["sheet"] == kind], Path(path).name, sheet_name
+                table, columns, Path(path).name, sheet_name
             )
+            rename, _ = match_columns(table.columns, columns)
+            headers += [
+                {"file": Path(path).name, "sheet": sheet_name, "column": column, "header": str(header)}
+                for header, column in rename.items()
+            ]
             findings.append(sheet_findings)
             inventory.append(
                 {"file": Path(path).name, "sheet": sheet_name, "kind": kind,
@@ -84,7 +102,39 @@ def read_export(input_dir: Path, raw_columns: pd.DataFrame) -> Export:
         for kind, frames in parts.items()
     }
     inventory = pd.DataFrame(inventory, columns=["file", "sheet", "kind", "rows", "loaded"])
-    return Export(sheets, concat_findings(*findings), inputs.drop(columns="path"), inventory)
+    headers = pd.DataFrame(headers, columns=["file", "sheet", "column", "header"])
+    return Export(sheets, concat_findings(*findings), inputs.drop(columns="path"), inventory, headers)
+
+
+def check_no_data(tables: dict[str, pd.DataFrame], file: str) -> pd.DataFrame:
+    """ERROR for a readable file whose known sheets hold no data row (a workbook saved from an
+    empty template, a CSV with only its header): the export did not carry what it should."""
+    known = {name: table for name, table in tables.items() if match_sheet_kind(name) is not None}
+    if not tables or any(_has_data(table) for table in known.values()):
+        return empty_findings()
+    if known:
+        names = ", ".join(f"'{name}'" for name in known)
+        message = (
+            f"no data rows in {names}: the export wrote headers only (or nothing); re-export it "
+            "with the data"
+        )
+    else:
+        message = (
+            "no sheet of this file is one we know (Demographics, Infusions, Labs, Assessments), so "
+            "nothing in it was read: rename the sheets or send the right file"
+        )
+    return make_finding(severity=ERROR, stage=STAGE, rule="SF-0005", file=file, message=message)
+
+
+def _has_data(table: pd.DataFrame) -> bool:
+    """Any row with a non-blank cell (the first rows decide for any real sheet)."""
+    for part in (table.head(100), table):
+        if part.empty:
+            return False
+        text = part.astype("str")
+        if text.apply(lambda c: c.str.strip().fillna("") != "").to_numpy().any():
+            return True
+    return False
 
 
 def list_input_files(input_dir: Path) -> pd.DataFrame:
@@ -193,14 +243,7 @@ def assign_canonical_columns(
     held back by that file-level finding.
     """
     findings = [empty_findings()]
-    wanted = dict(zip(compute_header_key(columns["header"]), columns["column"]))
-    present = compute_header_key(table.columns)
-    rename, extras = {}, []
-    for original, key in zip(table.columns, present):
-        if key in wanted and wanted[key] not in rename.values():
-            rename[original] = wanted[key]
-        elif not str(original).startswith("Unnamed:"):
-            extras.append(original)
+    rename, extras = match_columns(table.columns, columns)
     for extra in extras:
         findings.append(
             make_finding(
@@ -229,6 +272,19 @@ def assign_canonical_columns(
             text[column] = pd.Series(pd.NA, index=text.index, dtype="str")
     text = text[list(columns["column"]) + LINEAGE].reset_index(drop=True)
     return text, concat_findings(*findings), missing.empty
+
+
+def match_columns(headers: pd.Index, columns: pd.DataFrame) -> tuple[dict, list]:
+    """({site header: canonical column}, extra headers) for one sheet's header row; the first
+    header matching a column wins, later ones are extras."""
+    wanted = dict(zip(compute_header_key(columns["header"]), columns["column"]))
+    rename, extras = {}, []
+    for original, key in zip(headers, compute_header_key(headers)):
+        if key in wanted and wanted[key] not in rename.values():
+            rename[original] = wanted[key]
+        elif not str(original).startswith("Unnamed:"):
+            extras.append(original)
+    return rename, extras
 
 
 def _as_clean_text(frame: pd.DataFrame) -> pd.DataFrame:
