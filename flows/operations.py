@@ -168,6 +168,12 @@ def finish_unchanged(output_dir: Path, run_dir: Path, studyid: str) -> str:
     return message
 
 
+def record_failure(output_dir: Path, run_id: str, failure: Exception) -> None:
+    """The history line of a run that failed (nothing was published)."""
+    message = f"{type(failure).__name__}: {failure}".splitlines()[0]
+    append_history(output_dir, run_id, "failed", message, current_flow_run())
+
+
 def finish_published(output_dir: Path, run_dir: Path, summary: str, counts: pd.DataFrame,
                      findings: pd.DataFrame, changes: pd.DataFrame, studyid: str, log: dict) -> None:
     """After publication: the history line and the run's Prefect artifacts."""

@@ -22,6 +22,7 @@ from flows.operations import (
     finish_unchanged,
     name_flow_run,
     record_audit,
+    record_failure,
     record_stage_seconds,
     report_changes,
     retry_transient_io,
@@ -114,7 +115,11 @@ def sdtmflow_run(input_dir: Path, output_dir: Path, study_dir: Path) -> str:
         published = find_published_run(output_dir, run_id)
         if published is not None:
             return finish_unchanged(output_dir, published, study.studyid)
-        return build_and_publish(inputs, output_dir, study, run_id, versions, seconds)
+        try:
+            return build_and_publish(inputs, output_dir, study, run_id, versions, seconds)
+        except Exception as failure:
+            record_failure(output_dir, run_id, failure)
+            raise
 
 
 def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_id: str,

@@ -91,6 +91,23 @@ def test_a_rerun_is_unchanged_and_writes_nothing(published, tmp_path):
     assert _history(output)[-1]["outcome"] == "unchanged"
 
 
+def test_a_published_run_not_in_latest_is_pointed_to_again_not_rebuilt(published, tmp_path):
+    # As after a crash between the rename into runs/ and the swap of `latest`.
+    from transforms.publish import point_latest
+
+    output = _copy_output(published, tmp_path)
+    run_id = os.readlink(output / "latest").split("/")[-1]
+    older = output / "runs" / "20260101-000000000000"
+    older.mkdir()
+    point_latest(output, older)
+
+    summary = _run(SAMPLE, output)
+
+    assert summary.startswith(f"inputs, mappings and code identical to run {run_id}")
+    assert "(was 20260101-000000000000)" in summary
+    assert os.readlink(output / "latest") == f"runs/{run_id}"
+
+
 def test_a_rebuild_elsewhere_is_byte_identical(published, sample_run):
     # Two independent builds of the same export: every file but the run log (when, how long)
     # and Great Expectations' Data Docs (GX stamps its HTML with the time) is the same.
