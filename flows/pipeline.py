@@ -28,6 +28,7 @@ from flows.operations import (
     retry_transient_io,
     timed_task,
 )
+from expectations.sdtm import check_sdtm_domains, format_conformance_errors
 from transforms.audit import compute_stage_counts
 from transforms.changes import format_changes
 from transforms.findings import concat_findings
@@ -87,9 +88,17 @@ def map_to_sdtm(valid, study: Study, transliteration):
     return map_domains(valid, study, transliteration)
 
 
+@stage
+def check_sdtm(domains, study: Study, docs_dir: Path):
+    return check_sdtm_domains(domains, study, docs_dir)
+
+
 @io_stage
 def write(domains, analysis, findings, staging: Path, study: Study, run_id: str, export: Export, counts):
-    return write_package(domains, analysis, findings, staging, study, run_id, export.files, counts)
+    return write_package(
+        domains, analysis, findings, staging, study, run_id, export.files, counts,
+        sheets=export.sheets, headers=export.headers,
+    )
 
 
 @io_stage
@@ -135,9 +144,11 @@ def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_
         sheets = standardise(export, study)
         valid, validation_findings = validate(sheets, export, study, transliteration, staging / "validation")
         domains, analysis, map_findings = map_to_sdtm(valid, study, transliteration)
-        findings = concat_findings(export.findings, validation_findings, map_findings)
+        conform_findings = check_sdtm(domains, study, staging / "validation")
+        findings = concat_findings(export.findings, validation_findings, map_findings, conform_findings)
         counts = reconcile_rows(sheets, export.inventory, findings, domains)
-        problems = check_reconciliation(counts)
+        # an SDTM suite failing is a mapping bug: like a lost row, nothing is published
+        problems = check_reconciliation(counts) + format_conformance_errors(conform_findings)
         if problems:
             raise RunFailed("rows lost or mis-mapped, nothing published:\n" + "\n".join(problems))
         manifest = write(domains, analysis, findings, staging, study, run_id, export, counts)
@@ -163,7 +174,8 @@ def format_summary(run_dir: Path, domains, findings: pd.DataFrame, counts: pd.Da
             f"published {run_dir} in {seconds:.1f} s",
             f"records: {records}",
             "findings: " + ", ".join(f"{s} {int(severity.get(s, 0))}" for s in ("ERROR", "WARNING", "INFO"))
-            + f" (see {run_dir / 'findings.csv'})",
+            + f" (see {run_dir / 'findings.csv'}; site queries: {run_dir / 'queries.xlsx'})",
+            f"validation report (Great Expectations Data Docs): {run_dir / 'validation' / 'index.html'}",
             format_reconciliation(counts),
         ]
     )

@@ -15,11 +15,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms.findings import LINEAGE, sort_findings
+from transforms.findings import LINEAGE, concat_findings, sort_findings
 from transforms.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.publish import compute_file_sha256
+from transforms.queries import build_queries, write_queries
 from transforms.study import MAPPINGS_DIR, STANDARDS_DIR, Study
-from transforms.write import write_parquet, write_xpt
+from transforms.submission import write_conformance, write_define
+from transforms.write import apply_variable_metadata, write_parquet, write_xpt
 
 
 def read_transliteration() -> pd.DataFrame:
@@ -35,13 +37,20 @@ def write_package(
     run_id: str,
     files: pd.DataFrame,
     counts: pd.DataFrame,
+    sheets: dict[str, pd.DataFrame] | None = None,
+    headers: pd.DataFrame | None = None,
 ) -> dict:
-    """Write every output of the run into `run_dir`; returns the manifest it wrote."""
+    """Write every output of the run into `run_dir`; returns the manifest it wrote.
+
+    `sheets` (the raw sheets, for the visit as typed) and `headers` (the site's column headers,
+    from ingest) let the site queries speak the site's language; without them the queries name
+    canonical columns and no visit."""
     run_dir = Path(run_dir)
     variables = read_variable_metadata(STANDARDS_DIR, study.directory)
     datasets = read_dataset_metadata(STANDARDS_DIR).set_index("dataset")
     timestamp = compute_package_timestamp(files)
     outputs = []
+    lengths, written = {}, {}  # what the XPT writer wrote: define.xml and conformance read these
     for name, frame in domains.items():
         meta = variables[variables["dataset"] == name]
         label = datasets.loc[name, "label"]
@@ -49,13 +58,18 @@ def write_package(
         parquet = run_dir / "parquet" / f"{name.lower()}.parquet"
         xpt.parent.mkdir(parents=True, exist_ok=True)
         parquet.parent.mkdir(parents=True, exist_ok=True)
-        write_xpt(frame, meta, name, label, xpt, timestamp)
+        lengths[name] = write_xpt(frame, meta, name, label, xpt, timestamp)
+        written[name] = apply_variable_metadata(frame, meta)
         write_parquet(frame, meta, name, label, parquet, run_id)
         outputs += [_describe(run_dir, xpt, len(frame)), _describe(run_dir, parquet, len(frame))]
     for name, frame in analysis.items():
         path = run_dir / "parquet" / f"{name}.parquet"
         write_analysis_parquet(frame.drop(columns=LINEAGE, errors="ignore"), path, run_id)
         outputs.append(_describe(run_dir, path, len(frame)))
+    submission = write_define(run_dir, written, lengths, variables, datasets.reset_index(), study, timestamp)
+    conformance, reports = write_conformance(run_dir, written, variables, datasets.reset_index(), study)
+    outputs += [_describe(run_dir, path, 0) for path in submission + reports]
+    findings = concat_findings(findings, conformance)
     lineage = derive_lineage(domains)
     tables = {
         "lineage.csv": lineage,
@@ -65,6 +79,8 @@ def write_package(
     for filename, table in tables.items():
         table.to_csv(run_dir / filename, index=False, lineterminator="\n")
         outputs.append(_describe(run_dir, run_dir / filename, len(table)))
+    queries = build_queries(findings, sheets, headers)
+    outputs += [_describe(run_dir, path, len(queries)) for path in write_queries(queries, run_dir, timestamp)]
     manifest = {
         "run_id": run_id,
         "study": study.studyid,
@@ -73,6 +89,10 @@ def write_package(
         "outputs": outputs,
         "reconciliation": counts.to_dict(orient="records"),
         "findings_by_severity": findings["severity"].value_counts().sort_index().to_dict(),
+        "conformance_by_severity": conformance["severity"].value_counts().sort_index().to_dict(),
+        "site_queries": len(queries),
+        # Great Expectations Data Docs of every raw and SDTM suite (written by the checks)
+        "data_docs": "validation/index.html" if (run_dir / "validation" / "index.html").is_file() else None,
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     return manifest
