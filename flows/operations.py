@@ -24,7 +24,7 @@ from prefect.cache_policies import NONE
 from transforms.audit import append_history, complete_manifest, describe_output, write_run_log
 from transforms.changes import compute_changes, read_lineage, read_published_domains
 from transforms.ingest import list_input_files
-from transforms.publish import archive_inputs, point_latest, read_latest_run_id
+from transforms.publish import archive_inputs, clear_stale_staging, point_latest, read_latest_run_id
 from transforms.study import read_study
 
 _STAGE_SECONDS: ContextVar[dict[str, float] | None] = ContextVar("sdtmflow_stage_seconds", default=None)
@@ -166,6 +166,15 @@ def finish_unchanged(output_dir: Path, run_dir: Path, studyid: str) -> str:
         description="sdtmflow run summary",
     )
     return message
+
+
+def clear_leftovers(output_dir: Path) -> None:
+    """Remove what killed runs left in OUT (see clear_stale_staging), each with a warning in the
+    run's log: an operator should know a previous run did not finish."""
+    from prefect import get_run_logger
+
+    for path in clear_stale_staging(output_dir):
+        get_run_logger().warning("removed %s, left by an interrupted run", path)
 
 
 def record_failure(output_dir: Path, run_id: str, failure: Exception) -> None:

@@ -18,6 +18,7 @@ from prefect.cache_policies import NONE
 
 from flows.operations import (
     archive,
+    clear_leftovers,
     finish_published,
     finish_unchanged,
     name_flow_run,
@@ -36,7 +37,6 @@ from transforms.ingest import Export, read_export
 from transforms.mapping import map_domains
 from transforms.package import read_transliteration, write_package
 from transforms.publish import (
-    clear_stale_staging,
     compute_run_id,
     compute_versions,
     find_published_run,
@@ -116,7 +116,7 @@ def sdtmflow_run(input_dir: Path, output_dir: Path, study_dir: Path) -> str:
     """
     input_dir, output_dir, study_dir = Path(input_dir), Path(output_dir), Path(study_dir)
     with hold_output_lock(output_dir), record_stage_seconds() as seconds:
-        clear_stale_staging(output_dir)
+        clear_leftovers(output_dir)
         study = load_study(study_dir)
         inputs = archive(input_dir, output_dir)
         versions = compute_versions(study_dir, MAPPINGS_DIR)
