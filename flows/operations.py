@@ -115,14 +115,13 @@ def report_changes(staging: Path, output_dir: Path) -> tuple[pd.DataFrame, str |
     previous = read_latest_run_id(output_dir)
     previous_dir = Path(output_dir) / "runs" / previous if previous else None
     new_lineage = read_lineage(staging)
-    domains = list(new_lineage["DOMAIN"].unique())
     if previous_dir is None or not previous_dir.is_dir():
         changes = compute_changes({}, {}, read_lineage(None), new_lineage)  # header only
         previous = None
     else:
         changes = compute_changes(
             read_published_domains(previous_dir),
-            read_published_domains(staging, domains),
+            read_published_domains(staging),
             read_lineage(previous_dir),
             new_lineage,
         )

@@ -78,11 +78,19 @@ def test_repeated_keys_pair_up_in_seq_order():
     assert changes[["variable", "old", "new"]].values.tolist() == [["LBORRES", "41", "42"], ["LBSTRESN", "41", "42"]]
 
 
-def test_a_domain_without_natural_key_is_matched_on_all_values():
-    old = pd.DataFrame({"STUDYID": ["S"], "DOMAIN": ["TS"], "TSSEQ": [1.0], "TSPARMCD": ["TITLE"], "TSVAL": ["Old"]})
-    new = old.assign(TSVAL=["New"])
-    changes = compute_changes({"TS": old}, {"TS": new}, _lineage([]), _lineage([]))
+def test_a_dataset_without_natural_key_is_matched_on_all_values():
+    old = pd.DataFrame({"STUDYID": ["S"], "DOMAIN": ["XX"], "XXSEQ": [1.0], "XXTESTCD": ["A"], "XXORRES": ["Old"]})
+    new = old.assign(XXORRES=["New"])
+    changes = compute_changes({"XX": old}, {"XX": new}, _lineage([]), _lineage([]))
     assert changes["change"].tolist() == ["added", "removed"]
+
+
+def test_a_trial_design_change_has_no_subject_and_no_raw_row():
+    old = pd.DataFrame({"STUDYID": ["S"], "DOMAIN": ["TS"], "TSSEQ": [1.0], "TSPARMCD": ["ACTSUB"], "TSVAL": ["22"]})
+    changes = compute_changes({"TS": old}, {"TS": old.assign(TSVAL=["23"])}, _lineage([]), _lineage([]))
+    assert changes[["key", "USUBJID", "variable", "old", "new", "file"]].values.tolist() == [
+        ["TSPARMCD=ACTSUB", "", "TSVAL", "22", "23", ""]
+    ]
 
 
 def test_missing_domain_and_new_variable():

@@ -17,14 +17,21 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-# The variables that identify one record of each domain across runs. A domain without an entry
-# (trial design datasets, a new domain) is matched on all its values except --SEQ, so a change
-# there reads as one record removed and one added.
+# The variables that identify one record of each dataset across runs (records repeating a key
+# pair up in --SEQ order). A dataset without an entry is matched on all its values except
+# --SEQ, so a change there reads as one record removed and one added.
 NATURAL_KEYS = {
     "DM": ["USUBJID"],
     "EX": ["USUBJID", "EXSPID"],
     "LB": ["USUBJID", "LBTESTCD", "VISITNUM", "LBDTC"],
     "RS": ["USUBJID", "RSTESTCD", "VISITNUM"],
+    "MH": ["USUBJID", "MHCAT", "MHTERM"],
+    "SV": ["USUBJID", "VISITNUM"],
+    "TS": ["TSPARMCD"],
+    "TA": ["ARMCD", "TAETORD"],
+    "TE": ["ETCD"],
+    "TV": ["VISITNUM", "ARMCD"],
+    "TI": ["IETESTCD"],
 }
 
 CHANGE_COLUMNS = [
@@ -100,7 +107,7 @@ def compare_domain(
                 {
                     "change": change,
                     "key": labels[rows.index],
-                    "USUBJID": rows["USUBJID"] if "USUBJID" in key else rows.get(f"USUBJID{suffix}"),
+                    "USUBJID": rows["USUBJID"] if "USUBJID" in key else rows.get(f"USUBJID{suffix}", ""),
                     "variable": "",
                     "old": "",
                     "new": "",
@@ -125,7 +132,7 @@ def compare_domain(
                 {
                     "change": CHANGED,
                     "key": labels[rows.index],
-                    "USUBJID": rows["USUBJID"] if "USUBJID" in key else rows.get("USUBJID_new"),
+                    "USUBJID": rows["USUBJID"] if "USUBJID" in key else rows.get("USUBJID_new", ""),
                     "variable": variable,
                     "old": before[differs],
                     "new": after[differs],
@@ -137,14 +144,14 @@ def compare_domain(
     return out.assign(domain=domain)[CHANGE_COLUMNS]
 
 
-def read_published_domains(run_dir: Path | None, domains: list[str] | None = None) -> dict[str, pd.DataFrame]:
-    """The SDTM domains of a published run from its Parquet files ({} when there is no run).
+def read_published_domains(run_dir: Path | None) -> dict[str, pd.DataFrame]:
+    """The SDTM datasets of a run from its Parquet files ({} when there is no run).
 
-    Only datasets the lineage table knows are SDTM domains; analysis tables are skipped.
+    A dataset is SDTM when the run wrote it as XPT too; analysis tables (Parquet only) are skipped.
     """
     if run_dir is None or not Path(run_dir).is_dir():
         return {}
-    names = domains if domains is not None else list(read_lineage(run_dir)["DOMAIN"].unique())
+    names = sorted(path.stem.upper() for path in (Path(run_dir) / "xpt").glob("*.xpt"))
     frames = {}
     for name in names:
         path = Path(run_dir) / "parquet" / f"{name.lower()}.parquet"
