@@ -160,13 +160,16 @@ def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_
         # A failed run leaves no half-written folder behind (publish has moved a successful one).
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(snapshot, ignore_errors=True)
-    summary = format_summary(run_dir, domains, findings, counts, time.perf_counter() - started)
+    summary = format_summary(run_dir, domains, findings, counts, time.perf_counter() - started,
+                             manifest.get("conformance_by_severity"))
     summary += "\n" + format_changes(changes, previous)
     finish_published(output_dir, run_dir, summary, counts, findings, changes, study.studyid, log)
     return summary
 
 
-def format_summary(run_dir: Path, domains, findings: pd.DataFrame, counts: pd.DataFrame, seconds: float) -> str:
+def format_summary(run_dir: Path, domains, findings: pd.DataFrame, counts: pd.DataFrame, seconds: float,
+                   conformance: dict | None = None) -> str:
+    """`conformance`: FDA/CDISC conformance findings by severity (the manifest's), also in findings.csv."""
     severity = findings["severity"].value_counts()
     records = ", ".join(f"{name} {len(frame)}" for name, frame in domains.items())
     return "\n".join(
@@ -176,6 +179,9 @@ def format_summary(run_dir: Path, domains, findings: pd.DataFrame, counts: pd.Da
             "findings: " + ", ".join(f"{s} {int(severity.get(s, 0))}" for s in ("ERROR", "WARNING", "INFO"))
             + f" (see {run_dir / 'findings.csv'}; site queries: {run_dir / 'queries.xlsx'})",
             f"validation report (Great Expectations Data Docs): {run_dir / 'validation' / 'index.html'}",
+            "conformance (FDA/CDISC rules): "
+            + ", ".join(f"{s} {int((conformance or {}).get(s, 0))}" for s in ("ERROR", "WARNING"))
+            + f" (see {run_dir / 'conformance.html'}; define.xml: {run_dir / 'define.html'})",
             format_reconciliation(counts),
         ]
     )

@@ -30,7 +30,7 @@ def build_lb(
             "LBCAT": tests["LBCAT"].to_numpy(),
             "LBORRES": labs["result"],
             # INR has no unit: the empty unit stays null in SDTM, never "".
-            "LBORRESU": labs["LBORRESU"].replace("", pd.NA),
+            "LBORRESU": labs["LBORRESU"].replace("", pd.NA).where(~not_done),  # no result, no unit (SD0027)
             "LBORNRLO": labs["normal_low"],
             "LBORNRHI": labs["normal_high"],
             "LBSTRESC": standard["LBSTRESC"],

@@ -12,19 +12,23 @@ MH records, each with the lineage of its Demographics row:
 * liver transplant (Y/N): MHTERM `transplant_term`, MHPRESP "Y", MHOCCUR the site's answer.
 
 A term that is still not ASCII after transliteration (e.g. written in Chinese) gets no record and a
-WARNING finding asking the site for the English term; the subject's DM record is unaffected.
+WARNING finding asking the site for the English term (SF-0402); so does an aetiology of just "Other"
+(SF-0403: FDA SD1274 / CDISC CG0343 forbid OTHER as a reported term; the site is asked for the
+specific aetiology). The subject's DM record is unaffected either way.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from transforms.findings import LINEAGE, WARNING, make_row_findings
+from transforms.findings import LINEAGE, WARNING, concat_findings, make_row_findings
 from transforms.sdtm import derive_seq
 from transforms.study import Study
 from transforms.transliterate import compute_ascii, compute_has_non_ascii
 
-NOT_ASCII_RULE = "SF-0401"
+NOT_ASCII_RULE = "SF-0402"
+UNSPECIFIED_RULE = "SF-0403"
+UNSPECIFIED_TERMS = {"OTHER", "MULTIPLE"}
 
 
 def build_mh(
@@ -36,11 +40,18 @@ def build_mh(
     term = compute_ascii(rows["aetiology"], transliteration)
     reported = rows["aetiology"].notna()
     foreign = reported & compute_has_non_ascii(term)
-    findings = make_row_findings(
-        rows[foreign], severity=WARNING, stage="map", rule=NOT_ASCII_RULE, variable="aetiology",
-        message="aetiology is not in English (XPT v5 is ASCII): no MH record; please send the English term",
+    unspecified = reported & ~foreign & term.str.strip().str.upper().isin(UNSPECIFIED_TERMS)
+    findings = concat_findings(
+        make_row_findings(
+            rows[foreign], severity=WARNING, stage="map", rule=NOT_ASCII_RULE, variable="aetiology",
+            message="aetiology is not in English (XPT v5 is ASCII): no MH record; please send the English term",
+        ),
+        make_row_findings(
+            rows[unspecified], severity=WARNING, stage="map", rule=UNSPECIFIED_RULE, variable="aetiology",
+            message="aetiology 'Other' names no condition: no MH record; please send the specific aetiology",
+        ),
     )
-    aetiology = rows[reported & ~foreign]
+    aetiology = rows[reported & ~foreign & ~unspecified]
     records = [
         pd.DataFrame(
             {

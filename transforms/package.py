@@ -67,7 +67,7 @@ def write_package(
         write_analysis_parquet(frame.drop(columns=LINEAGE, errors="ignore"), path, run_id)
         outputs.append(_describe(run_dir, path, len(frame)))
     submission = write_define(run_dir, written, lengths, variables, datasets.reset_index(), study, timestamp)
-    conformance, reports = write_conformance(run_dir, written, variables, datasets.reset_index(), study)
+    conformance, reports = write_conformance(run_dir, written, variables, datasets.reset_index(), study, timestamp)
     outputs += [_describe(run_dir, path, 0) for path in submission + reports]
     findings = concat_findings(findings, conformance)
     lineage = derive_lineage(domains)

@@ -1,0 +1,148 @@
+"""Write the submission documents of a run: define.xml, define.html (+ the CDISC stylesheet) and
+the conformance report (conformance.xlsx, conformance.html).
+
+The I/O edge around the pure builders in transforms.define and transforms.conformance: it reads
+the study's datasets.csv and methods.csv, writes the files atomically (temp file + rename, as the
+dataset writers do) and hands back what it wrote.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from openpyxl.writer.excel import ExcelWriter
+
+from transforms.conformance import (
+    check_conformance,
+    format_conformance_html,
+    read_conformance_rules,
+    summarise_conformance,
+)
+from transforms.define import (
+    STYLESHEET,
+    DefineStudy,
+    build_define_xml,
+    build_sponsor_codelists,
+    check_define_schema,
+    render_define_html,
+)
+from transforms.study import MAPPINGS_DIR, STANDARDS_DIR, Study
+
+DEFINE_DIR = STANDARDS_DIR / "define-xml-2.1"
+DEFINE_SCHEMA = DEFINE_DIR / "schema" / "cdisc-define-2.1" / "define2-1-0.xsd"
+CONFORMANCE_RULES = MAPPINGS_DIR / "conformance_rules.csv"
+
+
+class DefineSchemaError(ValueError):
+    """define.xml does not validate against the Define-XML 2.1 schema: a bug, never published."""
+
+
+def read_study_table(study: Study, filename: str) -> pd.DataFrame:
+    path = study.directory / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: define.xml needs it (copy it from mappings/ucmsc-esld/)")
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8").astype(object)
+
+
+def write_define(
+    run_dir: Path,
+    datasets: dict[str, pd.DataFrame],
+    lengths: dict[str, dict[str, int]],
+    variables: pd.DataFrame,
+    dataset_meta: pd.DataFrame,
+    study: Study,
+    created: datetime,
+) -> list[Path]:
+    """define.xml, define.html and the stylesheet in `run_dir`; raises DefineSchemaError (and
+    writes nothing) when the document is not valid Define-XML 2.1."""
+    ct = study.ct
+    value_types = {("TS", row.TSPARMCD): row.value_type for row in ct.ts_parameters.itertuples()}
+    document = build_define_xml(
+        datasets, lengths, variables, dataset_meta,
+        read_study_table(study, "datasets.csv"), read_study_table(study, "methods.csv"), ct,
+        build_sponsor_codelists(study.arms),
+        DefineStudy(study.studyid, study.config["study"]["title"], study.config["study"].get("sdtmig_version", "3.4")),
+        created, value_types,
+    )
+    errors = check_define_schema(document, DEFINE_SCHEMA)
+    if errors:
+        raise DefineSchemaError("define.xml is not valid Define-XML 2.1:\n" + "\n".join(errors[:20]))
+    run_dir = Path(run_dir)
+    paths = [run_dir / "define.xml", run_dir / STYLESHEET, run_dir / "define.html"]
+    _write_bytes(paths[0], document)
+    _write_bytes(paths[1], (DEFINE_DIR / STYLESHEET).read_bytes())
+    _write_bytes(paths[2], render_define_html(document, DEFINE_DIR / STYLESHEET))
+    return paths
+
+
+def write_conformance(
+    run_dir: Path,
+    datasets: dict[str, pd.DataFrame],
+    variables: pd.DataFrame,
+    dataset_meta: pd.DataFrame,
+    study: Study,
+    created: datetime,
+) -> tuple[pd.DataFrame, list[Path]]:
+    """Check the package written so far in `run_dir` (datasets, define.xml), write
+    conformance.xlsx and conformance.html; returns the findings (FINDING_COLUMNS, stage
+    conform) and the paths written."""
+    run_dir = Path(run_dir)
+    rules = read_conformance_rules(CONFORMANCE_RULES)
+    files = {p.relative_to(run_dir).as_posix(): p.stat().st_size for p in sorted(run_dir.rglob("*")) if p.is_file()}
+    define = run_dir / "define.xml"
+    findings = check_conformance(
+        datasets, variables, study, rules, files,
+        dataset_labels=dict(zip(dataset_meta["dataset"], dataset_meta["label"])),
+        define_xml=define.read_bytes() if define.is_file() else None,
+    )
+    summary = summarise_conformance(findings, rules)
+    xlsx, html = run_dir / "conformance.xlsx", run_dir / "conformance.html"
+    sheets = {"summary": summary, "findings": findings, "rules": rules}
+    _write_bytes(xlsx, compute_workbook_bytes(sheets, created))
+    _write_bytes(html, format_conformance_html(summary, findings, study.studyid).encode("utf-8"))
+    return findings, [xlsx, html]
+
+
+def compute_workbook_bytes(sheets: dict[str, pd.DataFrame], timestamp: datetime) -> bytes:
+    """An xlsx of `sheets` (header row frozen) whose bytes depend only on the tables and
+    `timestamp`: fixed document properties and zip entry times (openpyxl stamps "now" in both)."""
+    scratch = pd.ExcelWriter(io.BytesIO(), engine="openpyxl")
+    for name, table in sheets.items():
+        table.to_excel(scratch, sheet_name=name, index=False)
+    book = scratch.book
+    scratch.close()
+    for sheet in book.worksheets:
+        sheet.freeze_panes = "A2"
+    stamp = max(timestamp, datetime(1980, 1, 1))  # the zip format starts in 1980
+    book.properties.creator = book.properties.lastModifiedBy = "sdtmflow"
+    book.properties.created = book.properties.modified = stamp
+    staged = io.BytesIO()
+    with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as archive:
+        ExcelWriter(book, archive).save()
+    packed = io.BytesIO()
+    with zipfile.ZipFile(staged) as source, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            fixed = zipfile.ZipInfo(entry.filename, date_time=stamp.timetuple()[:6])
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = entry.external_attr
+            target.writestr(fixed, source.read(entry.filename))
+    return packed.getvalue()
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    _write_atomically(path, lambda tmp: tmp.write_bytes(data))
+
+
+def _write_atomically(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
