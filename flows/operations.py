@@ -220,4 +220,4 @@ def create_published_artifacts(studyid: str, run_dir: Path, summary: str, counts
 
 def artifact_key(*parts: str) -> str:
     """Prefect artifact keys allow only lowercase letters, digits and dashes."""
-    return re.sub(r"[^a-z0-9-]+", "-", "-".join(["sdtmflow", *parts]).lower()).strip("-")
+    return re.sub(r"[^a-z0-9]+", "-", "-".join(["sdtmflow", *parts]).lower()).strip("-")

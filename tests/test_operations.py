@@ -24,13 +24,36 @@ import pytest
 from flows.cli import main
 from transforms.study import DEFAULT_STUDY_DIR
 
-pytestmark = pytest.mark.slow
-
 SAMPLE = DEFAULT_STUDY_DIR / "sample_export"
 # The first labs row of the sample (01-001, Screening, ALT = 57) sent again, corrected, in a
 # later export: ALT is in no liver score, so only that LB record changes.
 CORRECTION = "labs_2026-04-07.csv"
 CORRECTED_ROW = "01-001,Screening,11-Mar-2025,08:05,ALT,63,IU/L,7,40,\n"
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (OSError(28, "No space left on device"), True),
+        (TimeoutError("share did not answer"), True),
+        (FileNotFoundError(2, "No such file or directory"), False),
+        (PermissionError(13, "Permission denied"), False),
+        (ValueError("bad study table"), False),
+    ],
+)
+def test_only_an_oserror_that_may_pass_is_retried(error, retried):
+    from prefect.states import Failed
+
+    from flows.operations import retry_transient_io
+
+    assert retry_transient_io(None, None, Failed(data=error)) is retried
+
+
+def test_artifact_keys_are_what_prefect_accepts():
+    from flows.operations import artifact_key
+
+    assert artifact_key("UCMSC-ESLD", "summary") == "sdtmflow-ucmsc-esld-summary"
+    assert artifact_key("Study 2 (pilot)", "rows") == "sdtmflow-study-2-pilot-rows"
 
 
 def _run(input_dir: Path, output_dir: Path) -> str:
@@ -79,6 +102,7 @@ def published(prefect_harness, tmp_path_factory) -> Path:
     return output
 
 
+@pytest.mark.slow
 def test_a_rerun_is_unchanged_and_writes_nothing(published, tmp_path):
     output = _copy_output(published, tmp_path)
     run_id = os.readlink(output / "latest").split("/")[-1]
@@ -91,6 +115,7 @@ def test_a_rerun_is_unchanged_and_writes_nothing(published, tmp_path):
     assert _history(output)[-1]["outcome"] == "unchanged"
 
 
+@pytest.mark.slow
 def test_a_published_run_not_in_latest_is_pointed_to_again_not_rebuilt(published, tmp_path):
     # As after a crash between the rename into runs/ and the swap of `latest`.
     from transforms.publish import point_latest
@@ -108,6 +133,7 @@ def test_a_published_run_not_in_latest_is_pointed_to_again_not_rebuilt(published
     assert os.readlink(output / "latest") == f"runs/{run_id}"
 
 
+@pytest.mark.slow
 def test_a_rebuild_elsewhere_is_byte_identical(published, sample_run):
     # Two independent builds of the same export: every file but the run log (when, how long)
     # and Great Expectations' Data Docs (GX stamps its HTML with the time) is the same.
@@ -118,6 +144,7 @@ def test_a_rebuild_elsewhere_is_byte_identical(published, sample_run):
     assert len(_tree(ours, skip)) > 10
 
 
+@pytest.mark.slow
 def test_the_manifest_names_archived_inputs_versions_and_outputs(published):
     run = (published / "latest").resolve()
     manifest = json.loads((run / "manifest.json").read_text())
@@ -134,6 +161,7 @@ def test_the_manifest_names_archived_inputs_versions_and_outputs(published):
     assert {"ingest", "validate", "write"} <= set(log["seconds_per_stage"])
 
 
+@pytest.mark.slow
 def test_a_corrected_export_wins_and_its_changes_are_reported(published, tmp_path):
     output = _copy_output(published, tmp_path)
     previous = os.readlink(output / "latest").split("/")[-1]
@@ -213,6 +241,7 @@ def _wait_for(path: Path, child: subprocess.Popen, seconds: float = 120) -> None
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_a_run_killed_while_writing_leaves_the_published_package_untouched(published, tmp_path):
     output = _copy_output(published, tmp_path)
     previous = os.readlink(output / "latest")
@@ -237,6 +266,7 @@ def test_a_run_killed_while_writing_leaves_the_published_package_untouched(publi
     assert not [p for p in (output / "runs").iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_one_publishes_the_other_is_told_who_holds_the_lock(prefect_harness, tmp_path, capsys):
     output = tmp_path / "out"
     child, ready, release = _child("hold", SAMPLE, output, tmp_path)
