@@ -84,6 +84,8 @@ def derive_exposure_summary(ex: pd.DataFrame, arms: pd.DataFrame, dose_unit: str
             "ACTARMCD": actual["ARMCD"].where(planned).to_numpy(),
             "ACTARM": actual["ARM"].where(planned).to_numpy(),
             "ARMNRS": pd.Series("UNPLANNED TREATMENT", index=per_subject.index).where(~planned),
-            "ACTARMUD": ("Doses given: " + per_subject["text"] + " " + dose_unit).where(~planned),
+            # astype: with no infusion at all (an export before the first one) the column is an
+            # empty float column, and "text" + float fails
+            "ACTARMUD": ("Doses given: " + per_subject["text"].astype("str") + " " + dose_unit).where(~planned),
         }
     )
