@@ -82,6 +82,10 @@ def sheet_frame(raw_columns, sheet, rows, file="export_2026-03-01.xlsx"):
         if sheet == "labs":
             record["problem_result"] = None
             record["result_standard"] = None
+            # as the standardiser's unit conversion: a factor where (test, unit) is accepted
+            unit = "" if record["LBORRESU"] is None else record["LBORRESU"]
+            pairs = {(t, "" if u is None else u) for t, u in CONTEXT["known_units"]}
+            record.setdefault("factor", 1.0 if (record["LBTESTCD"], unit) in pairs else None)
         record.update({"_file": file, "_sheet": sheet.capitalize(), "_row": number})
         record.update({k: v for k, v in row.items() if k not in columns["column"].values})
         records.append(record)
@@ -91,7 +95,7 @@ def sheet_frame(raw_columns, sheet, rows, file="export_2026-03-01.xlsx"):
     return frame.astype({c: "str" for c in text}).astype({"_row": "int64", **dict.fromkeys(numbers, "float64")})
 
 
-NUMBER_HELPERS = ("age_at_consent", "EXDOSE", "result_standard")
+NUMBER_HELPERS = ("age_at_consent", "EXDOSE", "result_standard", "factor")
 
 
 def good(sheet, **changes):
@@ -396,7 +400,7 @@ def test_lab_unit_must_be_known_for_the_test(raw_columns):
         ["SF-0106", 6, "unit", "furlongs"],
         ["SF-0106", 7, "unit", "s"],
     ]
-    assert "for BILI (accepted: mg/dL, umol/L)" in findings["message"].iloc[0]
+    assert findings["message"].iloc[0].endswith("(accepted for BILI: mg/dL, umol/L)")
     assert "blank" in findings["message"].iloc[1]
     assert "recognise" in findings["message"].iloc[2]
 
