@@ -764,12 +764,20 @@ def _visit_frames(package: Package, target: str):
             yield name, frame
 
 
+def _one_to_one_across(frames, key: str, other: str, message: str) -> pd.DataFrame:
+    """Records whose `key` has more than one `other` anywhere in `frames` [(name, frame)]."""
+    pairs = pd.concat([f[[key, other]] for _, f in frames] or [pd.DataFrame(columns=[key, other])]).dropna().drop_duplicates()
+    many = set(pairs.loc[pairs.duplicated(key, keep=False), key])
+    return _concat(_hits(f, n, f[key].isin(many), other, message) for n, f in frames)
+
+
 def check_visit_within_visitnum(package: Package, target: str) -> pd.DataFrame:
-    return _concat(_one_to_one(f, n, "VISITNUM", "VISIT") for n, f in _visit_frames(package, target))
+    """One VISIT per VISITNUM across every dataset (TV, SV and the Findings)."""
+    return _one_to_one_across(list(_visit_frames(package, target)), "VISITNUM", "VISIT", "one VISITNUM has more than one VISIT")
 
 
 def check_visitnum_within_visit(package: Package, target: str) -> pd.DataFrame:
-    return _concat(_one_to_one(f, n, "VISIT", "VISITNUM") for n, f in _visit_frames(package, target))
+    return _one_to_one_across(list(_visit_frames(package, target)), "VISIT", "VISITNUM", "one VISIT has more than one VISITNUM")
 
 
 def _tv(package: Package) -> pd.DataFrame:

@@ -144,8 +144,8 @@ def _code_values(records: pd.DataFrame, study: Study) -> dict[str, pd.Series]:
     unknown = sorted(set(records["TSPARMCD"]) - set(parameters.index))
     if unknown:
         raise ValueError(f"TSPARMCD {unknown} missing from mappings/ct/ts_parameters.csv: add a row")
-    codelist = records["TSPARMCD"].map(parameters["value_codelist"])
-    reference = records["TSPARMCD"].map(parameters["TSVCDREF"])
+    codelist = records["TSPARMCD"].map(parameters["value_codelist"]).astype(object)
+    reference = records["TSPARMCD"].map(parameters["TSVCDREF"]).astype(object)
     code = pd.Series(None, index=records.index, dtype=object)
     for name in sorted(set(codelist) - {""}):
         rows = codelist == name
