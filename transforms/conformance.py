@@ -473,6 +473,7 @@ def _not_value(suffix: str, word: str) -> Callable[[Package, str], pd.DataFrame]
 
 
 def _findings_pairs(package: Package, target: str, *suffixes: str):
+    """(dataset, frame, [<dataset><suffix> ...]) for each dataset that has all the variables."""
     for name in _datasets(package, target):
         frame = package.datasets[name]
         columns = [f"{name}{s}" for s in suffixes]
@@ -1003,14 +1004,10 @@ def check_exposure_days_not_negative(package: Package, target: str) -> pd.DataFr
 # --- events (MH): pre-specified questions ---------------------------------------------------------
 
 
-def _event_frames(package: Package, target: str, *suffixes: str):
-    yield from _findings_pairs(package, target, *suffixes)
-
-
 def check_occur_needs_presp(package: Package, target: str) -> pd.DataFrame:
     return _concat(
         _hits(f, n, _filled(f[occur]) & (f[presp] != "Y"), occur, f"{occur} is given but {presp} is not Y")
-        for n, f, (occur, presp) in _event_frames(package, target, "OCCUR", "PRESP")
+        for n, f, (occur, presp) in _findings_pairs(package, target, "OCCUR", "PRESP")
     )
 
 
@@ -1023,7 +1020,7 @@ def check_occur_needs_presp_variable(package: Package, target: str) -> pd.DataFr
 
 def check_presp_has_occur_or_status(package: Package, target: str) -> pd.DataFrame:
     parts = []
-    for n, f, (presp, occur) in _event_frames(package, target, "PRESP", "OCCUR"):
+    for n, f, (presp, occur) in _findings_pairs(package, target, "PRESP", "OCCUR"):
         stat = f[f"{n}STAT"] if f"{n}STAT" in f.columns else pd.Series(None, index=f.index, dtype=object)
         parts.append(_hits(f, n, (f[presp] == "Y") & ~_filled(f[occur]) & (stat != "NOT DONE"), occur,
                            f"{presp} = Y and {occur} is null but {n}STAT is not NOT DONE"))
@@ -1033,14 +1030,14 @@ def check_presp_has_occur_or_status(package: Package, target: str) -> pd.DataFra
 def check_presp_values(package: Package, target: str) -> pd.DataFrame:
     return _concat(
         _hits(f, n, _filled(f[presp]) & (f[presp] != "Y"), presp, f"{presp} is neither Y nor null")
-        for n, f, (presp,) in _event_frames(package, target, "PRESP")
+        for n, f, (presp,) in _findings_pairs(package, target, "PRESP")
     )
 
 
 def check_enrtpt_has_entpt(package: Package, target: str) -> pd.DataFrame:
     return _concat(
         _hits(f, n, _filled(f[enrtpt]) & ~_filled(f[entpt]), entpt, f"{enrtpt} is given but {entpt} is null")
-        for n, f, (enrtpt, entpt) in _event_frames(package, target, "ENRTPT", "ENTPT")
+        for n, f, (enrtpt, entpt) in _findings_pairs(package, target, "ENRTPT", "ENTPT")
     )
 
 

@@ -94,8 +94,8 @@ def build_define_xml(
     value-level item where the protocol fixes it ({("TS", "SSTDTC"): "date"}), otherwise it is
     inferred from the values. Raises ValueError for configuration gaps.
     """
-    builder = _Builder(datasets, lengths, variables, dataset_meta, dataset_config, methods, ct, sponsor_codelists, study)
-    builder.value_types = dict(value_types or {})
+    builder = _Builder(datasets, lengths, variables, dataset_meta, dataset_config, methods, ct, sponsor_codelists,
+                       study, value_types or {})
     root = builder.build(created)
     tree = etree.ElementTree(root)
     body = etree.tostring(tree, xml_declaration=False, encoding="UTF-8", pretty_print=True)
@@ -196,8 +196,10 @@ class _Builder:
     """One define.xml: collects the referenced codelists, methods and comments while it writes
     the datasets and variables, then writes those definitions in OID order."""
 
-    def __init__(self, datasets, lengths, variables, dataset_meta, dataset_config, methods, ct, sponsor_codelists, study):
+    def __init__(self, datasets, lengths, variables, dataset_meta, dataset_config, methods, ct, sponsor_codelists,
+                 study, value_types):
         self.datasets = datasets
+        self.value_types = dict(value_types)
         self.lengths = lengths
         self.variables = variables[variables["dataset"].isin(list(datasets))]
         self.dataset_meta = dataset_meta.set_index("dataset")
@@ -386,7 +388,7 @@ class _Builder:
     def _value_list(self, dataset: str, v, frame: pd.DataFrame, testcd: str) -> str:
         oid = f"VL.{dataset}.{v.variable}"
         tests = frame[testcd].dropna()
-        order = self._test_order(v, tests)
+        order = self._test_order(tests)
         items = []
         for position, code in enumerate(order, start=1):
             rows = frame[testcd] == code
@@ -420,10 +422,10 @@ class _Builder:
         self.value_lists.append((oid, items))
         return oid
 
-    def _test_order(self, v, tests: pd.Series) -> list[str]:
+    def _test_order(self, tests: pd.Series) -> list[str]:
+        """Test codes present, in CT-table order (then the others sorted)."""
         present = set(tests)
-        codelist = self.ct.codelists
-        known = [c for c in codelist["value"] if c in present]
+        known = [c for c in self.ct.codelists["value"] if c in present]
         return list(dict.fromkeys(known + sorted(present - set(known))))
 
     # -- codelists
