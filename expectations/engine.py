@@ -104,6 +104,7 @@ def validate_frame(
     expectations: list,
     data_docs_dir: Path | None = None,
     build_docs: bool = True,
+    skip_rows=None,
 ) -> pd.DataFrame:
     """Validate `frame` against `expectations`; one row per failing (expectation, frame row).
 
@@ -117,7 +118,8 @@ def validate_frame(
     however many: a row left out would be a row mapped unchecked. If `data_docs_dir` is given the
     result is kept for that folder's Data Docs and the HTML (re)built there; with `build_docs`
     False the build waits for `build_data_docs` (a dozen suites, one build: each build renders
-    every page of the folder again).
+    every page of the folder again). Rows where the boolean mask `skip_rows` is True are not
+    validated (they are left out after the frame is cut to categoricals, where that is cheap).
     """
     _check_arguments(frame, suite_name, expectations)
     if not expectations:
@@ -129,6 +131,8 @@ def validate_frame(
     copies = [e.copy(deep=True, update={"id": None}) for e in expectations]
     frame = _columns_used(frame, copies)
     frame = _as_categories(frame, copies)
+    if skip_rows is not None and len(skip_rows) and skip_rows.any():
+        frame = frame[~skip_rows]
     frame, copies, original_names = _alias_case_collisions(frame, copies)
     with _LOCK:
         suite, checkpoint = _checkpoint_for(engine, suite_name, copies)

@@ -159,8 +159,12 @@ def check_raw_sheet(
     context: dict,
     data_docs_dir=None,
     build_docs: bool = True,
+    skip=None,
 ) -> pd.DataFrame:
     """Validate one standardised raw sheet: findings, one per failing row and check.
+
+    `skip` (a boolean mask over `frame`) names rows no check may judge, e.g. the copies of an
+    exact duplicate, which their own finding already holds back.
 
     A check that cannot run because a raw column is missing gives one row-less finding per file
     of the frame. A missing helper column is the pipeline's bug, not the site's, and raises.
@@ -169,7 +173,8 @@ def check_raw_sheet(
     frame = assign_context_helpers(frame, sheet, context)
     _check_frame(frame, suite)
     failures = validate_frame(
-        frame, f"raw_{sheet}", suite, data_docs_dir=data_docs_dir, build_docs=build_docs
+        frame, f"raw_{sheet}", suite, data_docs_dir=data_docs_dir, build_docs=build_docs,
+        skip_rows=skip,
     )
     headers = dict(zip(raw_columns["column"], raw_columns["header"]))
     parts = [empty_findings()]
@@ -278,47 +283,24 @@ def _unit_checks(known_units: list) -> list:
         if not _blank(unit):
             units[str(test)].append(str(unit))
     # a test with a unit-less form (INR) may be sent without one; the others need theirs
-    unitless = {str(t) for t, u in known_units if _blank(u)}
-    with_unit = sorted(t for t, u in units.items() if u and t not in unitless)
     # a unit matters only beside a result: a not-done row keeps whatever the template held
     reported = Column("result").is_not_null()
-    out = [
-        gxe.ExpectColumnValuesToNotBeNull(
-            column=UNIT_CODE,
-            row_condition=Column("unit").is_not_null() & reported,
-            meta=_meta(
-                "SF-0106", ERROR, "unit",
-                "Unit is not one we recognise: write it as the lab reports it (e.g. U/L, umol/L, "
-                "mg/dL, g/L, s, mmol/L)",
-                uses=["unit", "result", UNIT_CODE], helpers=[UNIT_CODE],
-            ),
-        )
-    ]
-    if with_unit:
-        out.append(
-            gxe.ExpectColumnValuesToNotBeNull(
-                column="unit",
-                row_condition=Column(TEST_CODE).is_in(with_unit) & reported,
-                meta=_meta(
-                    "SF-0106", ERROR, "unit",
-                    "Unit is blank for a result that needs one: add the unit the lab reported",
-                    uses=["unit", "result", TEST_CODE], helpers=[TEST_CODE],
-                ),
-            )
-        )
-    # Valid for the test: the standardiser found (test, unit) in the study's conversion table,
-    # so `factor` is set. One check with the accepted units named per test, instead of one per
-    # test: every row condition costs GX a pass over the sheet.
     accepted = {
         test: "accepted for " + test + ": "
         + (", ".join(sorted(set(u))) if u else "none, it is reported without a unit")
         for test, u in units.items()
     }
-    out.append(
+    # One check for the three ways a unit fails: the standardiser sets `factor` only where it
+    # found (test, unit) in the study's conversion table, a blank unit counting as "" (INR). The
+    # message names the way it failed, chosen on the failing rows only; one expectation instead
+    # of one per case and per test, because every row condition costs GX a pass over the sheet.
+    return [
         gxe.ExpectColumnValuesToNotBeNull(
             column="factor",
-            row_condition=Column(UNIT_CODE).is_not_null() & Column(TEST_CODE).is_in(sorted(units))
-            & reported,
+            # a known test, or any test with a unit we do not recognise at all
+            # (GX wants OR of ANDs)
+            row_condition=(reported & Column(TEST_CODE).is_in(sorted(units)))
+            | (reported & Column("unit").is_not_null() & Column(UNIT_CODE).is_null()),
             meta=_meta(
                 "SF-0106", ERROR, "unit",
                 "Unit is not one the study accepts for this test: check the unit, or ask the data "
@@ -326,10 +308,15 @@ def _unit_checks(known_units: list) -> list:
                 uses=["unit", "result", TEST_CODE, UNIT_CODE, "factor"],
                 helpers=[TEST_CODE, UNIT_CODE, "factor"],
                 detail_map={"column": TEST_CODE, "texts": accepted},
+                message_when_null=[
+                    ["unit", "Unit is blank for a result that needs one: add the unit the lab "
+                     "reported"],
+                    [UNIT_CODE, "Unit is not one we recognise: write it as the lab reports it "
+                     "(e.g. U/L, umol/L, mg/dL, g/L, s, mmol/L)"],
+                ],
             ),
         )
-    )
-    return out
+    ]
 
 
 def _result_checks(headers: dict) -> list:
@@ -581,6 +568,10 @@ def _row_findings(rows: pd.DataFrame, meta: dict) -> pd.DataFrame:
         message = pd.Series(meta["message"], index=rows.index).where(
             detail.isna(), meta["message"] + " (" + detail.astype("str") + ")"
         )
+    # a more precise message where a column is blank on the failing row (first match wins)
+    for column, text in reversed(meta.get("message_when_null", [])):
+        if column in rows.columns:
+            message = pd.Series(message, index=rows.index).where(rows[column].notna(), text)
     if meta.get("key"):
         # name the other rows so the site can find the repeat without searching
         message = meta["message"] + "; rows " + _rows_sharing_key(rows, ["_file", *meta["key"]])
@@ -604,7 +595,8 @@ def _finding_columns(frame: pd.DataFrame, meta: dict) -> list:
     """The columns a finding reads: taking only these keeps 100k-row failures cheap."""
     wanted = [*LINEAGE, "subject", meta["variable"], *meta.get("value_columns", []),
               *meta.get("key", []), meta.get("detail_column"),
-              (meta.get("detail_map") or {}).get("column")]
+              (meta.get("detail_map") or {}).get("column"),
+              *[column for column, _ in meta.get("message_when_null", [])]]
     return [c for c in dict.fromkeys(wanted) if c is not None and c in frame.columns]
 
 

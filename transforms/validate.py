@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from expectations.engine import build_data_docs
@@ -54,30 +55,36 @@ def validate_export(
             raw_columns.loc[(raw_columns["sheet"] == sheet) & (raw_columns["verbatim"] == "Y"), "column"]
         )
         duplicates = check_exact_duplicates(frame, sheet, columns)
-        # The copies of an exact duplicate are held back above; the suite judges the rest, so the
-        # first copy is not also flagged as a repeated record key.
-        judged = drop_held_back(frame, duplicates)
+        # The copies of an exact duplicate are held back by that finding and judged by nothing
+        # else (so the first copy is not also a repeated record key). They are skipped rather than
+        # dropped: removing rows copies a million-row sheet, skipping them costs nothing.
+        copies = compute_held(frame, duplicates)
+        row_checks = [
+            check_ascii(frame, verbatim, transliteration),
+            check_date_window(
+                frame, sheet_columns[sheet_columns["kind"] == "date"], run_date,
+                compute_consent(frame, sheet, valid.get("demographics")),
+            ),
+        ]
+        if sheet == "infusions":
+            row_checks += [
+                check_planned_dose(frame, valid["demographics"], study.arms, headers),
+                check_total_cells(
+                    frame, valid["demographics"], float(treatment["total_cells_tolerance"]), headers
+                ),
+            ]
         sheet_findings = [
             check_superseded(frame, sheet, file_order),
             duplicates,
-            check_ascii(judged, verbatim, transliteration),
-            check_raw_sheet(judged, sheet, raw_columns, context, data_docs_dir, build_docs=False),
-            check_date_window(
-                judged, sheet_columns[sheet_columns["kind"] == "date"], run_date,
-                compute_consent(judged, sheet, valid.get("demographics")),
+            drop_findings_on(concat_findings(*row_checks), frame[copies]),
+            check_raw_sheet(
+                frame, sheet, raw_columns, context, data_docs_dir, build_docs=False, skip=copies
             ),
         ]
         if sheet != "demographics":
             sheet_findings.append(
                 check_subject_held_back(frame, context["known_subjects"], valid["demographics"]["subject"])
             )
-        if sheet == "infusions":
-            sheet_findings += [
-                check_planned_dose(judged, valid["demographics"], study.arms, headers),
-                check_total_cells(
-                    judged, valid["demographics"], float(treatment["total_cells_tolerance"]), headers
-                ),
-            ]
         sheet_findings = concat_findings(*sheet_findings)
         findings.append(sheet_findings)
         valid[sheet] = drop_held_back(frame, sheet_findings)
@@ -130,10 +137,31 @@ def compute_consent(frame: pd.DataFrame, sheet: str, demographics: pd.DataFrame 
 
 def drop_held_back(frame: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
     """The rows of `frame` that no ERROR finding and no supersession holds back."""
+    held = compute_held(frame, findings)
+    return frame[~held].reset_index(drop=True) if held.any() else frame.reset_index(drop=True)
+
+
+def drop_findings_on(findings: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """`findings` without those about the raw rows in `rows` (matched by lineage)."""
+    if rows.empty or findings.empty:
+        return findings
+    keys = rows[["_file", "_sheet", "_row"]].set_axis(["file", "sheet", "row"], axis=1)
+    keys = keys.astype({"file": "object", "sheet": "object", "row": "Int64"}).assign(_drop=True)
+    marked = findings.merge(keys, on=["file", "sheet", "row"], how="left")
+    return findings[marked["_drop"].isna().to_numpy()].reset_index(drop=True)
+
+
+def compute_held(frame: pd.DataFrame, findings: pd.DataFrame) -> np.ndarray:
+    """Which rows of `frame` an ERROR finding or a supersession holds back (a boolean mask)."""
     holds = findings[(findings["severity"] == ERROR) | (findings["rule"] == SUPERSEDED)]
     keys = holds[["file", "sheet", "row"]].dropna().drop_duplicates()
+    if keys.empty:
+        return np.zeros(len(frame), dtype=bool)
     keys = keys.set_axis(["_file", "_sheet", "_row"], axis=1).astype({"_row": "int64"})
-    held = frame[["_file", "_sheet", "_row"]].merge(
+    # the row number first (integers, cheap), the full key only for the rows it leaves
+    candidate = frame["_row"].isin(keys["_row"]).to_numpy(dtype=bool)
+    held = candidate.copy()
+    held[candidate] = frame.loc[candidate, ["_file", "_sheet", "_row"]].merge(
         keys.assign(held=True), on=["_file", "_sheet", "_row"], how="left"
     )["held"].fillna(False).to_numpy(dtype=bool)
-    return frame[~held].reset_index(drop=True)
+    return held

@@ -1,0 +1,189 @@
+"""What validation costs on 1,000,000 lab rows.
+
+    .venv/bin/python bench/bench_validation.py [--subjects 17500] [--repeat 3] [--sdtm]
+
+The sample generator at 17,500 subjects writes ~1,004,600 lab rows (plus Demographics 17,500,
+Infusions ~43,000, Assessments ~112,000). The export is made into raw text sheets in memory, as
+ingest hands them on (no file I/O: that is the reading's cost, not validation's), then each
+measured step runs in its own fresh process so peak RSS belongs to that step:
+
+- `standardise`           standardise_export alone;
+- `standardise+validate`  standardise_export, then validate_export (GX suites + cross-row
+                          checks, no Data Docs);
+- `sdtm` (with --sdtm)    map_domains untimed, then the SDTM suites (check_sdtm_domains).
+
+Wall time of each timed part is the best of --repeat runs in that process (GX's first run
+registers its suites; the nightly process does that once too). Peak RSS is the child's
+ru_maxrss (includes generating the export, which every mode does the same way). Results go to
+stdout and bench/results/validation.json (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def build_raw_sheets(subjects: int):
+    """The generated export as ingest's raw text sheets (lineage included), in memory."""
+    import pandas as pd
+
+    from transforms.ingest import assign_canonical_columns
+    from transforms.sample_export import LABS_CSV_NAME, WORKBOOK_NAME, generate_sample_export
+    from transforms.study import DEFAULT_STUDY_DIR, read_study
+
+    study = read_study(DEFAULT_STUDY_DIR)
+    frames = generate_sample_export(subjects=subjects)
+    sheets = {}
+    for name, frame in frames.items():
+        kind = name.lower()
+        # as read from the files: every cell text, blanks missing
+        text = frame.astype("object").where(frame.notna(), None)
+        text = text.apply(lambda c: c.map(lambda v: None if v is None else str(v)))
+        file = LABS_CSV_NAME if kind == "labs" else WORKBOOK_NAME
+        sheet = Path(LABS_CSV_NAME).stem if kind == "labs" else name
+        columns = study.raw_columns[study.raw_columns["sheet"] == kind]
+        sheets[kind], _, _ = assign_canonical_columns(text, columns, file, sheet)
+    files = pd.DataFrame(
+        {"name": [LABS_CSV_NAME, WORKBOOK_NAME], "size": [0, 0],
+         "export_date": ["20260331", "20260331"], "order": [0, 1]}
+    )
+    return study, sheets, files
+
+
+def best_of(repeat: int, step):
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = step()
+        times.append(time.perf_counter() - started)
+    return min(times), result
+
+
+def child(mode: str, subjects: int, repeat: int) -> dict:
+    """One measurement in this (fresh) process."""
+    warnings.filterwarnings("ignore")
+    from flows.cli import configure_environment
+
+    configure_environment()
+    from expectations.engine import get_engine
+    from transforms.package import read_transliteration
+    from transforms.standardise_sheets import standardise_export
+    from transforms.validate import validate_export
+
+    get_engine()  # GX context start-up is paid once per process, not per validation
+    study, raw, files = build_raw_sheets(subjects)
+    transliteration = read_transliteration()
+    out = {"mode": mode, "lab_rows": len(raw["labs"]), "rows": {k: len(v) for k, v in raw.items()}}
+    out["standardise_s"], sheets = best_of(repeat, lambda: standardise_export(raw, study))
+    if mode in ("standardise+validate", "sdtm"):
+        out["validate_s"], (valid, findings) = best_of(
+            repeat, lambda: validate_export(sheets, files, study, transliteration)
+        )
+        out["findings"] = int(len(findings))
+        # where validate's time goes, for the labs sheet (one run each, after the warm-up)
+        out["labs_parts_s"] = time_labs_parts(sheets, files, study, transliteration)
+    if mode == "sdtm":
+        from expectations.sdtm import check_sdtm_domains
+        from transforms.mapping import map_domains
+
+        domains, _, _ = map_domains(valid, study, transliteration)
+        out["sdtm_records"] = {k: len(v) for k, v in domains.items()}
+        out["sdtm_check_s"], conform = best_of(repeat, lambda: check_sdtm_domains(domains, study))
+        out["sdtm_findings"] = int(len(conform))
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def time_labs_parts(sheets, files, study, transliteration) -> dict:
+    from expectations.raw import check_raw_sheet
+    from transforms import checks
+    from transforms.validate import build_context, compute_consent, compute_run_date, drop_held_back
+
+    raw_columns = study.raw_columns
+    labs = sheets["labs"]
+    columns = raw_columns[raw_columns["sheet"] == "labs"]
+    verbatim = list(columns.loc[columns["verbatim"] == "Y", "column"])
+    context = build_context(sheets, study)
+    parts = {}
+
+    def timed(name, step):
+        started = time.perf_counter()
+        result = step()
+        parts[name] = round(time.perf_counter() - started, 3)
+        return result
+
+    duplicates = timed("exact_duplicates", lambda: checks.check_exact_duplicates(labs, "labs", list(columns["column"])))
+    judged = timed("drop_held_back", lambda: drop_held_back(labs, duplicates))
+    timed("superseded", lambda: checks.check_superseded(labs, "labs", files.set_index("name")["order"]))
+    timed("ascii", lambda: checks.check_ascii(judged, verbatim, transliteration))
+    timed("gx_suite", lambda: check_raw_sheet(judged, "labs", raw_columns, context))
+    timed("date_window", lambda: checks.check_date_window(
+        judged, columns[columns["kind"] == "date"], compute_run_date(files),
+        compute_consent(judged, "labs", sheets["demographics"]),
+    ))
+    return parts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=17500)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sdtm", action="store_true", help="also time the SDTM suites after mapping")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.subjects, args.repeat)))
+        return 0
+    modes = ["standardise", "standardise+validate"] + (["sdtm"] if args.sdtm else [])
+    results = {}
+    for mode in modes:
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", mode, "--subjects", str(args.subjects),
+             "--repeat", str(args.repeat)],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        )
+        results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+    alone, both = results["standardise"], results["standardise+validate"]
+    summary = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "lab_rows": both["lab_rows"],
+        "rows": both["rows"],
+        "standardise_s": alone["standardise_s"],
+        "validate_added_s": both["validate_s"],
+        "validate_labs_parts_s": both["labs_parts_s"],
+        "peak_rss_mb": {"standardise": alone["peak_rss_mb"], "standardise+validate": both["peak_rss_mb"]},
+        "peak_rss_added_mb": round(both["peak_rss_mb"] - alone["peak_rss_mb"], 1),
+        "target_s": 2.0,
+    }
+    if "sdtm" in results:
+        summary["sdtm_check_s"] = results["sdtm"]["sdtm_check_s"]
+        summary["sdtm_records"] = results["sdtm"]["sdtm_records"]
+    print(f"lab rows: {summary['lab_rows']:,} (all sheets: {sum(summary['rows'].values()):,} rows)")
+    print(f"standardise alone:            {summary['standardise_s']:.2f} s, peak RSS {alone['peak_rss_mb']:.0f} MB")
+    print(f"validate (added wall time):   {summary['validate_added_s']:.2f} s "
+          f"(target < {summary['target_s']:.0f} s), peak RSS {both['peak_rss_mb']:.0f} MB "
+          f"(+{summary['peak_rss_added_mb']:.0f} MB)")
+    print("  labs sheet, by part:        " + ", ".join(f"{k} {v:.2f} s" for k, v in summary["validate_labs_parts_s"].items()))
+    if "sdtm_check_s" in summary:
+        print(f"SDTM suites after mapping:    {summary['sdtm_check_s']:.2f} s "
+              f"(LB {summary['sdtm_records'].get('LB', 0):,} records)")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "validation.json").write_text(json.dumps({"summary": summary, "runs": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
