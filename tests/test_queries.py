@@ -122,3 +122,18 @@ def test_every_rule_the_code_raises_is_in_the_rules_table():
             used |= set(re.findall(r"SF-\d{4}", path.read_text(encoding="utf-8")))
     assert used <= rules, sorted(used - rules)
     assert FINDING_COLUMNS  # the findings shape the queries read
+
+
+def test_status_is_the_rows_fate():
+    findings = concat_findings(
+        finding(severity="WARNING", rule="SF-0124", file="x.xlsx", sheet="Infusions", row=4, subject="01-005",
+                variable="dose", value="2"),
+        finding(severity="ERROR", rule="SF-0114", file="x.xlsx", sheet="Infusions", row=4, subject="01-005",
+                variable="subject", value="01-005"),
+        finding(severity="WARNING", rule="SF-0124", file="x.xlsx", sheet="Infusions", row=5, subject="01-005",
+                variable="dose", value="2"),
+    )
+    status = build_queries(findings).set_index(["Row", "Rule"])["Status"]
+    assert status[(4, "SF-0124")].startswith("held back")
+    assert status[(5, "SF-0124")].startswith("mapped")
+

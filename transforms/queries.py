@@ -46,6 +46,7 @@ QUERY_COLUMNS = [
     "Status",
     "Rule",
 ]
+# The row's fate, not the finding's: a WARNING on a row another finding holds back says so.
 STATUS = {
     ERROR: "held back: not in the SDTM package until corrected",
     WARNING: "mapped: please confirm or correct",
@@ -96,6 +97,11 @@ def build_queries(
         right_on=["file", "sheet", "column"], how="left",
     )
     keyed = keyed.merge(rules[["rule", "what_is_needed"]], on="rule", how="left")
+    # a WARNING's row may still be held back by an ERROR on the same row (or its subject's)
+    held = findings.loc[(findings["severity"] == ERROR) & findings["row"].notna(), ["file", "sheet", "row"]]
+    held = held.drop_duplicates().astype({"row": "Int64"}).assign(_held=True)
+    keyed = keyed.merge(held, on=["file", "sheet", "row"], how="left")
+    status = keyed["severity"].where(keyed["_held"].isna() | keyed["row"].isna(), ERROR)
     queries = pd.DataFrame(
         {
             "Subject": keyed["subject"],
@@ -107,7 +113,7 @@ def build_queries(
             "Value as sent": keyed["value"],
             "What is wrong": keyed["message"],
             "What is needed": keyed["what_is_needed"],
-            "Status": keyed["severity"].map(STATUS),
+            "Status": status.map(STATUS),
             "Rule": keyed["rule"],
         }
     )
