@@ -21,14 +21,13 @@ given (fixed document properties and zip entry times).
 from __future__ import annotations
 
 import io
-import zipfile
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 from openpyxl.styles import Alignment, Font
-from openpyxl.writer.excel import ExcelWriter
 
+from transforms.workbook import compute_xlsx_bytes
 from transforms.findings import ERROR, WARNING
 from transforms.study import MAPPINGS_DIR
 
@@ -169,22 +168,7 @@ def _workbook_bytes(table: pd.DataFrame, timestamp: datetime) -> bytes:
         if name in ("What is wrong", "What is needed"):
             for cell in sheet[letter][1:]:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
-    stamp = max(timestamp, datetime(1980, 1, 1))  # the zip format starts in 1980
-    book.properties.creator = "sdtmflow"
-    book.properties.lastModifiedBy = "sdtmflow"
-    book.properties.created = stamp
-    book.properties.modified = stamp
-    staged = io.BytesIO()
-    with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as archive:
-        ExcelWriter(book, archive).save()
-    packed = io.BytesIO()
-    with zipfile.ZipFile(staged) as source, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as target:
-        for entry in source.infolist():
-            fixed = zipfile.ZipInfo(entry.filename, date_time=stamp.timetuple()[:6])
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = entry.external_attr
-            target.writestr(fixed, source.read(entry.filename))
-    return packed.getvalue()
+    return compute_xlsx_bytes(book, timestamp)
 
 
 def _visits(sheets: dict[str, pd.DataFrame] | None) -> pd.DataFrame:

@@ -52,14 +52,13 @@ the default arguments only; `tests/test_sample_export.py` asserts them.
 from __future__ import annotations
 
 import datetime as dt
-import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.writer.excel import ExcelWriter
+
+from transforms.workbook import compute_xlsx_bytes
 
 SITE = "01"
 ENROLMENT_START = pd.Timestamp("2025-03-01")
@@ -720,26 +719,7 @@ def _workbook_bytes(frames: dict[str, pd.DataFrame]) -> bytes:
         sheet.append(list(frame.columns))
         for row in frame.itertuples(index=False, name=None):
             sheet.append([_cell_value(v) for v in row])
-    workbook.properties.creator = f"Site {SITE}"
-    workbook.properties.created = EXPORT_STAMP
-    workbook.properties.modified = EXPORT_STAMP
-
-    # openpyxl's save() stamps "now" into docProps/core.xml and every zip entry, so write through
-    # ExcelWriter (which keeps our properties) and re-pack with a fixed entry time.
-    staged = io.BytesIO()
-    with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as archive:
-        ExcelWriter(workbook, archive).save()
-    packed = io.BytesIO()
-    with (
-        zipfile.ZipFile(staged) as source,
-        zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as target,
-    ):
-        for entry in source.infolist():
-            fixed = zipfile.ZipInfo(entry.filename, date_time=EXPORT_STAMP.timetuple()[:6])
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = entry.external_attr
-            target.writestr(fixed, source.read(entry.filename))
-    return packed.getvalue()
+    return compute_xlsx_bytes(workbook, EXPORT_STAMP, creator=f"Site {SITE}")
 
 
 def _cell_value(value):

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import io
 import uuid
-import zipfile
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-from openpyxl.writer.excel import ExcelWriter
 
+from transforms.workbook import compute_xlsx_bytes
 from transforms.conformance import (
     check_conformance,
     format_conformance_html,
@@ -118,20 +117,7 @@ def compute_workbook_bytes(sheets: dict[str, pd.DataFrame], timestamp: datetime)
     scratch.close()
     for sheet in book.worksheets:
         sheet.freeze_panes = "A2"
-    stamp = max(timestamp, datetime(1980, 1, 1))  # the zip format starts in 1980
-    book.properties.creator = book.properties.lastModifiedBy = "sdtmflow"
-    book.properties.created = book.properties.modified = stamp
-    staged = io.BytesIO()
-    with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as archive:
-        ExcelWriter(book, archive).save()
-    packed = io.BytesIO()
-    with zipfile.ZipFile(staged) as source, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as target:
-        for entry in source.infolist():
-            fixed = zipfile.ZipInfo(entry.filename, date_time=stamp.timetuple()[:6])
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = entry.external_attr
-            target.writestr(fixed, source.read(entry.filename))
-    return packed.getvalue()
+    return compute_xlsx_bytes(book, timestamp)
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
