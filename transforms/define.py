@@ -132,7 +132,7 @@ def build_sponsor_codelists(arms: pd.DataFrame) -> pd.DataFrame:
 
 def compute_data_type(values: pd.Series, sdtm_type: str, variable: str, *, value_level: bool = False) -> str:
     """The Define-XML DataType of a column (or of one test's values when `value_level`)."""
-    present = values.dropna()
+    present = _distinct(values)
     if sdtm_type == "Num":
         numbers = present.astype("float64").to_numpy()
         return "integer" if np.all(numbers == np.round(numbers)) else "float"
@@ -164,8 +164,14 @@ def compute_significant_digits(values: pd.Series) -> int:
 
 def compute_text_length(values: pd.Series) -> int:
     """Longest value in UTF-8 bytes (at least 1), as the XPT writer measures it."""
-    text = values.dropna().astype(str)
+    text = _distinct(values).astype(str)
     return max(1, int(text.str.encode("utf-8").str.len().max())) if len(text) else 1
+
+
+def _distinct(values: pd.Series) -> pd.Series:
+    """The distinct non-null values: every property derived here depends only on them, and a
+    1M-record column has a few hundred."""
+    return pd.Series(values.dropna().unique(), dtype=values.dtype if values.dtype != "category" else object)
 
 
 # --- the document --------------------------------------------------------------------------------
@@ -436,14 +442,14 @@ class _Builder:
         if codelist in self.ct.external:
             self.codelist_values.setdefault(codelist, set())
             return f"CL.{codelist}"
-        present = set(values.dropna().astype(str))
+        present = set(_distinct(values).astype(str))
         if not present:
             return None  # no value to list (e.g. ARMNRS when every subject has an arm)
         self.codelist_values.setdefault(codelist, set()).update(present)
         return f"CL.{codelist}"
 
     def _subset(self, codelist: str, suffix: str, values: pd.Series) -> str | None:
-        present = sorted(set(values.dropna().astype(str)))
+        present = sorted(set(_distinct(values).astype(str)))
         if not present or codelist in self.ct.external:
             return None
         oid = f"CL.{codelist}.{suffix}"
