@@ -280,7 +280,11 @@ def _text(series: pd.Series) -> pd.Series:
 
 
 def _filled(series: pd.Series) -> pd.Series:
-    return series.notna() & (series.astype(str) != "")
+    # Numbers are filled when present; text also must not be the empty string. Comparing in place
+    # avoids converting a million-record column to str for every rule that asks.
+    if pd.api.types.is_numeric_dtype(series):
+        return series.notna()
+    return series.notna() & series.ne("")
 
 
 def _date_part(series: pd.Series) -> pd.Series:
