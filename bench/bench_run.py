@@ -10,6 +10,7 @@ peak memory is the child's maximum resident set size.
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import subprocess
 import sys
@@ -50,6 +51,8 @@ def main() -> None:
             command[command.index("--output") + 1] = str(scratch / f"out{attempt}")
             seconds, peak, stdout = measure(command)
             print(f"run {attempt + 1}: wall {seconds:.1f} s, peak RSS {peak:.0f} MiB")
+            log = json.loads(next((scratch / f"out{attempt}" / "runs").glob("*/run_log.json")).read_text())
+            print("  seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in log["seconds_per_stage"].items()))
         print(stdout)
 
 
