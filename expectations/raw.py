@@ -22,6 +22,7 @@ from great_expectations import expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from expectations.engine import build_data_docs, validate_frame
+from transforms.checks import RECORD_KEYS
 from transforms.findings import (
     ERROR,
     INFO,
@@ -40,15 +41,8 @@ STAGE = "validate"
 VISIT_CODE, TEST_CODE, UNIT_CODE = "VISIT", "LBTESTCD", "LBORRESU"
 DATE_PREFIX, PROBLEM_PREFIX = "dtc_", "problem_"
 
-# Record keys: one row per key within one file. Later files may repeat a key on purpose (the newest
-# export wins), so `_file` is part of every key. Normalised helpers stand in for the raw text where
-# they exist, so `W4` and `Week 4` count as the same visit.
-RECORD_KEYS = {
-    "demographics": ["subject"],
-    "infusions": ["subject", "infusion_number"],
-    "labs": ["subject", VISIT_CODE, TEST_CODE, DATE_PREFIX + "collection_date"],
-    "assessments": ["subject", VISIT_CODE],
-}
+# Record keys (transforms.checks.RECORD_KEYS): one row per key within one file. Later files may
+# repeat a key on purpose (the newest export wins), so `_file` is part of every key here.
 # What each key column is reported as: the raw column the site typed.
 _KEY_SOURCES = {
     VISIT_CODE: "visit", TEST_CODE: "test", DATE_PREFIX + "collection_date": "collection_date"

@@ -8,6 +8,7 @@ import pytest
 from transforms.checks import (
     check_date_window,
     check_planned_dose,
+    check_superseded,
     check_total_cells,
     compute_is_later,
 )
@@ -103,3 +104,24 @@ def test_total_cells_off_by_more_than_the_tolerance_is_a_warning():
         ["SF-0126", "WARNING", 3, "67"]
     ]
     assert "dose x body weight (60) by more than 10%" in findings["message"].iloc[0]
+
+
+def test_a_newer_export_supersedes_the_same_lab_record_spelled_differently():
+    labs = pd.DataFrame(
+        {
+            "subject": ["01-001", "01-001", "01-001"],
+            "visit": ["W4", "Week 4", "Week 4"],
+            "VISIT": ["Week 4", "Week 4", "Week 4"],
+            "test": ["TBIL", "Total bilirubin", "ALT"],
+            "LBTESTCD": ["BILI", "BILI", "ALT"],
+            "dtc_collection_date": ["2025-05-01"] * 3,
+            "_file": ["labs_2026-03-01.csv", "labs_2026-03-31.csv", "labs_2026-03-31.csv"],
+            "_sheet": "labs",
+            "_row": [2, 5, 6],
+        }
+    )
+    order = pd.Series({"labs_2026-03-01.csv": 0, "labs_2026-03-31.csv": 1})
+    findings = check_superseded(labs, "labs", order)
+    # W4/TBIL in the older file is the same record as Week 4/Total bilirubin in the newer one
+    assert findings[["rule", "file", "row"]].values.tolist() == [["SF-0111", "labs_2026-03-01.csv", 2]]
+    assert "labs_2026-03-31.csv row 5" in findings.loc[0, "message"]

@@ -23,12 +23,15 @@ from transforms.transliterate import compute_ascii, compute_has_non_ascii
 STAGE = "validate"
 SUPERSEDED = "SF-0111"
 
-# The record key of each sheet: the same key in a newer export replaces the older row.
+# The record key of each sheet, the one definition both uses share: the same key in a newer
+# export replaces the older row (check_superseded); twice in one file it is a repeated key (the
+# GX suite's SF-0107). Standardised columns stand in for the raw text, so `W4` in one export and
+# `Week 4` in the next are the same visit and the newer row wins.
 RECORD_KEYS = {
     "demographics": ["subject"],
     "infusions": ["subject", "infusion_number"],
-    "labs": ["subject", "visit", "test", "collection_date", "collection_time"],
-    "assessments": ["subject", "visit"],
+    "labs": ["subject", "VISIT", "LBTESTCD", "dtc_collection_date"],
+    "assessments": ["subject", "VISIT"],
 }
 
 
