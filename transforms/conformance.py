@@ -533,25 +533,21 @@ def check_not_done_has_no_result(package: Package, target: str) -> pd.DataFrame:
     )
 
 
-def check_orres_has_stresc(package: Package, target: str) -> pd.DataFrame:
-    return _concat(
-        _hits(f, n, _filled(f[orres]) & ~_filled(f[stresc]), stresc, f"{orres} is given but {stresc} is null")
-        for n, f, (orres, stresc) in _findings_pairs(package, target, "ORRES", "STRESC")
-    )
+def _given_requires(given: str, required: str) -> Callable[[Package, str], pd.DataFrame]:
+    """A check: where --<given> is filled, --<required> must be filled too."""
+
+    def check(package: Package, target: str) -> pd.DataFrame:
+        return _concat(
+            _hits(f, n, _filled(f[a]) & ~_filled(f[b]), b, f"{a} is given but {b} is null")
+            for n, f, (a, b) in _findings_pairs(package, target, given, required)
+        )
+
+    return check
 
 
-def check_orresu_has_orres(package: Package, target: str) -> pd.DataFrame:
-    return _concat(
-        _hits(f, n, _filled(f[orresu]) & ~_filled(f[orres]), orres, f"{orresu} is given but {orres} is null")
-        for n, f, (orresu, orres) in _findings_pairs(package, target, "ORRESU", "ORRES")
-    )
-
-
-def check_stresu_has_stresc(package: Package, target: str) -> pd.DataFrame:
-    return _concat(
-        _hits(f, n, _filled(f[stresu]) & ~_filled(f[stresc]), stresc, f"{stresu} is given but {stresc} is null")
-        for n, f, (stresu, stresc) in _findings_pairs(package, target, "STRESU", "STRESC")
-    )
+check_orres_has_stresc = _given_requires("ORRES", "STRESC")
+check_orresu_has_orres = _given_requires("ORRESU", "ORRES")
+check_stresu_has_stresc = _given_requires("STRESU", "STRESC")
 
 
 def check_normal_range_order(package: Package, target: str) -> pd.DataFrame:
