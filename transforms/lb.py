@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from transforms.findings import LINEAGE
-from transforms.sdtm import derive_epoch, derive_seq, derive_study_days
+from transforms.sdtm import compute_complete_date, derive_epoch, derive_seq, derive_study_days
 from transforms.standardise import compute_reference_range_indicator, compute_standard_result
 from transforms.study import Study
 from transforms.visits import derive_visit_variables
@@ -63,7 +63,7 @@ def derive_lobxfl(frame: pd.DataFrame, dm: pd.DataFrame, domain: str) -> pd.Data
     """
     testcd, stresc, dtc, seq = (f"{domain}TESTCD", f"{domain}STRESC", f"{domain}DTC", f"{domain}SEQ")
     reference = frame[["USUBJID"]].merge(dm[["USUBJID", "RFXSTDTC"]], on="USUBJID", how="left")
-    day = frame[dtc].astype("str").str.slice(0, 10).where(frame[dtc].astype("str").str.len() >= 10)
+    day = compute_complete_date(frame[dtc])
     first_dose = pd.Series(reference["RFXSTDTC"].to_numpy(), index=frame.index).astype("str").str.slice(0, 10)
     eligible = frame[stresc].notna() & day.notna() & first_dose.notna() & (day <= first_dose)
     candidates = frame[eligible].sort_values([dtc, seq], kind="stable")

@@ -55,7 +55,7 @@ from transforms.scores import (
     compute_meld_na,
     compute_unit_conversion,
 )
-from transforms.sdtm import derive_study_days
+from transforms.sdtm import compute_complete_date, derive_study_days
 
 KEYS = ["USUBJID", "VISITNUM"]
 
@@ -224,8 +224,8 @@ def build_liver_scores(scores: pd.DataFrame, dm: pd.DataFrame) -> pd.DataFrame:
         dm[["USUBJID", "STUDYID", "SUBJID", "ARMCD", "ARM", "ACTARMCD", "RFXSTDTC"]],
         on="USUBJID", how="left",
     ).set_index(scores.index)
-    day = _complete_date(scores["DTC"])
-    first_dose = _complete_date(subject["RFXSTDTC"])
+    day = compute_complete_date(scores["DTC"])
+    first_dose = compute_complete_date(subject["RFXSTDTC"])
     dosed = day.notna() & first_dose.notna()
     pre = dosed & (day <= first_dose)
     post = dosed & (day > first_dose)
@@ -297,12 +297,6 @@ def _flag_last(frame: pd.DataFrame, eligible: pd.Series, day: pd.Series) -> pd.S
     flag[last] = "Y"
     return flag
 
-
-def _complete_date(dtc: pd.Series) -> pd.Series:
-    """YYYY-MM-DD of an ISO 8601 value as object text, NA when missing or partial."""
-    text = dtc.astype("object").where(dtc.notna(), None)
-    date = text.str.slice(0, 10)
-    return date.where(date.str.len() == 10, None)
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], argument: str, source: str) -> None:

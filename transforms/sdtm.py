@@ -34,9 +34,9 @@ def derive_epoch(frame: pd.DataFrame, dm: pd.DataFrame, dtc_var: str) -> pd.Data
     reference = frame[["USUBJID"]].merge(
         dm[["USUBJID", "RFXSTDTC", "RFXENDTC"]], on="USUBJID", how="left"
     )
-    date = _complete_date(frame[dtc_var])
-    first = _complete_date(pd.Series(reference["RFXSTDTC"].to_numpy(), index=frame.index))
-    last = _complete_date(pd.Series(reference["RFXENDTC"].to_numpy(), index=frame.index))
+    date = compute_complete_date(frame[dtc_var])
+    first = compute_complete_date(pd.Series(reference["RFXSTDTC"].to_numpy(), index=frame.index))
+    last = compute_complete_date(pd.Series(reference["RFXENDTC"].to_numpy(), index=frame.index))
     epoch = pd.Series(pd.NA, index=frame.index, dtype="object")
     known = date.notna() & first.notna() & last.notna()
     epoch[known & (date < first)] = "SCREENING"
@@ -45,7 +45,8 @@ def derive_epoch(frame: pd.DataFrame, dm: pd.DataFrame, dtc_var: str) -> pd.Data
     return frame.assign(EPOCH=epoch)
 
 
-def _complete_date(dtc: pd.Series) -> pd.Series:
-    """The YYYY-MM-DD part of an ISO 8601 value, missing when the date is partial."""
+def compute_complete_date(dtc: pd.Series) -> pd.Series:
+    """The YYYY-MM-DD part of an ISO 8601 value, missing when the date is partial or absent:
+    every day-level comparison (epoch, baseline, visit dates) goes through this one."""
     text = dtc.astype("str")
     return text.str.slice(0, 10).where(text.str.len() >= 10)

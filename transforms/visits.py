@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.sdtm import compute_complete_date
+
 UNSCHEDULED = "Unscheduled"
 
 
@@ -53,7 +55,7 @@ def derive_visit_variables(
 ) -> pd.DataFrame:
     """VISITNUM, VISIT and VISITDY for rows carrying USUBJID, VISIT (standardised) and `dtc_var`."""
     planned = frame[["VISIT"]].merge(visits, on="VISIT", how="left")
-    date = frame[dtc_var].astype("str").str.slice(0, 10)
+    date = compute_complete_date(frame[dtc_var])
     unplanned = (
         pd.DataFrame({"USUBJID": frame["USUBJID"].to_numpy(), "date": date.to_numpy()})
         .merge(unscheduled, on=["USUBJID", "date"], how="left")
@@ -74,8 +76,6 @@ def compute_dated_visits(frame: pd.DataFrame, dtc_var: str) -> pd.DataFrame:
         {
             "USUBJID": frame["USUBJID"],
             "VISIT": frame["VISIT"],
-            "date": frame[dtc_var].astype("str").str.slice(0, 10).where(
-                frame[dtc_var].astype("str").str.len() >= 10
-            ),
+            "date": compute_complete_date(frame[dtc_var]),
         }
     )
