@@ -17,7 +17,6 @@ from transforms.standardise import (
     compute_reference_range_indicator,
     compute_standard_result,
     compute_study_day,
-    compute_unscheduled_visitnum,
     normalise_key,
 )
 
@@ -370,19 +369,6 @@ def test_reference_range_indicator_accepts_raw_text():
     assert as_list(out) == ["NORMAL", None]
 
 
-# --- visits ---------------------------------------------------------------------------------------
-
-
-def test_unscheduled_visitnum():
-    out = compute_unscheduled_visitnum(pd.Series([2.0, 2.0, 4.0, np.nan]), pd.Series([1, 2, 3, 1]))
-    assert as_list(out) == [2.01, 2.02, 4.03, None]
-
-
-def test_unscheduled_visitnum_rejects_bad_order():
-    with pytest.raises(ValueError, match="order_within"):
-        compute_unscheduled_visitnum(pd.Series([2.0, 2.0]), pd.Series([0, 100]))
-
-
 # --- every function: pure, index-preserving -----------------------------------------------------
 
 
@@ -405,7 +391,6 @@ def test_functions_leave_inputs_alone_and_keep_a_duplicated_index():
         compute_numeric_result(result),
         compute_standard_result(result, factor),
         compute_reference_range_indicator(factor, factor, factor),
-        compute_unscheduled_visitnum(factor, pd.Series([1, 2, 3], index=index)),
     ]
     for out in outputs:
         assert list(out.index) == ["a", "a", "b"]

@@ -123,12 +123,6 @@ def sort_findings(findings: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def held_back_keys(findings: pd.DataFrame) -> pd.DataFrame:
-    """The (file, sheet, row) of every raw row that an ERROR finding holds back."""
-    errors = findings[(findings["severity"] == ERROR) & findings["row"].notna()]
-    return errors[["file", "sheet", "row"]].drop_duplicates().reset_index(drop=True)
-
-
 def _conform(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.reindex(columns=FINDING_COLUMNS)
     out["row"] = pd.array(out["row"], dtype="Int64")

@@ -167,7 +167,7 @@ def read_file_tables(path: Path) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]
     """All tables of one file as raw text frames (header row as columns), or a file-level finding."""
     try:
         if path.suffix.lower() == ".csv":
-            return {_csv_sheet_name(path): read_csv_text(path)}, empty_findings()
+            return {path.stem: read_csv_text(path)}, empty_findings()
         return read_workbook_text(path), empty_findings()
     except UnicodeDecodeError as error:
         message = (
@@ -302,6 +302,3 @@ def _empty_sheet(columns: pd.DataFrame) -> pd.DataFrame:
         _file=pd.Series(dtype="str"), _sheet=pd.Series(dtype="str"), _row=pd.Series(dtype="int64")
     )
 
-
-def _csv_sheet_name(path: Path) -> str:
-    return path.stem

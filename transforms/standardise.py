@@ -30,7 +30,6 @@ __all__ = [
     "compute_numeric_result",
     "compute_standard_result",
     "compute_reference_range_indicator",
-    "compute_unscheduled_visitnum",
 ]
 
 # Excel's day 0. Serial 1 is therefore 1899-12-31, one day off what Excel displays for serials
@@ -328,29 +327,6 @@ def compute_reference_range_indicator(
 # --------------------------------------------------------------------------------------------------
 # Visits
 # --------------------------------------------------------------------------------------------------
-
-
-def compute_unscheduled_visitnum(
-    previous_planned_visitnum: pd.Series, order_within: pd.Series
-) -> pd.Series:
-    """VISITNUM of an unscheduled visit: previous planned VISITNUM + 0.01 × n, to 2 decimals.
-
-    `order_within` is n = 1, 2, … in date order among the unscheduled visits after the same
-    planned visit. Raises ValueError for an n that is not a whole number from 1 to 99 (at 100 the
-    number would collide with the next planned visit). A missing previous VISITNUM gives NaN.
-    """
-    _check_same_index(
-        previous_planned_visitnum=previous_planned_visitnum, order_within=order_within
-    )
-    previous = pd.to_numeric(previous_planned_visitnum).astype("float64")
-    n = pd.to_numeric(order_within).astype("float64")
-    bad = n.isna() | (n < 1) | (n > 99) | (n != n.round())
-    if bad.any():
-        raise ValueError(
-            "order_within must be whole numbers 1-99 (the n-th unscheduled visit after a planned "
-            f"one); got {order_within[bad].tolist()[:5]}"
-        )
-    return (previous + 0.01 * n).round(2)
 
 
 # --------------------------------------------------------------------------------------------------
