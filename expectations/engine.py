@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import great_expectations as gx
+import numpy as np
 import pandas as pd
 from great_expectations.data_context.types.base import (
     DataContextConfig,
@@ -35,6 +36,8 @@ from great_expectations.expectations.row_conditions import (
     NullityCondition,
     OrCondition,
 )
+
+from expectations.cover import condition_columns, expand_rows, plan_cover
 
 FAILURE_COLUMNS = ["expectation", "column", "index", "meta", "detail", "position"]
 
@@ -105,6 +108,7 @@ def validate_frame(
     data_docs_dir: Path | None = None,
     build_docs: bool = True,
     skip_rows=None,
+    codes: dict | None = None,
 ) -> pd.DataFrame:
     """Validate `frame` against `expectations`; one row per failing (expectation, frame row).
 
@@ -119,7 +123,13 @@ def validate_frame(
     result is kept for that folder's Data Docs and the HTML (re)built there; with `build_docs`
     False the build waits for `build_data_docs` (a dozen suites, one build: each build renders
     every page of the folder again). Rows where the boolean mask `skip_rows` is True are not
-    validated (they are left out after the frame is cut to categoricals, where that is cheap).
+    validated.
+
+    GX examines only the rows expectations.cover picks (one per distinct combination of the
+    values each check reads, every row whose key repeats) and each failure it finds is spread to
+    the rows judged the same way; the rows returned are exactly those a run over the whole frame
+    fails. `codes` is the frame's value-code cache (transforms.distinct), shared with the other
+    checks of the sheet so a column is factorised once.
     """
     _check_arguments(frame, suite_name, expectations)
     if not expectations:
@@ -130,14 +140,22 @@ def validate_frame(
     # objects may be reused for the next frame or another suite.
     copies = [e.copy(deep=True, update={"id": None}) for e in expectations]
     frame = _columns_used(frame, copies)
-    frame = _as_categories(frame, copies)
-    if skip_rows is not None and len(skip_rows) and skip_rows.any():
-        frame = frame[~skip_rows]
+    skip = None
+    if skip_rows is not None and len(skip_rows) and np.any(skip_rows):
+        skip = np.asarray(skip_rows, dtype=bool)
     frame, copies, original_names = _alias_case_collisions(frame, copies)
+    if original_names:
+        codes = None  # the cache knows the columns by their own names
+    cover = plan_cover(frame, copies, skip, codes)
+    if cover is not None:
+        examined = frame.iloc[cover.rows]
+    else:
+        examined = frame if skip is None else frame[~skip]
+    examined = _as_categories(examined, copies)
     with _LOCK:
         suite, checkpoint = _checkpoint_for(engine, suite_name, copies)
         with _configurations_cached():
-            run = checkpoint.run(batch_parameters={"dataframe": frame})
+            run = checkpoint.run(batch_parameters={"dataframe": examined})
         store = context.validation_results_store
         try:
             if data_docs_dir is not None:
@@ -156,7 +174,14 @@ def validate_frame(
         # results are matched to expectations by GX's ids; without them the order is a guess
         raise RuntimeError("validate_frame: GX results could not be matched to the expectations")
     results = sorted(suite_result.results, key=lambda r: positions[r.expectation_config.id])
-    failures = _collect_failures(results, [positions[r.expectation_config.id] for r in results])
+    expand = None
+    if cover is not None:
+        def expand(position, labels):
+            every = expand_rows(cover, position, frame.index.get_indexer(labels))
+            return frame.index[every].tolist()
+    failures = _collect_failures(
+        results, [positions[r.expectation_config.id] for r in results], expand
+    )
     if original_names:
         renamed = {
             names: ", ".join(original_names.get(n, n) for n in names.split(", "))
@@ -283,7 +308,7 @@ def _columns_used(frame: pd.DataFrame, expectations: list) -> pd.DataFrame:
         names += list(getattr(expectation, "column_list", None) or [])
         names = [n for n in names if isinstance(n, str)]
         condition = getattr(expectation, "row_condition", None)
-        condition_names = _condition_columns(condition) if condition is not None else []
+        condition_names = condition_columns(condition) if condition is not None else []
         if not names or condition_names is None:
             return frame
         used.update(names, condition_names)
@@ -311,16 +336,6 @@ def _as_categories(frame: pd.DataFrame, expectations: list) -> pd.DataFrame:
     if not text:
         return frame
     return frame.assign(**{c: frame[c].astype("category") for c in text})
-
-
-def _condition_columns(condition) -> list | None:
-    """Columns a Condition reads; None for a text condition, which may read anything."""
-    if isinstance(condition, (NullityCondition, ComparisonCondition)):
-        return [condition.column.name]
-    if isinstance(condition, (AndCondition, OrCondition)):
-        parts = [_condition_columns(c) for c in condition.conditions]
-        return None if any(p is None for p in parts) else [n for p in parts for n in p]
-    return None
 
 
 def _alias_case_collisions(frame: pd.DataFrame, expectations: list):
@@ -378,7 +393,9 @@ def _rename_condition(condition, alias: dict):
     return condition
 
 
-def _collect_failures(results, positions: list[int]) -> pd.DataFrame:
+def _collect_failures(results, positions: list[int], expand=None) -> pd.DataFrame:
+    """The failures frame of the results; `expand(position, labels)` turns the failing rows GX
+    examined into every frame row judged with them (see expectations.cover)."""
     parts = []
     for result, position in zip(results, positions):
         if result.success:
@@ -401,6 +418,8 @@ def _collect_failures(results, positions: list[int]) -> pd.DataFrame:
             ]
             exception = raised[0] if raised else {}
         if indices and not exception:
+            if expand is not None:
+                indices = expand(position, indices)
             parts.append(
                 pd.DataFrame(
                     {

@@ -23,6 +23,7 @@ from great_expectations.expectations.row_conditions import Column
 
 from expectations.engine import build_data_docs, validate_frame
 from transforms.checks import RECORD_KEYS
+from transforms.distinct import compute_is_in, compute_per_distinct
 from transforms.findings import (
     ERROR,
     INFO,
@@ -154,21 +155,23 @@ def check_raw_sheet(
     data_docs_dir=None,
     build_docs: bool = True,
     skip=None,
+    codes: dict | None = None,
 ) -> pd.DataFrame:
     """Validate one standardised raw sheet: findings, one per failing row and check.
 
     `skip` (a boolean mask over `frame`) names rows no check may judge, e.g. the copies of an
-    exact duplicate, which their own finding already holds back.
+    exact duplicate, which their own finding already holds back. `codes` is the sheet's
+    value-code cache (transforms.distinct), shared with the other checks of the sheet.
 
     A check that cannot run because a raw column is missing gives one row-less finding per file
     of the frame. A missing helper column is the pipeline's bug, not the site's, and raises.
     """
     suite = build_raw_suite(sheet, raw_columns, context)
-    frame = assign_context_helpers(frame, sheet, context)
+    frame = assign_context_helpers(frame, sheet, context, codes)
     _check_frame(frame, suite)
     failures = validate_frame(
         frame, f"raw_{sheet}", suite, data_docs_dir=data_docs_dir, build_docs=build_docs,
-        skip_rows=skip,
+        skip_rows=skip, codes=codes,
     )
     headers = dict(zip(raw_columns["column"], raw_columns["header"]))
     parts = [empty_findings()]
@@ -184,25 +187,29 @@ def check_raw_sheet(
     return sort_findings(concat_findings(*parts))
 
 
-def assign_context_helpers(frame: pd.DataFrame, sheet: str, context: dict) -> pd.DataFrame:
+def assign_context_helpers(
+    frame: pd.DataFrame, sheet: str, context: dict, codes: dict | None = None
+) -> pd.DataFrame:
     """The helpers the suite reads that come from `context` rather than from standardisation:
     `dm_subject` (the subject where Demographics has it) and, for labs with `plausible_ranges`,
     `plausible_low` / `plausible_high` of each row's test (NaN for an unknown test)."""
     added = {}
     if sheet in _SUBJECT_SHEETS and "subject" in frame.columns:
-        known = frame["subject"].isin(_texts(context["known_subjects"]))
-        added[KNOWN_SUBJECT] = frame["subject"].where(known)
+        known = _texts(context["known_subjects"])
+        in_demographics = compute_per_distinct(
+            lambda s: compute_is_in(s, known), frame["subject"], cache=codes
+        )
+        added[KNOWN_SUBJECT] = frame["subject"].where(in_demographics)
     ranges = context.get("plausible_ranges")
     if sheet == "labs" and ranges is not None and TEST_CODE in frame.columns:
-        table = pd.DataFrame([r[:3] for r in ranges], columns=[TEST_CODE, "low", "high"]).astype(
+        limits = pd.DataFrame([r[:3] for r in ranges], columns=[TEST_CODE, "low", "high"]).astype(
             {TEST_CODE: "str", "low": "float64", "high": "float64"}
-        )
-        # through the codes of a categorical: a lookup per distinct test, not per row
-        codes = frame[TEST_CODE].astype("category")
-        categories = pd.Series(codes.cat.categories.astype("str"))
+        ).set_index(TEST_CODE)
         for name, limit in ((PLAUSIBLE_LOW, "low"), (PLAUSIBLE_HIGH, "high")):
-            per_category = categories.map(table.set_index(TEST_CODE)[limit]).to_numpy("float64")
-            values = np.append(per_category, np.nan)[codes.cat.codes.to_numpy()]
+            values = compute_per_distinct(
+                lambda test: test.map(limits[limit]).to_numpy("float64", na_value=np.nan),
+                frame[TEST_CODE], cache=codes,
+            )
             added[name] = pd.Series(values, index=frame.index, dtype="float64")
     return frame.assign(**added) if added else frame
 

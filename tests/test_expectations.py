@@ -7,10 +7,13 @@ import threading
 from pathlib import Path
 
 import great_expectations as gx
+import numpy as np
 import pandas as pd
 import pytest
 from great_expectations.expectations.row_conditions import Column
 
+import expectations.engine as engine_module
+from expectations.cover import plan_cover
 from expectations.engine import DOCS_UNEXPECTED_CAP, get_engine, validate_frame
 from expectations.raw import RULES, build_raw_suite, check_raw_sheet
 from transforms.findings import FINDING_COLUMNS
@@ -251,9 +254,11 @@ def test_data_docs_are_written_where_asked_and_list_every_suite(tmp_path):
 
 
 def test_data_docs_keep_only_examples_of_many_failures(tmp_path):
-    frame = pd.DataFrame({"a": [None] * (DOCS_UNEXPECTED_CAP + 50)}, dtype="str")
+    # distinct values: GX examines one row per value, so only distinct failures reach Data Docs
+    frame = pd.DataFrame({"a": [f"x{i}" for i in range(DOCS_UNEXPECTED_CAP + 50)]}, dtype="str")
     failures = validate_frame(
-        frame, "engine_many", [E.ExpectColumnValuesToNotBeNull(column="a")], data_docs_dir=tmp_path
+        frame, "engine_many", [E.ExpectColumnValuesToBeInSet(column="a", value_set=["ok"])],
+        data_docs_dir=tmp_path,
     )
     assert len(failures) == DOCS_UNEXPECTED_CAP + 50  # the findings keep every row
     (kept,) = get_engine().docs_results[tmp_path.resolve()].values()
@@ -609,3 +614,82 @@ def test_text_columns_are_validated_as_categories_with_the_same_results():
     ]
     failures = validate_frame(frame, "categories", suite)
     assert failures[["column", "index"]].values.tolist() == [["b", 3], ["a, b", 0], ["a, b", 3]]
+
+
+# --- the rows GX examines (expectations/cover.py) ---------------------------------------------
+
+
+def repetitive_frame(rows: int = 6000, seed: int = 3) -> pd.DataFrame:
+    """Few distinct values per column, some missing, a few repeated keys: the shape of a lab sheet."""
+    rng = np.random.default_rng(seed)
+
+    def text(values, missing=0.05):
+        series = pd.Series([str(v) for v in values], dtype="str")
+        return series.where(rng.random(rows) > missing)
+
+    frame = pd.DataFrame({
+        "subject": text(rng.integers(0, 400, rows), 0.01),
+        "visit": text(rng.choice(["Baseline", "Week 4", "W4", "bad"], rows)),
+        "VISIT": text(rng.choice(["Baseline", "Week 4", "Unknown"], rows)),
+        "result": text(rng.integers(-3, 40, rows)),
+        "low": rng.choice([0.0, 5.0, np.nan], rows),
+        "seq": text(np.arange(rows), 0),
+    })
+    repeats = rng.choice(rows, 30, replace=False)
+    frame.loc[repeats, "seq"] = "7"  # repeated keys, some also with one subject
+    frame.loc[repeats[:10], "subject"] = "5"
+    return frame.set_axis(pd.RangeIndex(100, 100 + rows))  # labels, not positions
+
+
+COVER_SUITE = [
+    E.ExpectColumnValuesToNotBeNull(column="subject"),
+    E.ExpectColumnValuesToNotBeNull(column="VISIT", row_condition=Column("visit").is_not_null()),
+    E.ExpectColumnValuesToBeInSet(column="VISIT", value_set=["Baseline", "Week 4"]),
+    E.ExpectColumnValuesToMatchRegex(column="result", regex=r"^\d+$"),
+    E.ExpectColumnPairValuesAToBeGreaterThanB(
+        column_A="result_number", column_B="low", or_equal=True,
+        ignore_row_if="either_value_is_missing",
+    ),
+    E.ExpectCompoundColumnsToBeUnique(column_list=["subject", "seq"], ignore_row_if="any_value_is_missing"),
+    E.ExpectColumnValuesToBeUnique(column="seq"),
+]
+
+
+def with_numbers(frame):
+    return frame.assign(result_number=pd.to_numeric(frame["result"], errors="coerce"))
+
+
+@pytest.mark.parametrize("skipped", [0, 40])
+def test_examining_one_row_per_combination_fails_exactly_the_rows_a_full_run_fails(monkeypatch, skipped):
+    frame = with_numbers(repetitive_frame())
+    skip = np.zeros(len(frame), dtype=bool)
+    skip[np.random.default_rng(1).choice(len(frame), skipped, replace=False)] = True
+    examined = []
+    original = engine_module.plan_cover
+
+    def spy(*args):
+        cover = original(*args)
+        examined.append(None if cover is None else len(cover.rows))
+        return cover
+
+    monkeypatch.setattr(engine_module, "plan_cover", spy)
+    covered = validate_frame(frame, "cover_on", COVER_SUITE, skip_rows=skip)
+    monkeypatch.setattr(engine_module, "plan_cover", lambda *args: None)
+    full = validate_frame(frame, "cover_off", COVER_SUITE, skip_rows=skip)
+
+    assert examined[0] is not None and examined[0] < len(frame) / 2  # GX saw a fraction
+    pd.testing.assert_frame_equal(covered, full)
+    # every expectation failed somewhere, so the comparison covers each kind
+    assert sorted(full["position"].unique()) == list(range(len(COVER_SUITE)))
+    assert not set(full["index"]) & set(frame.index[skip])
+
+
+def test_cover_is_not_used_where_the_verdict_needs_every_row():
+    frame = with_numbers(repetitive_frame(500))
+    for expectation in (
+        E.ExpectColumnValuesToNotBeNull(column="subject", mostly=0.9),  # a share of the rows
+        E.ExpectColumnMeanToBeBetween(column="low", min_value=0, max_value=1),  # an aggregate
+        E.ExpectColumnValuesToNotBeNull(column="subject", row_condition='visit=="W4"',
+                                        condition_parser="pandas"),  # text: may read anything
+    ):
+        assert plan_cover(frame, [expectation]) is None

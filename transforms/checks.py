@@ -17,7 +17,9 @@ from transforms.findings import (
     concat_findings,
     empty_findings,
     make_row_findings,
+    select_rows,
 )
+from transforms.distinct import compute_is_in, compute_is_repeated, compute_per_distinct
 from transforms.transliterate import compute_ascii, compute_has_non_ascii
 
 STAGE = "validate"
@@ -63,19 +65,23 @@ def check_superseded(frame: pd.DataFrame, sheet: str, file_order: pd.Series) -> 
     )
 
 
-def check_exact_duplicates(frame: pd.DataFrame, sheet: str, raw_columns: list[str]) -> pd.DataFrame:
-    """ERROR for the second and later copies of a row identical in every raw column within a file."""
-    # a 64-bit hash of each row finds the candidates at a fraction of duplicated()'s cost on
-    # a million text rows; the exact comparison then runs on those few only
-    hashed = pd.util.hash_pandas_object(frame[["_file", *raw_columns]], index=False)
-    candidates = frame[hashed.duplicated(keep=False).to_numpy()]
-    frame = candidates
-    duplicated = frame.duplicated(subset=["_file", *raw_columns], keep="first")
-    copies = frame[duplicated]
-    first_rows = frame[frame.duplicated(subset=["_file", *raw_columns], keep=False) & ~duplicated]
-    first_of = copies[["_file", *raw_columns]].fillna("").merge(
-        first_rows[["_file", "_row", *raw_columns]].fillna({c: "" for c in raw_columns}),
-        on=["_file", *raw_columns], how="left",
+def check_exact_duplicates(
+    frame: pd.DataFrame, sheet: str, raw_columns: list[str], codes: dict | None = None
+) -> pd.DataFrame:
+    """ERROR for the second and later copies of a row identical in every raw column within a file.
+
+    `codes` is the sheet's value-code cache (transforms.distinct): the columns it already holds
+    are not factorised again.
+    """
+    columns = ["_file", *raw_columns]
+    candidates = frame[compute_is_repeated([frame[c] for c in columns], codes)]
+    copies = candidates[candidates.duplicated(subset=columns, keep="first")]
+    if copies.empty:
+        return empty_findings()
+    # the first row of each set of copies is the original they repeat
+    originals = candidates.drop_duplicates(subset=columns, keep="first")
+    first_of = copies[columns].fillna("").merge(
+        originals[["_row", *columns]].fillna({c: "" for c in columns}), on=columns, how="left"
     )
     message = "exact duplicate of row " + first_of["_row"].astype(str) + ": delete the copy"
     return make_row_findings(
@@ -97,7 +103,8 @@ def check_ascii(frame: pd.DataFrame, columns: list[str], transliteration: pd.Dat
             ).to_numpy(dtype=bool)
         findings.append(
             make_row_findings(
-                frame[bad], severity=ERROR, stage=STAGE, rule="SF-0113", variable=column,
+                select_rows(frame, bad, column), severity=ERROR, stage=STAGE, rule="SF-0113",
+                variable=column,
                 message="text that SAS XPT v5 cannot carry (non-ASCII, e.g. Chinese): "
                 "send this value in English or as a number",
             )
@@ -106,12 +113,18 @@ def check_ascii(frame: pd.DataFrame, columns: list[str], transliteration: pd.Dat
 
 
 def check_subject_held_back(
-    frame: pd.DataFrame, known_subjects: pd.Series, mapped_subjects: pd.Series
+    frame: pd.DataFrame, known_subjects: pd.Series, mapped_subjects: pd.Series,
+    codes: dict | None = None,
 ) -> pd.DataFrame:
-    """ERROR for rows of a subject whose Demographics row exists but was itself held back."""
-    held = frame["subject"].isin(known_subjects) & ~frame["subject"].isin(mapped_subjects)
+    """ERROR for rows of a subject whose Demographics row exists but was itself held back.
+    `codes`: the sheet's value-code cache (transforms.distinct)."""
+    held = compute_per_distinct(
+        lambda subject: compute_is_in(subject, known_subjects)
+        & ~compute_is_in(subject, mapped_subjects),
+        frame["subject"], cache=codes,
+    )
     return make_row_findings(
-        frame[held], severity=ERROR, stage=STAGE, rule="SF-0114", variable="subject",
+        select_rows(frame, held, "subject"), severity=ERROR, stage=STAGE, rule="SF-0114", variable="subject",
         message="this subject's Demographics row was held back (see its finding): "
         "correct Demographics and this row will follow",
     )
@@ -127,13 +140,15 @@ def check_date_window(
     date_columns: pd.DataFrame,
     run_date: str | None,
     consent: pd.Series,
+    codes: dict | None = None,
 ) -> pd.DataFrame:
     """Dates after the export date (ERROR) and dates before the subject's consent (WARNING).
 
     `date_columns` holds the sheet's date columns (`column`, `header`, from raw_columns.csv);
     each has its parsed `dtc_<column>` in `frame`. `run_date` is the newest export's date
     (YYYY-MM-DD, from the file names, so a rerun judges the same way; None: no future check).
-    `consent` is each row's consent date (ISO 8601, aligned with `frame`).
+    `consent` is each row's consent date (ISO 8601, aligned with `frame`). `codes`: the sheet's
+    value-code cache (transforms.distinct).
 
     Partial dates are compared at the precision both sides have: `2026-04` is in the future of
     2026-03-31, `2026-03` is not; `2025-03` is not before a consent of 2025-03-10.
@@ -149,18 +164,22 @@ def check_date_window(
     for column, header in date_columns[["column", "header"]].itertuples(index=False):
         dtc = frame[_DATE_PREFIX + column].astype("str")
         if run_date is not None:
-            future = compute_is_later(dtc, pd.Series(run_date, index=frame.index, dtype="str"))
+            future = compute_per_distinct(
+                lambda d: compute_is_later(d, pd.Series(run_date, index=d.index, dtype="str")),
+                dtc, cache=codes,
+            )
             findings.append(
                 make_row_findings(
-                    frame[future], severity=ERROR, stage=STAGE, rule="SF-0115", variable=column,
+                    select_rows(frame, future, column), severity=ERROR, stage=STAGE,
+                    rule="SF-0115", variable=column,
                     message=f"{header} is after the date of this export ({run_date}): a date in "
                     "the future cannot be right; correct it",
                 )
             )
         if column in _BEFORE_CONSENT_BY_NATURE:
             continue
-        early = compute_is_later(consent_text, dtc)
-        rows = frame[early]
+        early = compute_per_distinct(compute_is_later, consent_text, dtc, cache=codes)
+        rows = select_rows(frame, early, column)
         findings.append(
             make_row_findings(
                 rows, severity=WARNING, stage=STAGE, rule="SF-0116", variable=column,
