@@ -30,6 +30,7 @@ from transforms.distinct import (
     compute_combination_codes,
     compute_first_occurrences,
     compute_is_repeated,
+    fill_value_codes,
 )
 
 # Judge each row from that row's values only (GX's column, column-pair and multicolumn map
@@ -88,6 +89,11 @@ def plan_cover(
     examined = np.zeros(len(frame), dtype=bool)
     # a check that fails whole (a missing column) still gets a row to fail on
     examined[np.flatnonzero(judged)[:1]] = True
+    fill_value_codes(
+        [frame[c] for group in groups for c in group]
+        + [frame[c] for (key, _, complete), rw in zip(reads, row_wise) if not rw and complete for c in key],
+        cache,
+    )
     group_codes = {}
     for group in groups:
         codes = compute_combination_codes([frame[c] for c in group], cache)

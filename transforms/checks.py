@@ -90,17 +90,21 @@ def check_exact_duplicates(
     )
 
 
-def check_ascii(frame: pd.DataFrame, columns: list[str], transliteration: pd.DataFrame) -> pd.DataFrame:
-    """ERROR where a value copied verbatim into SDTM keeps characters XPT v5 cannot carry."""
-    findings = []
+def check_ascii(
+    frame: pd.DataFrame, columns: list[str], transliteration: pd.DataFrame,
+    codes: dict | None = None,
+) -> pd.DataFrame:
+    """ERROR where a value copied verbatim into SDTM keeps characters XPT v5 cannot carry.
+    `codes`: the sheet's value-code cache (transforms.distinct)."""
+    findings = [empty_findings()]
     for column in columns:
-        # only a value with a non-ASCII character can stay non-ASCII after transliteration
-        touched = ~frame[column].astype("str").str.isascii().fillna(True).astype(bool).to_numpy()
-        bad = np.zeros(len(frame), dtype=bool)
-        if touched.any():
-            bad[touched] = compute_has_non_ascii(
-                compute_ascii(frame.loc[touched, column], transliteration)
-            ).to_numpy(dtype=bool)
+        if frame[column].astype("str").str.isascii().fillna(True).all():
+            continue  # nearly always: nothing to transliterate
+        bad = compute_per_distinct(
+            lambda values: compute_has_non_ascii(compute_ascii(values, transliteration))
+            .to_numpy(dtype=bool, na_value=False),
+            frame[column], cache=codes,
+        )
         findings.append(
             make_row_findings(
                 select_rows(frame, bad, column), severity=ERROR, stage=STAGE, rule="SF-0113",
@@ -160,7 +164,8 @@ def check_date_window(
     """
     _check_aligned(frame, consent)
     findings = [empty_findings()]
-    consent_text = consent.astype("str")
+    # a categorical stays one: its text is read on the distinct rows only
+    consent_text = consent if isinstance(consent.dtype, pd.CategoricalDtype) else consent.astype("str")
     for column, header in date_columns[["column", "header"]].itertuples(index=False):
         dtc = frame[_DATE_PREFIX + column].astype("str")
         if run_date is not None:

@@ -13,6 +13,9 @@ frame with columns added, never with a frame whose rows were filtered or reorder
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -52,10 +55,14 @@ def compute_is_repeated(columns: list[pd.Series], cache: dict | None = None) -> 
     combined, size = np.zeros(len(rows), dtype="int64"), 1
     limit = max(4 * len(rows), 2**16)
     for column in columns:
-        codes, count = _cached_value_codes(column, cache)
+        if len(rows) * 8 < len(column) and not _is_cached(column, cache):
+            codes, count = compute_value_codes(column.iloc[rows])  # the few rows left only
+        else:
+            codes, count = _cached_value_codes(column, cache)
+            codes = codes[rows]
         if size * count >= 2**62:
             combined, size = _dense(combined)
-        combined, size = combined * count + codes[rows], size * count
+        combined, size = combined * count + codes, size * count
         if size > limit:
             combined, size = _dense(combined)
         shared = np.bincount(combined, minlength=size)[combined] > 1
@@ -71,10 +78,10 @@ def compute_value_codes(values: pd.Series) -> tuple[np.ndarray, int]:
     """(codes, how many) with codes 0..how many-1 equal exactly where values are equal; missing
     values share code 0."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        codes, count = values.cat.codes.to_numpy("int64"), len(values.cat.categories)
+        codes, count = values.cat.codes.to_numpy().astype("int64"), len(values.cat.categories)
     else:
         codes, uniques = pd.factorize(values)
-        codes, count = codes.astype("int64"), len(uniques)
+        codes, count = codes.astype("int64", copy=False), len(uniques)
         if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in (
             "string", "empty"
         ):
@@ -99,8 +106,9 @@ def compute_first_occurrences(codes: np.ndarray) -> np.ndarray:
 def compute_per_distinct(derive, *columns: pd.Series, cache: dict | None = None):
     """`derive(*columns)` for every row, computed on one row per distinct combination of the
     columns' values: `derive` must judge each row from that row's values alone. A Series from
-    `derive` comes back as a Series aligned with the columns, anything else as a numpy array.
-    `cache`: the value-code cache of the columns' frame, for columns named as in that frame."""
+    `derive` comes back as a categorical Series aligned with the columns (a million rows share
+    the few distinct results rather than copy them), anything else as a numpy array. `cache`: the
+    value-code cache of the columns' frame, for columns named as in that frame."""
     codes = compute_combination_codes(list(columns), cache)
     firsts = np.flatnonzero(compute_first_occurrences(codes))
     result = derive(*(c.iloc[firsts].reset_index(drop=True) for c in columns))
@@ -108,7 +116,9 @@ def compute_per_distinct(derive, *columns: pd.Series, cache: dict | None = None)
     place = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype="int64")
     place[codes[firsts]] = np.arange(len(firsts))
     if isinstance(result, pd.Series):
-        return result.iloc[place[codes]].set_axis(columns[0].index)
+        result_codes, results = pd.factorize(result)
+        categories = pd.Categorical.from_codes(result_codes[place[codes]], categories=results)
+        return pd.Series(categories, index=columns[0].index, name=result.name)
     return np.asarray(result)[place[codes]]
 
 
@@ -124,9 +134,32 @@ def compute_is_in(values: pd.Series, accepted) -> np.ndarray:
     return found.fill_null(False).to_numpy(zero_copy_only=False)
 
 
-def _cached_value_codes(column: pd.Series, cache: dict | None) -> tuple[np.ndarray, int]:
+def fill_value_codes(columns: list[pd.Series], cache: dict) -> None:
+    """Put the codes of every named column not yet in `cache` into it, several columns at a
+    time: pyarrow and pandas' hash tables factorise without holding the GIL, so two cores come
+    close to halving the time."""
+    wanted = {_cache_key(c): c for c in columns if _cache_key(c) is not None}
+    wanted = [c for key, c in wanted.items() if key not in cache]
+    if len(wanted) < 2:
+        for column in wanted:
+            _cached_value_codes(column, cache)
+        return
+    with ThreadPoolExecutor(max_workers=min(len(wanted), os.cpu_count() or 1, 4)) as pool:
+        for column, codes in zip(wanted, pool.map(compute_value_codes, wanted)):
+            cache[_cache_key(column)] = codes
+
+
+def _cache_key(column: pd.Series):
     # only a named column can be a column of the cache's frame; a derived Series has no name
-    key = None if cache is None or column.name is None else (column.name, str(column.dtype))
+    return None if column.name is None else (column.name, str(column.dtype))
+
+
+def _is_cached(column: pd.Series, cache: dict | None) -> bool:
+    return cache is not None and _cache_key(column) in cache
+
+
+def _cached_value_codes(column: pd.Series, cache: dict | None) -> tuple[np.ndarray, int]:
+    key = None if cache is None else _cache_key(column)
     if key is not None and key in cache:
         return cache[key]
     codes = compute_value_codes(column)

@@ -64,10 +64,10 @@ def validate_export(
         # dropped: removing rows copies a million-row sheet, skipping them costs nothing.
         copies = compute_held(frame, duplicates)
         row_checks = [
-            check_ascii(frame, verbatim, transliteration),
+            check_ascii(frame, verbatim, transliteration, codes),
             check_date_window(
                 frame, sheet_columns[sheet_columns["kind"] == "date"], run_date,
-                compute_consent(frame, sheet, valid.get("demographics")), codes,
+                compute_consent(frame, sheet, valid.get("demographics"), codes), codes,
             ),
         ]
         if sheet == "infusions":
@@ -133,13 +133,18 @@ def compute_run_date(files: pd.DataFrame) -> str | None:
     return f"{newest[:4]}-{newest[4:6]}-{newest[6:8]}"
 
 
-def compute_consent(frame: pd.DataFrame, sheet: str, demographics: pd.DataFrame | None) -> pd.Series:
+def compute_consent(
+    frame: pd.DataFrame, sheet: str, demographics: pd.DataFrame | None, codes: dict | None = None
+) -> pd.Series:
     """Each row's informed-consent date: a Demographics row's own, else the subject's from the
-    Demographics rows fit to map (missing for a subject without one)."""
+    Demographics rows fit to map (missing for a subject without one; categorical). `codes`: the
+    sheet's value-code cache (transforms.distinct)."""
     if sheet == "demographics":
         return frame["dtc_consent_date"]
     consent = demographics.drop_duplicates("subject", keep="last").set_index("subject")["dtc_consent_date"]
-    per_row = compute_per_distinct(lambda subject: subject.map(consent).astype("str"), frame["subject"])
+    per_row = compute_per_distinct(
+        lambda subject: subject.map(consent).astype("str"), frame["subject"], cache=codes
+    )
     return per_row.rename(None)  # derived, not a column of the sheet (see transforms.distinct)
 
 
