@@ -73,6 +73,14 @@ def test_repeated_rows_are_those_pandas_calls_duplicated(cardinalities):
     assert expected.any() and not expected.all()  # the data is a real test of both answers
 
 
+def test_a_value_met_once_among_many_repeated_ones_is_not_repeated():
+    values = pd.Series(["a"] * 50 + ["b"] + ["c"] * 49, dtype="str")
+    repeated = compute_is_repeated([values])
+    assert repeated.sum() == 99 and not repeated[50]
+    pair = compute_is_repeated([values, pd.Series(["x"] * 99 + ["y"], dtype="str")])
+    assert not pair[50] and not pair[99] and pair.sum() == 98
+
+
 def test_first_occurrences_match_not_duplicated():
     codes = np.array([5, 2, 5, 0, 2, 9, 0, 5])
     expected = ~pd.Series(codes).duplicated().to_numpy()

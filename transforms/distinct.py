@@ -54,7 +54,7 @@ def compute_is_repeated(columns: list[pd.Series], cache: dict | None = None) -> 
     rows = np.arange(len(columns[0]))
     combined, size = np.zeros(len(rows), dtype="int64"), 1
     limit = max(4 * len(rows), 2**16)
-    for column in columns:
+    for number, column in enumerate(columns, start=1):
         if len(rows) * 8 < len(column) and not _is_cached(column, cache):
             codes, count = compute_value_codes(column.iloc[rows])  # the few rows left only
         else:
@@ -65,6 +65,8 @@ def compute_is_repeated(columns: list[pd.Series], cache: dict | None = None) -> 
         combined, size = combined * count + codes, size * count
         if size > limit:
             combined, size = _dense(combined)
+        if size * 4 < len(rows) and number < len(columns):
+            continue  # so few combinations that hardly any row can be alone in one yet
         shared = np.bincount(combined, minlength=size)[combined] > 1
         rows, combined = rows[shared], combined[shared]
         if len(rows) == 0:
