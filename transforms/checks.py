@@ -137,6 +137,8 @@ def check_subject_held_back(
 # Date columns that precede consent by their nature: not held against it.
 _BEFORE_CONSENT_BY_NATURE = ("birth_date", "consent_date")
 _DATE_PREFIX = "dtc_"
+_PRECISIONS = (4, 7, 10)  # YYYY, YYYY-MM, YYYY-MM-DD
+_SCALES = ((4, 10000), (7, 100), (10, 1))  # YYYYMMDD // scale: the digits of that precision
 
 
 def check_date_window(
@@ -166,13 +168,12 @@ def check_date_window(
     findings = [empty_findings()]
     # a categorical stays one: its text is read on the distinct rows only
     consent_text = consent if isinstance(consent.dtype, pd.CategoricalDtype) else consent.astype("str")
+    consent_parts = compute_per_distinct(compute_date_parts, consent_text, cache=codes)
+    run_parts = compute_date_parts(pd.Series([run_date], dtype="str"))
     for column, header in date_columns[["column", "header"]].itertuples(index=False):
-        dtc = frame[_DATE_PREFIX + column].astype("str")
+        parts = compute_per_distinct(compute_date_parts, frame[_DATE_PREFIX + column], cache=codes)
         if run_date is not None:
-            future = compute_per_distinct(
-                lambda d: compute_is_later(d, pd.Series(run_date, index=d.index, dtype="str")),
-                dtc, cache=codes,
-            )
+            future = compute_is_later_parts(parts, run_parts)
             findings.append(
                 make_row_findings(
                     select_rows(frame, future, column), severity=ERROR, stage=STAGE,
@@ -183,7 +184,7 @@ def check_date_window(
             )
         if column in _BEFORE_CONSENT_BY_NATURE:
             continue
-        early = compute_per_distinct(compute_is_later, consent_text, dtc, cache=codes)
+        early = compute_is_later_parts(consent_parts, parts)
         rows = select_rows(frame, early, column)
         findings.append(
             make_row_findings(
@@ -202,16 +203,32 @@ def compute_is_later(first: pd.Series, second: pd.Series) -> pd.Series:
     """Whether ISO 8601 date `first` is certainly later than `second`, compared on the date
     part at the precision both have (year, month or day); False where either is missing."""
     _check_aligned(first, second)
-    a = first.astype("str").str.slice(0, 10)
-    b = second.astype("str").str.slice(0, 10)
-    width = pd.concat([a.str.len(), b.str.len()], axis=1).min(axis=1)
-    later = pd.Series(False, index=first.index)
-    for length in (4, 7, 10):
-        at = (width == length).fillna(False).to_numpy(dtype=bool)
-        if at.any():
-            later[at] = (a[at].str.slice(0, length) > b[at].str.slice(0, length)).to_numpy(
-                dtype=bool, na_value=False
-            )
+    later = compute_is_later_parts(compute_date_parts(first), compute_date_parts(second))
+    return pd.Series(later, index=first.index)
+
+
+def compute_date_parts(dates: pd.Series) -> np.ndarray:
+    """Each ISO 8601 date (or datetime) as integers, rows × [precision, YYYY, YYYYMM, YYYYMMDD]:
+    the precision is the length of its date part (4, 7 or 10; 0 where missing or not a date),
+    and a number is 0 where the date is less precise than it."""
+    text = dates.astype("str").str.slice(0, 10)
+    width = text.str.len().to_numpy("float64", na_value=0).copy()
+    digits = text.str.replace("-", "", regex=False).str.pad(8, side="right", fillchar="0")
+    number = pd.to_numeric(digits, errors="coerce").to_numpy("float64", na_value=np.nan)
+    width[~np.isin(width, _PRECISIONS) | np.isnan(number)] = 0
+    number = np.nan_to_num(number).astype("int64")
+    keys = [np.where(width >= precision, number // scale, 0) for precision, scale in _SCALES]
+    return np.column_stack([width.astype("int64"), *keys]).astype("int32")
+
+
+def compute_is_later_parts(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """compute_is_later on compute_date_parts (either side may be one row, for one date)."""
+    width = np.minimum(first[:, 0], second[:, 0])
+    # at the precision both have: 2026-04 against 2026-03-31 compares 202604 with 202603
+    later = np.zeros(len(width), dtype=bool)
+    for column, (precision, _) in enumerate(_SCALES, start=1):
+        at = width == precision
+        later |= at & (first[:, column] > second[:, column])
     return later
 
 

@@ -121,7 +121,7 @@ def compute_per_distinct(derive, *columns: pd.Series, cache: dict | None = None)
         result_codes, results = pd.factorize(result)
         categories = pd.Categorical.from_codes(result_codes[place[codes]], categories=results)
         return pd.Series(categories, index=columns[0].index, name=result.name)
-    return np.asarray(result)[place[codes]]
+    return np.take(np.asarray(result), place[codes], axis=0)  # rows of a 2-D result: 10x []
 
 
 def compute_is_in(values: pd.Series, accepted) -> np.ndarray:
