@@ -43,61 +43,69 @@ def validate_export(
     data_docs_dir: Path | None = None,
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """(rows fit to map per sheet, findings)."""
-    file_order = files.set_index("name")["order"]
-    raw_columns = study.raw_columns
     context = build_context(sheets, study)
-    run_date = compute_run_date(files)
-    treatment = study.config["treatment"]
     valid, findings = {}, []
     for sheet in SHEET_ORDER:
-        frame = sheets[sheet]
-        sheet_columns = raw_columns[raw_columns["sheet"] == sheet]
-        headers = dict(zip(sheet_columns["column"], sheet_columns["header"]))
-        columns = list(sheet_columns["column"])
-        verbatim = list(
-            raw_columns.loc[(raw_columns["sheet"] == sheet) & (raw_columns["verbatim"] == "Y"), "column"]
+        sheet_findings = validate_sheet(
+            sheets[sheet], sheet, study, context, files, transliteration,
+            valid.get("demographics"), data_docs_dir,
         )
-        codes: dict = {}  # the sheet's value-code cache (transforms.distinct)
-        duplicates = check_exact_duplicates(frame, sheet, columns, codes)
-        # The copies of an exact duplicate are held back by that finding and judged by nothing
-        # else (so the first copy is not also a repeated record key). They are skipped rather than
-        # dropped: removing rows copies a million-row sheet, skipping them costs nothing.
-        copies = compute_held(frame, duplicates)
-        row_checks = [
-            check_ascii(frame, verbatim, transliteration, codes),
-            check_date_window(
-                frame, sheet_columns[sheet_columns["kind"] == "date"], run_date,
-                compute_consent(frame, sheet, valid.get("demographics"), codes), codes,
-            ),
-        ]
-        if sheet == "infusions":
-            row_checks += [
-                check_planned_dose(frame, valid["demographics"], study.arms, headers),
-                check_total_cells(
-                    frame, valid["demographics"], float(treatment["total_cells_tolerance"]), headers
-                ),
-            ]
-        sheet_findings = [
-            check_superseded(frame, sheet, file_order),
-            duplicates,
-            drop_findings_on(concat_findings(*row_checks), frame[copies]),
-            check_raw_sheet(
-                frame, sheet, raw_columns, context, data_docs_dir, build_docs=False, skip=copies,
-                codes=codes,
-            ),
-        ]
-        if sheet != "demographics":
-            sheet_findings.append(
-                check_subject_held_back(
-                    frame, context["known_subjects"], valid["demographics"]["subject"], codes
-                )
-            )
-        sheet_findings = concat_findings(*sheet_findings)
         findings.append(sheet_findings)
-        valid[sheet] = drop_held_back(frame, sheet_findings)
+        valid[sheet] = drop_held_back(sheets[sheet], sheet_findings)
     if data_docs_dir is not None:
         build_data_docs(data_docs_dir)
     return valid, concat_findings(*findings)
+
+
+def validate_sheet(
+    frame: pd.DataFrame,
+    sheet: str,
+    study: Study,
+    context: dict,
+    files: pd.DataFrame,
+    transliteration: pd.DataFrame,
+    demographics: pd.DataFrame | None,
+    data_docs_dir: Path | None = None,
+) -> pd.DataFrame:
+    """The findings of one standardised sheet. `demographics`: the Demographics rows fit to map
+    (None while validating Demographics itself); `context`: build_context's value sets."""
+    raw_columns = study.raw_columns
+    sheet_columns = raw_columns[raw_columns["sheet"] == sheet]
+    headers = dict(zip(sheet_columns["column"], sheet_columns["header"]))
+    verbatim = list(sheet_columns.loc[sheet_columns["verbatim"] == "Y", "column"])
+    codes: dict = {}  # the sheet's value-code cache (transforms.distinct)
+    duplicates = check_exact_duplicates(frame, sheet, list(sheet_columns["column"]), codes)
+    # The copies of an exact duplicate are held back by that finding and judged by nothing
+    # else (so the first copy is not also a repeated record key). They are skipped rather than
+    # dropped: removing rows copies a million-row sheet, skipping them costs nothing.
+    copies = compute_held(frame, duplicates)
+    row_checks = [
+        check_ascii(frame, verbatim, transliteration, codes),
+        check_date_window(
+            frame, sheet_columns[sheet_columns["kind"] == "date"], compute_run_date(files),
+            compute_consent(frame, sheet, demographics, codes), codes,
+        ),
+    ]
+    if sheet == "infusions":
+        tolerance = float(study.config["treatment"]["total_cells_tolerance"])
+        row_checks += [
+            check_planned_dose(frame, demographics, study.arms, headers),
+            check_total_cells(frame, demographics, tolerance, headers),
+        ]
+    sheet_findings = [
+        check_superseded(frame, sheet, files.set_index("name")["order"]),
+        duplicates,
+        drop_findings_on(concat_findings(*row_checks), frame[copies]),
+        check_raw_sheet(
+            frame, sheet, raw_columns, context, data_docs_dir, build_docs=False, skip=copies,
+            codes=codes,
+        ),
+    ]
+    if demographics is not None:
+        sheet_findings.append(
+            check_subject_held_back(frame, context["known_subjects"], demographics["subject"], codes)
+        )
+    return concat_findings(*sheet_findings)
 
 
 def build_context(sheets: dict[str, pd.DataFrame], study: Study) -> dict:
