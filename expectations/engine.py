@@ -53,6 +53,15 @@ DOCS_UNEXPECTED_CAP = 200
 # newest folders are kept: a long-lived process (a served nightly flow) must not grow without bound.
 DOCS_FOLDERS_KEPT = 8
 
+# Shown on each suite's Data Docs page: the counts there are of the rows GX examined.
+DOCS_NOTE = (
+    "sdtmflow validates one row for each distinct combination of the values an expectation "
+    "reads, and every row whose key repeats (expectations/cover.py); a failure found on such a "
+    "row is a failure of every row with the same values. The counts on these pages are of the "
+    "rows examined. Every failing row of the sheet, with its file, sheet and row number, is in "
+    "findings.csv and the site queries."
+)
+
 _DATASOURCE, _ASSET, _BATCH = "sdtmflow_frames", "frame", "whole_frame"
 _DOCS_LISTS = ("unexpected_list", "unexpected_index_list", "partial_unexpected_list",
                "partial_unexpected_index_list", "partial_unexpected_counts")
@@ -246,7 +255,7 @@ def _checkpoint_for(engine: _Engine, suite_name: str, expectations: list):
         return cached[1], cached[2]
     context = engine.context
     suite = context.suites.add_or_update(
-        gx.ExpectationSuite(name=suite_name, expectations=expectations)
+        gx.ExpectationSuite(name=suite_name, expectations=expectations, notes=DOCS_NOTE)
     )
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite_name, data=engine.batch_definition, suite=suite)
