@@ -83,17 +83,16 @@ def plan_cover(
         return None
     kinds = [e.expectation_type for e in expectations]
     row_wise = [kind in ROW_WISE for kind in kinds]
-    groups = _column_groups([key + condition for (key, condition, _), rw in zip(reads, row_wise) if rw])
+    groups = _column_groups(
+        [key + condition for (key, condition, _), rw in zip(reads, row_wise) if rw]
+    )
     cache = {} if cache is None else cache
     judged = np.ones(len(frame), dtype=bool) if skip is None else ~skip
     examined = np.zeros(len(frame), dtype=bool)
     # a check that fails whole (a missing column) still gets a row to fail on
     examined[np.flatnonzero(judged)[:1]] = True
-    fill_value_codes(
-        [frame[c] for group in groups for c in group]
-        + [frame[c] for (key, _, complete), rw in zip(reads, row_wise) if not rw and complete for c in key],
-        cache,
-    )
+    keys = [key for (key, _, complete), rw in zip(reads, row_wise) if not rw and complete]
+    fill_value_codes([frame[c] for columns in groups + keys for c in columns], cache)
     group_codes = {}
     for group in groups:
         codes = compute_combination_codes([frame[c] for c in group], cache)
@@ -174,7 +173,8 @@ def _columns_read(expectation, frame: pd.DataFrame) -> tuple | None:
 
     def resolved(wanted):
         # a column the frame lacks makes GX fail the expectation whole, whatever the rows
-        return list(dict.fromkeys(in_frame[n.casefold()] for n in wanted if n.casefold() in in_frame))
+        found = [in_frame[n.casefold()] for n in wanted if n.casefold() in in_frame]
+        return list(dict.fromkeys(found))
 
     complete = all(n.casefold() in in_frame for n in names + condition_names)
     return resolved(names), resolved(condition_names), complete

@@ -95,8 +95,10 @@ def test_per_distinct_gives_what_the_whole_column_gives():
     pd.testing.assert_series_equal(
         joined.astype("str"), frame["a"].str.cat(frame["b"], sep="|"), check_names=False
     )
-    long = compute_per_distinct(lambda a: (a.str.len() > 2).to_numpy(bool, na_value=False), frame["a"])
-    assert np.array_equal(long, (frame["a"].str.len() > 2).to_numpy(bool, na_value=False))
+    def is_long(a):
+        return (a.str.len() > 2).to_numpy(bool, na_value=False)
+
+    assert np.array_equal(compute_per_distinct(is_long, frame["a"]), is_long(frame["a"]))
 
 
 def test_is_in_matches_isin_and_missing_is_never_in():

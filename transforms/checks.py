@@ -167,7 +167,8 @@ def check_date_window(
     _check_aligned(frame, consent)
     findings = [empty_findings()]
     # a categorical stays one: its text is read on the distinct rows only
-    consent_text = consent if isinstance(consent.dtype, pd.CategoricalDtype) else consent.astype("str")
+    categorical = isinstance(consent.dtype, pd.CategoricalDtype)
+    consent_text = consent if categorical else consent.astype("str")
     consent_parts = compute_per_distinct(compute_date_parts, consent_text, cache=codes)
     run_parts = compute_date_parts(pd.Series([run_date], dtype="str"))
     for column, header in date_columns[["column", "header"]].itertuples(index=False):

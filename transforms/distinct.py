@@ -7,8 +7,9 @@ the rows through integer codes, which numpy handles at memory speed.
 
 Factorising a text column of a million rows costs about 10 ms; the checks of one sheet read the
 same columns again and again, so they share a value-code cache: a dict of (column name, dtype) ->
-(codes, count), filled as columns are met. One cache belongs to one sheet's rows in one order: share it between a frame and the same
-frame with columns added, never with a frame whose rows were filtered or reordered.
+(codes, count), filled as columns are met. One cache belongs to one sheet's rows in one order:
+share it between a frame and the same frame with columns added, never with a frame whose rows
+were filtered or reordered.
 """
 
 from __future__ import annotations
