@@ -80,7 +80,11 @@ def standardise(export: Export, study: Study) -> dict[str, pd.DataFrame]:
 
 @stage
 def validate(sheets, export: Export, study: Study, transliteration, docs_dir: Path):
-    return validate_export(sheets, export.files, study, transliteration, docs_dir)
+    # the SDTM checks, which always follow, write the folder's Data Docs once for both: each
+    # build renders every page of the folder again
+    return validate_export(
+        sheets, export.files, study, transliteration, docs_dir, build_docs=False
+    )
 
 
 @stage

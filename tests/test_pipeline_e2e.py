@@ -143,3 +143,13 @@ def test_latest_points_at_the_published_run(sample_run):
     latest = sample_run.parent.parent / "latest"
     assert latest.is_symlink() and latest.resolve() == sample_run
     assert not list(sample_run.parent.glob(".staging-*"))
+
+
+def test_data_docs_show_every_raw_sheet_and_sdtm_domain(sample_run):
+    # the raw suites' HTML is written by the one build after the SDTM checks
+    validations = sample_run / "validation" / "validations"
+    suites = {p.name for p in validations.iterdir()}
+    assert {f"raw_{s}" for s in ("demographics", "infusions", "labs", "assessments")} <= suites
+    assert {"sdtm_dm", "sdtm_ex", "sdtm_lb", "sdtm_rs"} <= suites
+    index = (sample_run / "validation" / "index.html").read_text("utf-8")
+    assert "raw_labs" in index and "sdtm_lb" in index

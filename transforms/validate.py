@@ -41,8 +41,11 @@ def validate_export(
     study: Study,
     transliteration: pd.DataFrame,
     data_docs_dir: Path | None = None,
+    build_docs: bool = True,
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """(rows fit to map per sheet, findings)."""
+    """(rows fit to map per sheet, findings). The results are kept for the Data Docs of
+    `data_docs_dir`, whose HTML is written now, or with `build_docs` False by the next build of
+    that folder (expectations.engine.build_data_docs)."""
     context = build_context(sheets, study)
     valid, findings = {}, []
     for sheet in SHEET_ORDER:
@@ -52,7 +55,7 @@ def validate_export(
         )
         findings.append(sheet_findings)
         valid[sheet] = drop_held_back(sheets[sheet], sheet_findings)
-    if data_docs_dir is not None:
+    if data_docs_dir is not None and build_docs:
         build_data_docs(data_docs_dir)
     return valid, concat_findings(*findings)
 
