@@ -74,7 +74,11 @@ def check_exact_duplicates(
     are not factorised again.
     """
     columns = ["_file", *raw_columns]
-    candidates = frame[compute_is_repeated([frame[c] for c in columns], codes)]
+    # Copies share their record key (standardisation derives it row by row from the raw values),
+    # and nearly every row's key is its own: only rows whose key repeats are compared in full.
+    # The key's codes serve the repeated-key check (SF-0107) after.
+    key = [c for c in ["_file", *RECORD_KEYS[sheet]] if c in frame.columns]
+    candidates = frame[compute_is_repeated([frame[c] for c in key], codes)]
     copies = candidates[candidates.duplicated(subset=columns, keep="first")]
     if copies.empty:
         return empty_findings()
