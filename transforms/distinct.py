@@ -33,12 +33,19 @@ def compute_combination_codes(columns: list[pd.Series], cache: dict | None = Non
     # a mixed-radix number of the columns' codes, renumbered densely (pd.factorize of a million
     # numbers: 15 ms or more) only where its range would leave int64, and at the end where it
     # outgrows a table a few times the row count
-    combined, size = np.zeros(len(columns[0]), dtype="int64"), 1
+    # in place where it can: a million-row temporary per column costs more in fresh pages than
+    # in arithmetic
+    combined, size = None, 1
     for column in columns:
         codes, count = _cached_value_codes(column, cache)
+        if combined is None:
+            combined, size = codes.copy(), count  # the cache's codes stay as they are
+            continue
         if size * count >= 2**62:
             combined, size = _dense(combined)
-        combined, size = combined * count + codes, size * count
+        combined *= count
+        combined += codes
+        size *= count
     return combined if size <= max(4 * len(combined), 2**16) else _dense(combined)[0]
 
 
@@ -92,7 +99,10 @@ def compute_value_codes(values: pd.Series) -> tuple[np.ndarray, int]:
             kinds, types = pd.factorize(values.map(type))
             codes = np.where(codes < 0, -1, codes * len(types) + kinds)
             count *= len(types)
-    return codes + 1, count + 1
+    if not codes.flags.writeable:
+        codes = codes.copy()
+    codes += 1  # in place: the array is this function's own
+    return codes, count + 1
 
 
 def compute_first_occurrences(codes: np.ndarray) -> np.ndarray:
