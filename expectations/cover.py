@@ -1,10 +1,10 @@
 """The rows Great Expectations must examine for a suite to judge every row of a frame.
 
-Most expectations judge a row by the values of the few columns they read: two rows with the same
-visit text and the same standardised VISIT get the same verdict from "VISIT is filled where visit
-is". A million lab rows hold a few thousand such combinations, so GX examines one row for each
-combination of each group of columns, and a failure found on that row is a failure of every row
-that shares the combination. Uniqueness expectations judge rows against each other: for them GX
+Most expectations judge a row by the values of the few columns they read, some only by whether a
+value is missing: two rows with a visit and the same standardised VISIT get the same verdict from
+"VISIT is filled where visit is". A million lab rows hold a few thousand such combinations, so GX
+examines one row for each combination of each group of columns, and a failure found on that row
+is a failure of every row that shares the combination. Uniqueness expectations judge rows against each other: for them GX
 examines every row whose key repeats (a row whose key is unique cannot fail, and cannot make
 another row fail).
 
@@ -54,6 +54,10 @@ ROW_WISE = frozenset({
     "expect_select_column_values_to_be_unique_within_record",
     "expect_multicolumn_sum_to_equal",
 })
+# Of these, judge the column by whether it is missing, not by its value.
+_NULLITY_ONLY = frozenset({"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"})
+# What of a column a verdict reads (a feature is a (column, what) pair).
+VALUE, NULLITY = "value", "nullity"
 # Judge a row by whether another row has its value (its key).
 REPEATS = frozenset({"expect_compound_columns_to_be_unique", "expect_column_values_to_be_unique"})
 
@@ -78,12 +82,11 @@ def plan_cover(
     boolean mask `skip` leaves out; None when it must examine them all (an expectation of
     another kind, or no row to spare). `cache`: the frame's value-code cache
     (transforms.distinct)."""
-    reads = [_columns_read(e, frame) for e in expectations]
+    reads = [_features_read(e, frame) for e in expectations]
     if frame.empty or any(r is None for r in reads):
         return None
-    kinds = [e.expectation_type for e in expectations]
-    row_wise = [kind in ROW_WISE for kind in kinds]
-    groups = _column_groups(
+    row_wise = [e.expectation_type in ROW_WISE for e in expectations]
+    groups = _feature_groups(
         [key + condition for (key, condition, _), rw in zip(reads, row_wise) if rw]
     )
     cache = {} if cache is None else cache
@@ -92,23 +95,25 @@ def plan_cover(
     # a check that fails whole (a missing column) still gets a row to fail on
     examined[np.flatnonzero(judged)[:1]] = True
     keys = [key for (key, _, complete), rw in zip(reads, row_wise) if not rw and complete]
-    fill_value_codes([frame[c] for columns in groups + keys for c in columns], cache)
+    fill_value_codes(
+        [frame[c] for features in groups + keys for c, mode in features if mode == VALUE], cache
+    )
     group_codes = {}
     for group in groups:
-        codes = compute_combination_codes([frame[c] for c in group], cache)
+        codes = compute_combination_codes([_feature(frame, f) for f in group], cache)
         examined |= _first_judged(codes, skip)
-        group_codes.update({column: codes for column in group})
+        group_codes.update({feature: codes for feature in group})
     codes = []
     for (key, condition, complete), is_row_wise in zip(reads, row_wise):
         if is_row_wise:
-            columns = key + condition
+            features = key + condition
             # a check reading no column of the frame fails whole, not row by row
-            codes.append(group_codes[columns[0]] if columns else np.zeros(len(frame), "int64"))
+            codes.append(group_codes[features[0]] if features else np.zeros(len(frame), "int64"))
         else:
             if complete and key:  # else GX fails it whole for the missing key column
                 # by the key alone: rows sharing a key but not the condition's columns still
                 # meet when both pass the condition
-                examined |= _repeated_among_judged([frame[c] for c in key], skip, cache)
+                examined |= _repeated_among_judged([_feature(frame, f) for f in key], skip, cache)
             codes.append(None)
     if examined.all():
         return None
@@ -152,10 +157,12 @@ def _first_judged(codes: np.ndarray, skip: np.ndarray | None) -> np.ndarray:
 # --- which columns ---------------------------------------------------------------------------
 
 
-def _columns_read(expectation, frame: pd.DataFrame) -> tuple | None:
-    """(the frame columns an expectation's verdict depends on, those its row condition reads,
-    whether the frame has every column it names), the names as in the frame (GX matches them
-    case-insensitively); None when the cover cannot be planned for it."""
+def _features_read(expectation, frame: pd.DataFrame) -> tuple | None:
+    """(the features of a row an expectation's verdict depends on, those its row condition
+    reads, whether the frame has every column it names); None when the cover cannot be planned
+    for it. A feature is (column as named in the frame, VALUE or NULLITY): whether a value is
+    missing is all that "to be null", "not to be null" and a nullity condition read, so rows
+    differing only in which subject or date they carry are judged alike by them."""
     kind = expectation.expectation_type
     if kind not in ROW_WISE and kind not in REPEATS:
         return None
@@ -165,47 +172,64 @@ def _columns_read(expectation, frame: pd.DataFrame) -> tuple | None:
     names = [getattr(expectation, f, None) for f in ("column", "column_A", "column_B")]
     names += list(getattr(expectation, "column_list", None) or [])
     names = [n for n in names if isinstance(n, str)]
+    mode = NULLITY if kind in _NULLITY_ONLY else VALUE
     condition = getattr(expectation, "row_condition", None)
-    condition_names = [] if condition is None else condition_columns(condition)
-    if condition_names is None:
+    condition_read = [] if condition is None else condition_features(condition)
+    if condition_read is None:
         return None
     in_frame = {str(c).casefold(): c for c in frame.columns}
 
-    def resolved(wanted):
+    def resolved(features):
         # a column the frame lacks makes GX fail the expectation whole, whatever the rows
-        found = [in_frame[n.casefold()] for n in wanted if n.casefold() in in_frame]
+        found = [(in_frame[n.casefold()], m) for n, m in features if n.casefold() in in_frame]
         return list(dict.fromkeys(found))
 
-    complete = all(n.casefold() in in_frame for n in names + condition_names)
-    return resolved(names), resolved(condition_names), complete
+    complete = all(n.casefold() in in_frame for n in names + [n for n, _ in condition_read])
+    return resolved([(n, mode) for n in names]), resolved(condition_read), complete
+
+
+def condition_features(condition) -> list | None:
+    """The features (column, VALUE or NULLITY) a row condition reads; None for a text
+    condition, which may read anything."""
+    if isinstance(condition, NullityCondition):
+        return [(condition.column.name, NULLITY)]
+    if isinstance(condition, ComparisonCondition):
+        return [(condition.column.name, VALUE)]
+    if isinstance(condition, (AndCondition, OrCondition)):
+        parts = [condition_features(c) for c in condition.conditions]
+        return None if any(p is None for p in parts) else [f for p in parts for f in p]
+    return None
 
 
 def condition_columns(condition) -> list | None:
     """Columns a row condition reads; None for a text condition, which may read anything."""
-    if isinstance(condition, (NullityCondition, ComparisonCondition)):
-        return [condition.column.name]
-    if isinstance(condition, (AndCondition, OrCondition)):
-        parts = [condition_columns(c) for c in condition.conditions]
-        return None if any(p is None for p in parts) else [n for p in parts for n in p]
-    return None
+    features = condition_features(condition)
+    return None if features is None else [column for column, _ in features]
 
 
-def _column_groups(reads: list) -> list:
-    """Columns read together by some expectation, joined into groups (connected components): one
-    combination code per group serves every expectation reading any of its columns."""
+def _feature_groups(reads: list) -> list:
+    """Features read together by some expectation, joined into groups (connected components):
+    one combination code per group serves every expectation reading any of its features."""
     parent: dict = {}
 
-    def root(column):
-        while parent.setdefault(column, column) != column:
-            column = parent[column]
-        return column
+    def root(feature):
+        while parent.setdefault(feature, feature) != feature:
+            feature = parent[feature]
+        return feature
 
-    for columns in reads:
-        for column in columns[1:]:
-            parent[root(column)] = root(columns[0])
-        if columns:
-            root(columns[0])
+    for features in reads:
+        for feature in features[1:]:
+            parent[root(feature)] = root(features[0])
+        if features:
+            root(features[0])
     groups: dict = {}
-    for column in parent:
-        groups.setdefault(root(column), []).append(column)
+    for feature in parent:
+        groups.setdefault(root(feature), []).append(feature)
     return list(groups.values())
+
+
+def _feature(frame: pd.DataFrame, feature: tuple) -> pd.Series:
+    """A feature's values: the column itself, or whether it is missing (unnamed: derived, so
+    kept out of the value-code cache)."""
+    column, mode = feature
+    return frame[column] if mode == VALUE else frame[column].isna().rename(None)

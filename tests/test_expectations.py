@@ -658,6 +658,9 @@ COVER_SUITE = [
     ),
     E.ExpectCompoundColumnsToBeUnique(column_list=["subject", "seq"], ignore_row_if="any_value_is_missing"),
     E.ExpectColumnValuesToBeUnique(column="seq"),
+    # read by nullity only (subject, VISIT above too) and by value in one suite
+    E.ExpectColumnValuesToBeNull(column="low", row_condition=Column("visit") == "bad"),
+    E.ExpectColumnValuesToNotBeNull(column="result", row_condition=Column("low").is_null()),
 ]
 
 
