@@ -65,9 +65,9 @@ REPEATS = frozenset({"expect_compound_columns_to_be_unique", "expect_column_valu
 @dataclass(frozen=True)
 class Cover:
     """`rows`: the positions (ascending) of the frame's rows GX examines. `codes[i]`: for the i-th
-    expectation, each frame row's value combination over the columns its verdict depends on
-    (aligned with the frame), so a failing examined row names every row sharing its code; None
-    where the failing rows are exactly those GX names (uniqueness)."""
+    expectation, each frame row's combination of the features its verdict depends on (aligned
+    with the frame), so a failing examined row names every row sharing its code; None where the
+    failing rows are exactly those GX names (uniqueness)."""
 
     rows: np.ndarray
     codes: list
@@ -151,7 +151,6 @@ def _first_judged(codes: np.ndarray, skip: np.ndarray | None) -> np.ndarray:
     first = np.zeros(len(codes), dtype=bool)
     first[judged[compute_first_occurrences(codes[judged])]] = True
     return first
-
 
 
 # --- which columns ---------------------------------------------------------------------------
