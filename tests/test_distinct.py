@@ -54,6 +54,11 @@ def test_value_codes_tell_apart_values_python_calls_equal():
     assert count > codes.max()
 
 
+def test_booleans_take_codes_without_hashing_and_keep_their_two_values_apart():
+    codes, count = compute_value_codes(pd.Series([True, False, True]))
+    assert codes.tolist() == [2, 1, 2] and count == 3
+
+
 def test_missing_values_are_equal_to_each_other_and_to_nothing_else():
     values = pd.Series(["x", None, "", None], dtype="str")
     codes, _ = compute_value_codes(values)

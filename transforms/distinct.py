@@ -87,6 +87,8 @@ def compute_is_repeated(columns: list[pd.Series], cache: dict | None = None) -> 
 def compute_value_codes(values: pd.Series) -> tuple[np.ndarray, int]:
     """(codes, how many) with codes 0..how many-1 equal exactly where values are equal; missing
     values share code 0."""
+    if values.dtype == bool:  # numpy booleans: never missing, nothing to hash
+        return values.to_numpy().astype("int64") + 1, 3
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes, count = values.cat.codes.to_numpy().astype("int64"), len(values.cat.categories)
     else:
@@ -142,7 +144,11 @@ def compute_is_in(values: pd.Series, accepted) -> np.ndarray:
     accepted value first, 60 ms per call for 17,500 subjects against 8 ms here.
     """
     text = pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
-    accepted = pa.array([str(v) for v in accepted], type=pa.large_string())
+    accepted = list(accepted)
+    try:
+        accepted = pa.array(accepted, type=pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: compared as their text
+        accepted = pa.array([str(v) for v in accepted], type=pa.large_string())
     found = pc.is_in(text, value_set=accepted, skip_nulls=True)
     return found.fill_null(False).to_numpy(zero_copy_only=False)
 
