@@ -168,9 +168,7 @@ def _features_read(expectation, frame: pd.DataFrame) -> tuple | None:
     mostly = getattr(expectation, "mostly", 1)
     if mostly is not None and mostly < 1:
         return None  # success would be judged on the examined rows' share of failures
-    names = [getattr(expectation, f, None) for f in ("column", "column_A", "column_B")]
-    names += list(getattr(expectation, "column_list", None) or [])
-    names = [n for n in names if isinstance(n, str)]
+    names = named_columns(expectation)
     mode = NULLITY if kind in _NULLITY_ONLY else VALUE
     condition = getattr(expectation, "row_condition", None)
     condition_read = [] if condition is None else condition_features(condition)
@@ -185,6 +183,14 @@ def _features_read(expectation, frame: pd.DataFrame) -> tuple | None:
 
     complete = all(n.casefold() in in_frame for n in names + [n for n, _ in condition_read])
     return resolved([(n, mode) for n in names]), resolved(condition_read), complete
+
+
+def named_columns(expectation) -> list[str]:
+    """The columns an expectation names (column, column_A and column_B, column_list), without
+    those its row condition reads."""
+    names = [getattr(expectation, f, None) for f in ("column", "column_A", "column_B")]
+    names += list(getattr(expectation, "column_list", None) or [])
+    return [n for n in names if isinstance(n, str)]
 
 
 def condition_features(condition) -> list | None:

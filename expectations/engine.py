@@ -12,6 +12,7 @@ validation, and a nightly run validates a dozen frames.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -37,7 +38,7 @@ from great_expectations.expectations.row_conditions import (
     OrCondition,
 )
 
-from expectations.cover import condition_columns, expand_rows, plan_cover
+from expectations.cover import condition_columns, expand_rows, named_columns, plan_cover
 
 FAILURE_COLUMNS = ["expectation", "column", "index", "meta", "detail", "position"]
 
@@ -183,11 +184,7 @@ def validate_frame(
         # results are matched to expectations by GX's ids; without them the order is a guess
         raise RuntimeError("validate_frame: GX results could not be matched to the expectations")
     results = sorted(suite_result.results, key=lambda r: positions[r.expectation_config.id])
-    expand = None
-    if cover is not None:
-        def expand(position, labels):
-            every = expand_rows(cover, position, frame.index.get_indexer(labels))
-            return frame.index[every].tolist()
+    expand = None if cover is None else functools.partial(_expand_labels, cover, frame.index)
     failures = _collect_failures(
         results, [positions[r.expectation_config.id] for r in results], expand
     )
@@ -321,9 +318,7 @@ def _columns_used(frame: pd.DataFrame, expectations: list) -> pd.DataFrame:
     """
     used: set = set()
     for expectation in expectations:
-        names = [getattr(expectation, f, None) for f in ("column", "column_A", "column_B")]
-        names += list(getattr(expectation, "column_list", None) or [])
-        names = [n for n in names if isinstance(n, str)]
+        names = named_columns(expectation)
         condition = getattr(expectation, "row_condition", None)
         condition_names = condition_columns(condition) if condition is not None else []
         if not names or condition_names is None:
@@ -380,10 +375,10 @@ def _alias_case_collisions(frame: pd.DataFrame, expectations: list):
 
 def _rename_columns(expectation: Expectation, alias: dict) -> Expectation:
     update = {}
-    for field in ("column", "column_A", "column_B"):
-        value = getattr(expectation, field, None)
+    for name in ("column", "column_A", "column_B"):
+        value = getattr(expectation, name, None)
         if isinstance(value, str) and value in alias:
-            update[field] = alias[value]
+            update[name] = alias[value]
     column_list = getattr(expectation, "column_list", None)
     if column_list:
         update["column_list"] = [alias.get(c, c) for c in column_list]
@@ -408,6 +403,11 @@ def _rename_condition(condition, alias: dict):
             "object (great_expectations.expectations.row_conditions.Column) so it can be aliased"
         )
     return condition
+
+
+def _expand_labels(cover, index: pd.Index, position: int, labels: list) -> list:
+    """The index labels of every row judged as the examined rows `labels` were (cover.py)."""
+    return index[expand_rows(cover, position, index.get_indexer(labels))].tolist()
 
 
 def _collect_failures(results, positions: list[int], expand=None) -> pd.DataFrame:

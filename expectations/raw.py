@@ -21,7 +21,7 @@ import pandas as pd
 from great_expectations import expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
-from expectations.engine import build_data_docs, validate_frame
+from expectations.engine import validate_frame
 from transforms.checks import RECORD_KEYS
 from transforms.distinct import compute_is_in, compute_per_distinct
 from transforms.findings import (

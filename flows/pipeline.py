@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow, task
+from prefect import flow
 from prefect.cache_policies import NONE
 
 from flows.operations import (

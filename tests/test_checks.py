@@ -10,7 +10,8 @@ from transforms.checks import (
     check_planned_dose,
     check_superseded,
     check_total_cells,
-    compute_is_later,
+    compute_date_parts,
+    compute_is_later_parts,
 )
 
 DATES = pd.DataFrame({"column": ["infusion_date"], "header": ["Infusion date"]})
@@ -36,7 +37,10 @@ def rows(**columns):
     ],
 )
 def test_is_later_compares_at_the_precision_both_have(first, second, later):
-    result = compute_is_later(pd.Series([first], dtype="str"), pd.Series([second], dtype="str"))
+    result = compute_is_later_parts(
+        compute_date_parts(pd.Series([first], dtype="str")),
+        compute_date_parts(pd.Series([second], dtype="str")),
+    )
     assert result.tolist() == [later]
 
 

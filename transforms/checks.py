@@ -204,14 +204,6 @@ def check_date_window(
     return concat_findings(*findings)
 
 
-def compute_is_later(first: pd.Series, second: pd.Series) -> pd.Series:
-    """Whether ISO 8601 date `first` is certainly later than `second`, compared on the date
-    part at the precision both have (year, month or day); False where either is missing."""
-    _check_aligned(first, second)
-    later = compute_is_later_parts(compute_date_parts(first), compute_date_parts(second))
-    return pd.Series(later, index=first.index)
-
-
 def compute_date_parts(dates: pd.Series) -> np.ndarray:
     """Each ISO 8601 date (or datetime) as integers, rows × [precision, YYYY, YYYYMM, YYYYMMDD]:
     the precision is the length of its date part (4, 7 or 10; 0 where missing or not a date),
@@ -227,7 +219,9 @@ def compute_date_parts(dates: pd.Series) -> np.ndarray:
 
 
 def compute_is_later_parts(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """compute_is_later on compute_date_parts (either side may be one row, for one date)."""
+    """Whether each date of `first` is certainly later than the date of `second` on its row
+    (compute_date_parts; either side may be one row, for one date): compared at the precision
+    both have (year, month or day), never where either is missing or not a date."""
     width = np.minimum(first[:, 0], second[:, 0])
     # at the precision both have: 2026-04 against 2026-03-31 compares 202604 with 202603
     later = np.zeros(len(width), dtype=bool)
