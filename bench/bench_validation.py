@@ -122,12 +122,14 @@ def child(mode: str, subjects: int, repeat: int) -> dict:
 
 def time_sheets(sheets, files, study, transliteration, valid) -> dict:
     """validate_sheet's seconds for each sheet (best of two), as validate_export calls it."""
-    from transforms.validate import SHEET_ORDER, build_context, validate_sheet
+    from transforms.study import SUBJECTS
+    from transforms.validate import build_context, validate_sheet
 
     context = build_context(sheets, study)
+    subjects = study.sheet_with_role(SUBJECTS)
     parts = {}
-    for sheet in SHEET_ORDER:
-        demographics = None if sheet == "demographics" else valid["demographics"]
+    for sheet in study.sheet_ids:
+        demographics = None if sheet == subjects else valid[subjects]
         parts[sheet], _ = best_of(2, lambda: validate_sheet(
             sheets[sheet], sheet, study, context, files, transliteration, demographics
         ))

@@ -22,8 +22,8 @@ from great_expectations import expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from expectations.engine import validate_frame
-from transforms.checks import RECORD_KEYS
 from transforms.distinct import compute_is_in, compute_per_distinct
+from transforms.study import EXPOSURE, FINDINGS, SUBJECTS
 from transforms.findings import (
     ERROR,
     INFO,
@@ -42,20 +42,13 @@ STAGE = "validate"
 VISIT_CODE, TEST_CODE, UNIT_CODE = "VISIT", "LBTESTCD", "LBORRESU"
 DATE_PREFIX, PROBLEM_PREFIX = "dtc_", "problem_"
 
-# Record keys (transforms.checks.RECORD_KEYS): one row per key within one file. Later files may
+# Record keys (sheets.csv, context["record_keys"]): one row per key within one file. Later files may
 # repeat a key on purpose (the newest export wins), so `_file` is part of every key here.
 # What each key column is reported as: the raw column the site typed.
 _KEY_SOURCES = {
     VISIT_CODE: "visit", TEST_CODE: "test", DATE_PREFIX + "collection_date": "collection_date"
 }
 
-# A required column that may be blank on purpose when another column says why
-# (raw-data-contract.md: Labs "Not done reason ... filled when Result is blank on purpose").
-# Used only when raw_columns.csv has no `required_unless` column of its own.
-DEFAULT_REQUIRED_UNLESS = {("labs", "result"): "not_done_reason"}
-
-_SUBJECT_SHEETS = ("infusions", "labs", "assessments")
-_VISIT_SHEETS = ("labs", "assessments")
 _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 
 RULES = {
@@ -96,13 +89,14 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
     ((min, max) years at consent; demographics), `arm_doses` (the planned doses; infusions) and
     `spellings` ({codelist: accepted raw spellings}, named in the not-recognised messages).
     """
-    columns = _sheet_columns(sheet, raw_columns)
-    _check_context(sheet, context)
+    columns = _sheet_columns(sheet, raw_columns, context)
+    _check_context(sheet, columns, context)
     headers = dict(zip(columns["column"], columns["header"]))
-    label = sheet.capitalize()
+    role = context["roles"][sheet]
+    label = context.get("labels", {}).get(sheet, sheet)
     suite = []
     suite += _required_checks(sheet, columns, label)
-    if sheet in _SUBJECT_SHEETS:
+    if _is_subject_sheet(sheet, columns, context):
         # The membership is computed into a helper (see check_raw_sheet): a value set of every
         # subject makes GX re-serialise the whole list for each metric, 15 s at 17,500 subjects.
         suite.append(
@@ -118,13 +112,13 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
             )
         )
     suite += _date_checks(columns)
-    if sheet in _VISIT_SHEETS:
+    if _is_visit_sheet(columns):
         suite += _recognised_checks(
             "SF-0104", "visit", VISIT_CODE, context["known_visits"],
             "Visit is not one of the protocol visits (" + ", ".join(context["known_visits"]) + "): "
             "correct the visit name",
         )
-    if sheet == "labs":
+    if role == FINDINGS:
         suite += _recognised_checks(
             "SF-0105", "test", TEST_CODE, context["known_tests"],
             "Test is not one of the study's lab tests (" + ", ".join(context["known_tests"]) + "): "
@@ -137,13 +131,13 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
     suite += _coded_checks(columns, context.get("spellings") or {})
     suite += _number_checks(columns, label)
     suite += _time_checks(columns)
-    if sheet == "demographics":
+    if role == SUBJECTS:
         if context.get("age_range") is not None:
             suite += _age_checks(context["age_range"])
         suite += _transplant_checks(columns)
-    if sheet == "infusions" and context.get("arm_doses") is not None:
+    if role == EXPOSURE and context.get("arm_doses") is not None:
         suite += _dose_checks(context["arm_doses"], headers)
-    suite.append(_key_check(sheet, headers, label))
+    suite.append(_key_check(context["record_keys"][sheet], headers, label))
     return suite
 
 
@@ -167,7 +161,7 @@ def check_raw_sheet(
     of the frame. A missing helper column is the pipeline's bug, not the site's, and raises.
     """
     suite = build_raw_suite(sheet, raw_columns, context)
-    frame = assign_context_helpers(frame, sheet, context, codes)
+    frame = assign_context_helpers(frame, sheet, context, codes, raw_columns)
     _check_frame(frame, suite)
     failures = validate_frame(
         frame, f"raw_{sheet}", suite, data_docs_dir=data_docs_dir, build_docs=build_docs,
@@ -188,20 +182,21 @@ def check_raw_sheet(
 
 
 def assign_context_helpers(
-    frame: pd.DataFrame, sheet: str, context: dict, codes: dict | None = None
+    frame: pd.DataFrame, sheet: str, context: dict, codes: dict | None = None,
+    raw_columns: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The helpers the suite reads that come from `context` rather than from standardisation:
     `dm_subject` (the subject where Demographics has it) and, for labs with `plausible_ranges`,
     `plausible_low` / `plausible_high` of each row's test (NaN for an unknown test)."""
     added = {}
-    if sheet in _SUBJECT_SHEETS and "subject" in frame.columns:
+    if context["roles"][sheet] != SUBJECTS and "subject" in frame.columns:
         known = _texts(context["known_subjects"])
         in_demographics = compute_per_distinct(
             lambda s: compute_is_in(s, known), frame["subject"], cache=codes
         )
         added[KNOWN_SUBJECT] = frame["subject"].where(in_demographics)
     ranges = context.get("plausible_ranges")
-    if sheet == "labs" and ranges is not None and TEST_CODE in frame.columns:
+    if context["roles"][sheet] == FINDINGS and ranges is not None and TEST_CODE in frame.columns:
         limits = pd.DataFrame([r[:3] for r in ranges], columns=[TEST_CODE, "low", "high"]).astype(
             {TEST_CODE: "str", "low": "float64", "high": "float64"}
         ).set_index(TEST_CODE)
@@ -526,8 +521,7 @@ def _number_checks(columns: pd.DataFrame, label: str) -> list:
     return out
 
 
-def _key_check(sheet: str, headers: dict, label: str):
-    key = RECORD_KEYS[sheet]
+def _key_check(key: list[str], headers: dict, label: str):
     shown = [_KEY_SOURCES.get(c, c) for c in key]
     names = ", ".join(headers.get(c, c) for c in shown)
     # ERROR, not WARNING: the newest-file-wins rule has no winner between two rows of one file, and
@@ -635,10 +629,11 @@ def _meta(rule, severity, variable, message, *, uses, helpers=(), **extra) -> di
     return meta
 
 
-def _sheet_columns(sheet: str, raw_columns: pd.DataFrame) -> pd.DataFrame:
-    if sheet not in RECORD_KEYS:
+def _sheet_columns(sheet: str, raw_columns: pd.DataFrame, context: dict) -> pd.DataFrame:
+    if sheet not in context.get("roles", {}):
         raise ValueError(
-            f"sheet '{sheet}' is not a raw sheet: use one of {', '.join(RECORD_KEYS)}"
+            f"sheet '{sheet}' is not a raw sheet: use one of {', '.join(context.get('roles', {}))} "
+            "(context['roles'], from sheets.csv)"
         )
     wanted = {"sheet", "column", "header", "required", "kind"}
     if not wanted <= set(raw_columns.columns):
@@ -652,13 +647,22 @@ def _sheet_columns(sheet: str, raw_columns: pd.DataFrame) -> pd.DataFrame:
     return columns
 
 
-def _check_context(sheet: str, context: dict) -> None:
-    needed = []
-    if sheet in _SUBJECT_SHEETS:
+def _is_subject_sheet(sheet: str, columns: pd.DataFrame, context: dict) -> bool:
+    """A record sheet names its subject, who must be on the subjects sheet."""
+    return context["roles"][sheet] != SUBJECTS and "subject" in set(columns["column"])
+
+
+def _is_visit_sheet(columns: pd.DataFrame) -> bool:
+    return "visit" in set(columns["column"])
+
+
+def _check_context(sheet: str, columns: pd.DataFrame, context: dict) -> None:
+    needed = ["record_keys"]
+    if _is_subject_sheet(sheet, columns, context):
         needed.append("known_subjects")
-    if sheet in _VISIT_SHEETS:
+    if _is_visit_sheet(columns):
         needed.append("known_visits")
-    if sheet == "labs":
+    if context["roles"][sheet] == FINDINGS:
         needed += ["known_tests", "known_units"]
     absent = [k for k in needed if context.get(k) is None]
     if absent:
@@ -689,10 +693,10 @@ def _check_frame(frame: pd.DataFrame, suite: list) -> None:
 
 
 def _required_unless(sheet: str, row) -> str | None:
+    """The column whose value excuses a blank required value (raw_columns `required_unless`:
+    e.g. a result left blank on purpose, with the reason it was not done)."""
     value = getattr(row, "required_unless", None)
-    if value is None:
-        return DEFAULT_REQUIRED_UNLESS.get((sheet, row.column))
-    return None if _blank(value) else str(value)
+    return None if value is None or _blank(value) else str(value)
 
 
 def _header(columns: pd.DataFrame, column: str) -> str:

@@ -70,7 +70,7 @@ def load_study(study_dir: Path) -> Study:
 
 @io_stage
 def ingest(input_dir: Path, study: Study) -> Export:
-    return read_export(input_dir, study.raw_columns)
+    return read_export(input_dir, study.raw_columns, study.sheet_names)
 
 
 @stage

@@ -65,7 +65,7 @@ class Outcome:
 
 
 def run_export(folder: Path, study, transliteration) -> Outcome:
-    export = read_export(folder, study.raw_columns)
+    export = read_export(folder, study.raw_columns, study.sheet_names)
     sheets = standardise_export(export.sheets, study)
     valid, validation_findings = validate_export(sheets, export.files, study, transliteration)
     domains, _, map_findings = map_domains(valid, study, transliteration)

@@ -125,7 +125,7 @@ def test_a_newer_export_supersedes_the_same_lab_record_spelled_differently():
         }
     )
     order = pd.Series({"labs_2026-03-01.csv": 0, "labs_2026-03-31.csv": 1})
-    findings = check_superseded(labs, "labs", order)
+    findings = check_superseded(labs, ["subject", "VISIT", "LBTESTCD", "dtc_collection_date"], order)
     # W4/TBIL in the older file is the same record as Week 4/Total bilirubin in the newer one
     assert findings[["rule", "file", "row"]].values.tolist() == [["SF-0111", "labs_2026-03-01.csv", 2]]
     assert "labs_2026-03-31.csv row 5" in findings.loc[0, "message"]

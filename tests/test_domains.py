@@ -8,11 +8,7 @@ import pytest
 from transforms.dm import build_dm
 from transforms.ex import build_ex, build_ex_records
 from transforms.lb import build_lb
-from transforms.standardise_sheets import (
-    standardise_demographics,
-    standardise_infusions,
-    standardise_labs,
-)
+from transforms.standardise_sheets import standardise_export
 from transforms.study import DEFAULT_STUDY_DIR, read_study
 from transforms.visits import derive_unscheduled_visits
 
@@ -20,6 +16,10 @@ STUDY = read_study(DEFAULT_STUDY_DIR)
 NO_UNSCHEDULED = derive_unscheduled_visits(
     pd.DataFrame({"USUBJID": [], "VISIT": [], "date": []}), STUDY.visits
 )
+
+
+def standardise(sheet: str, frame: pd.DataFrame) -> pd.DataFrame:
+    return standardise_export({sheet: frame}, STUDY)[sheet]
 
 
 def raw(sheet: str, rows: list[dict]) -> pd.DataFrame:
@@ -58,8 +58,8 @@ INFUSIONS = raw(
 
 @pytest.fixture(scope="module")
 def domains():
-    ex_records, findings = build_ex_records(standardise_infusions(INFUSIONS, STUDY), STUDY)
-    dm = build_dm(standardise_demographics(DEMOGRAPHICS, STUDY), ex_records, STUDY)
+    ex_records, findings = build_ex_records(standardise("infusions", INFUSIONS), STUDY)
+    dm = build_dm(standardise("demographics", DEMOGRAPHICS), ex_records, STUDY)
     return dm.set_index("SUBJID"), build_ex(ex_records, dm), findings
 
 
@@ -130,7 +130,7 @@ def test_lb_units_results_and_flags(domains):
              "not_done_reason": "Haemolysed"},
         ],
     )
-    lb = build_lb(standardise_labs(labs, STUDY), dm, STUDY, NO_UNSCHEDULED).set_index("LBTESTCD")
+    lb = build_lb(standardise("labs", labs), dm, STUDY, NO_UNSCHEDULED).set_index("LBTESTCD")
     # bilirubin 2.0 mg/dL x 17.1 = 34.2 umol/L; range 0.2-1.2 mg/dL -> 3.42-20.52 umol/L: HIGH
     assert lb.loc["BILI", ["LBORRES", "LBORRESU", "LBSTRESC", "LBSTRESN", "LBSTRESU"]].tolist() == [
         "2.0", "mg/dL", "34.2", 34.2, "umol/L"]

@@ -17,6 +17,7 @@ from expectations.cover import plan_cover
 from expectations.engine import DOCS_UNEXPECTED_CAP, get_engine, validate_frame
 from expectations.raw import RULES, build_raw_suite, check_raw_sheet
 from transforms.findings import FINDING_COLUMNS
+from transforms.study import DEFAULT_STUDY_DIR, read_study
 
 RAW_COLUMNS = Path(__file__).resolve().parents[1] / "mappings" / "ucmsc-esld" / "raw_columns.csv"
 E = gx.expectations
@@ -28,7 +29,12 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:Passing a string to the row_condition parameter is deprecated:DeprecationWarning",
 )
 
+_STUDY = read_study(DEFAULT_STUDY_DIR)
 CONTEXT = {
+    # what each sheet is and its record key, as the study's sheets.csv says
+    "roles": dict(zip(_STUDY.sheets["sheet"], _STUDY.sheets["role"])),
+    "record_keys": _STUDY.record_keys,
+    "labels": {sheet: names[0] for sheet, names in _STUDY.sheet_names.items()},
     "known_subjects": ["01-001", "01-002"],
     "known_visits": ["Screening", "Baseline", "Week 4"],
     "known_tests": ["ALT", "BILI", "INR"],

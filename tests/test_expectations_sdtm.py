@@ -39,7 +39,7 @@ def variables(study):
 def domains(study, tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     write_sample_export(generate_sample_export(subjects=4), folder)
-    export = read_export(folder, study.raw_columns)
+    export = read_export(folder, study.raw_columns, study.sheet_names)
     transliteration = read_transliteration()
     valid, _ = validate_export(
         standardise_export(export.sheets, study), export.files, study, transliteration

@@ -8,13 +8,21 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from transforms.ingest import compute_header_key, list_input_files, match_sheet_kind, read_export
+from transforms import ingest
+from transforms.ingest import compute_header_key, list_input_files, match_sheet_kind
 from transforms.study import DEFAULT_STUDY_DIR, read_study
+
+
+STUDY = read_study(DEFAULT_STUDY_DIR)
 
 
 @pytest.fixture(scope="module")
 def raw_columns():
-    return read_study(DEFAULT_STUDY_DIR).raw_columns
+    return STUDY.raw_columns
+
+
+def read_export(folder, raw_columns):
+    return ingest.read_export(folder, raw_columns, STUDY.sheet_names)
 
 
 def _workbook(path, sheets: dict[str, list[list]]):
@@ -39,10 +47,19 @@ def test_header_key_ignores_case_space_punctuation_and_unit():
 @pytest.mark.parametrize(
     "name, kind",
     [("Labs", "labs"), ("labs_2026-03-01", "labs"), ("LABS 20260301", "labs"), (" Demo graphics ", "demographics"),
-     ("Assessments", "assessments"), ("Labsheet", None), ("Notes", None)],
+     ("Assessments", "assessments"), ("Labsheet", None), ("Notes", None),
+     # named after its sheet with a suffix that is not a date (the contract allows it)
+     ("labs_final", "labs"), ("Labs (2)", "labs"), ("ｌａｂｓ", "labs")],
 )
 def test_sheet_names_match_case_and_space_insensitively(name, kind):
-    assert match_sheet_kind(name) == kind
+    assert match_sheet_kind(name, STUDY.sheet_names) == kind
+
+
+def test_sheet_names_come_from_the_study_and_the_longest_name_wins():
+    names = {"visits": ["Lab"], "results": ["Lab results", "Dosing|x"]}
+    assert match_sheet_kind("Lab results 2026", names) == "results"
+    assert match_sheet_kind("Lab_2026", names) == "visits"
+    assert match_sheet_kind("Labs", names) is None
 
 
 def test_rows_keep_lineage_as_the_site_numbers_them(tmp_path, raw_columns):

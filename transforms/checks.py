@@ -25,25 +25,13 @@ from transforms.transliterate import compute_ascii, compute_has_non_ascii
 STAGE = "validate"
 SUPERSEDED = "SF-0111"
 
-# The record key of each sheet, the one definition both uses share: the same key in a newer
-# export replaces the older row (check_superseded); twice in one file it is a repeated key (the
-# GX suite's SF-0107). Standardised columns stand in for the raw text, so `W4` in one export and
-# `Week 4` in the next are the same visit and the newer row wins.
-RECORD_KEYS = {
-    "demographics": ["subject"],
-    "infusions": ["subject", "infusion_number"],
-    "labs": ["subject", "VISIT", "LBTESTCD", "dtc_collection_date"],
-    "assessments": ["subject", "VISIT"],
-}
-
-
-def check_superseded(frame: pd.DataFrame, sheet: str, file_order: pd.Series) -> pd.DataFrame:
-    """INFO findings for rows replaced by the same record key in a newer export file.
+def check_superseded(frame: pd.DataFrame, keys: list[str], file_order: pd.Series) -> pd.DataFrame:
+    """INFO findings for rows replaced by the same record key (`keys`, the sheet's record key from
+    sheets.csv: Study.record_keys) in a newer export file.
 
     `file_order` maps file name -> order (0 = oldest). The older row is not lost: it stays in the
     raw archive and is named here, with the file that replaced it.
     """
-    keys = RECORD_KEYS[sheet]
     if frame["_file"].nunique() < 2:
         return empty_findings()  # one file: nothing newer can replace anything
     order = frame["_file"].map(file_order)
@@ -66,7 +54,7 @@ def check_superseded(frame: pd.DataFrame, sheet: str, file_order: pd.Series) -> 
 
 
 def check_exact_duplicates(
-    frame: pd.DataFrame, sheet: str, raw_columns: list[str], codes: dict | None = None
+    frame: pd.DataFrame, keys: list[str], raw_columns: list[str], codes: dict | None = None
 ) -> pd.DataFrame:
     """ERROR for the second and later copies of a row identical in every raw column within a file.
 
@@ -77,7 +65,7 @@ def check_exact_duplicates(
     # Copies share their record key (standardisation derives it row by row from the raw values),
     # and nearly every row's key is its own: only rows whose key repeats are compared in full.
     # The key's codes serve the repeated-key check (SF-0107) after.
-    key = [c for c in ["_file", *RECORD_KEYS[sheet]] if c in frame.columns]
+    key = [c for c in ["_file", *keys] if c in frame.columns]
     candidates = frame[compute_is_repeated([frame[c] for c in key], codes)]
     copies = candidates[candidates.duplicated(subset=columns, keep="first")]
     if copies.empty:
@@ -89,7 +77,7 @@ def check_exact_duplicates(
     )
     message = "exact duplicate of row " + first_of["_row"].astype(str) + ": delete the copy"
     return make_row_findings(
-        copies, severity=ERROR, stage=STAGE, rule="SF-0112", variable=RECORD_KEYS[sheet][0],
+        copies, severity=ERROR, stage=STAGE, rule="SF-0112", variable=keys[0],
         message=pd.Series(message.to_numpy(), index=copies.index),
     )
 

@@ -10,6 +10,7 @@ finding and the rest of the export is still read.
 from __future__ import annotations
 
 import re
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,6 @@ from transforms.findings import (
 )
 
 STAGE = "ingest"
-SHEETS = ("demographics", "infusions", "labs", "assessments")
 _DATE_IN_NAME = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # an encrypted (password-protected) xlsx is an OLE container
 
@@ -48,25 +48,30 @@ class Export:
     )
 
 
-def read_export(input_dir: Path, raw_columns: pd.DataFrame) -> Export:
-    """Read every workbook and CSV in `input_dir`; nothing in it can make this raise."""
+def read_export(
+    input_dir: Path, raw_columns: pd.DataFrame, sheet_names: dict[str, list[str]]
+) -> Export:
+    """Read every workbook and CSV in `input_dir`; nothing in it can make this raise.
+
+    `raw_columns` (raw_columns.csv) and `sheet_names` ({sheet id: the names it may carry}, from
+    sheets.csv) are the study's: which sheets and headers the site sends is data, not code."""
     inputs = list_input_files(input_dir)
-    parts: dict[str, list[pd.DataFrame]] = {sheet: [] for sheet in SHEETS}
+    parts: dict[str, list[pd.DataFrame]] = {sheet: [] for sheet in sheet_names}
     inventory, headers = [], []
     findings = [empty_findings()]
     for path in inputs["path"]:
         tables, file_findings = read_file_tables(Path(path))
         findings.append(file_findings)
-        findings.append(check_no_data(tables, Path(path).name))
+        findings.append(check_no_data(tables, Path(path).name, sheet_names))
         for sheet_name, table in tables.items():
-            kind = match_sheet_kind(sheet_name)
+            kind = match_sheet_kind(sheet_name, sheet_names)
             if kind is None:
                 findings.append(
                     make_finding(
                         severity=WARNING, stage=STAGE, rule="SF-0004", file=Path(path).name,
                         sheet=sheet_name,
                         message=f"unknown sheet '{sheet_name}' ignored: expected one of "
-                        "Demographics, Infusions, Labs, Assessments",
+                        + _expected_sheets(sheet_names),
                     )
                 )
                 continue
@@ -106,10 +111,15 @@ def read_export(input_dir: Path, raw_columns: pd.DataFrame) -> Export:
     return Export(sheets, concat_findings(*findings), inputs.drop(columns="path"), inventory, headers)
 
 
-def check_no_data(tables: dict[str, pd.DataFrame], file: str) -> pd.DataFrame:
+def check_no_data(
+    tables: dict[str, pd.DataFrame], file: str, sheet_names: dict[str, list[str]]
+) -> pd.DataFrame:
     """ERROR for a readable file whose known sheets hold no data row (a workbook saved from an
     empty template, a CSV with only its header): the export did not carry what it should."""
-    known = {name: table for name, table in tables.items() if match_sheet_kind(name) is not None}
+    known = {
+        name: table for name, table in tables.items()
+        if match_sheet_kind(name, sheet_names) is not None
+    }
     if not tables or any(_has_data(table) for table in known.values()):
         return empty_findings()
     if known:
@@ -120,7 +130,7 @@ def check_no_data(tables: dict[str, pd.DataFrame], file: str) -> pd.DataFrame:
         )
     else:
         message = (
-            "no sheet of this file is one we know (Demographics, Infusions, Labs, Assessments), so "
+            f"no sheet of this file is one we know ({_expected_sheets(sheet_names)}), so "
             "nothing in it was read: rename the sheets or send the right file"
         )
     return make_finding(severity=ERROR, stage=STAGE, rule="SF-0005", file=file, message=message)
@@ -215,13 +225,37 @@ def read_csv_text(path: Path) -> pd.DataFrame:
     )
 
 
-def match_sheet_kind(name: str) -> str | None:
-    """Which contract sheet a workbook sheet or CSV name is, case/space/punctuation-insensitively."""
-    key = re.sub(r"[^a-z]", "", str(name).lower())
-    for kind in SHEETS:
-        if key == kind or (key.startswith(kind) and not key[len(kind):].isalpha()):
-            return kind
-    return None
+def match_sheet_kind(name: str, sheet_names: dict[str, list[str]]) -> str | None:
+    """Which of the study's sheets a workbook sheet or CSV file name is.
+
+    A name matches a sheet's name when its words begin with that name's words (`Labs`,
+    `labs_2026-03-01`, `Labs final`, `LABS (2)`), or when both read the same with case, spacing
+    and punctuation ignored (` Demo graphics `); `Labsheet` is not `Labs`. Of several matches the
+    longest name wins, so `Lab results` beats `Lab`.
+    """
+    words = compute_name_words(name)
+    best, best_length = None, 0
+    for sheet, names in sheet_names.items():
+        for candidate in names:
+            wanted = compute_name_words(candidate)
+            if not wanted:
+                continue
+            if words[: len(wanted)] == wanted or "".join(words) == "".join(wanted):
+                length = len("".join(wanted))
+                if length > best_length:
+                    best, best_length = sheet, length
+    return best
+
+
+def compute_name_words(name: str) -> list[str]:
+    """The words of a sheet or file name: runs of letters and runs of digits, NFKC and case
+    folded (`Labs_2026-03-01` -> labs, 2026, 03, 01)."""
+    text = unicodedata.normalize("NFKC", str(name)).casefold()
+    return re.findall(r"[^\W\d_]+|\d+", text)
+
+
+def _expected_sheets(sheet_names: dict[str, list[str]]) -> str:
+    return ", ".join(names[0] for names in sheet_names.values() if names)
 
 
 def compute_header_key(headers: pd.Index | list) -> list[str]:
@@ -276,8 +310,9 @@ def assign_canonical_columns(
 
 def match_columns(headers: pd.Index, columns: pd.DataFrame) -> tuple[dict, list]:
     """({site header: canonical column}, extra headers) for one sheet's header row; the first
-    header matching a column wins, later ones are extras."""
-    wanted = dict(zip(compute_header_key(columns["header"]), columns["column"]))
+    header matching a column wins, later ones are extras. A column is known by its `header` and
+    by every one of its `aliases` (raw_columns.csv, `|`-separated: one spelling per site)."""
+    wanted = compute_header_lookup(columns)
     rename, extras = {}, []
     for original, key in zip(headers, compute_header_key(headers)):
         if key in wanted and wanted[key] not in rename.values():
@@ -285,6 +320,20 @@ def match_columns(headers: pd.Index, columns: pd.DataFrame) -> tuple[dict, list]
         elif not str(original).startswith("Unnamed:"):
             extras.append(original)
     return rename, extras
+
+
+def compute_header_lookup(columns: pd.DataFrame) -> dict[str, str]:
+    """{header key: canonical column} over each column's header and aliases."""
+    aliases = columns["aliases"] if "aliases" in columns.columns else pd.Series("", index=columns.index)
+    names = [
+        (column, [header, *[a for a in str(alias or "").split("|") if a.strip()]])
+        for column, header, alias in zip(columns["column"], columns["header"], aliases)
+    ]
+    lookup = {}
+    for column, spellings in names:
+        for key in compute_header_key(spellings):
+            lookup.setdefault(key, column)
+    return lookup
 
 
 def _as_clean_text(frame: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from transforms.lb import build_lb
 from transforms.liver_scores import build_liver_scores, derive_score_inputs, derive_scores
 from transforms.mh import build_mh
 from transforms.rs import build_rs, check_meld_consistency
-from transforms.study import Study
+from transforms.study import ASSESSMENTS, EXPOSURE, FINDINGS, SUBJECTS, Study
 from transforms.sv import build_sv
 from transforms.trial_design import build_trial_design
 from transforms.transliterate import compute_ascii
@@ -34,27 +34,28 @@ def map_domains(
         sheet: assign_ascii_verbatim(frame, study.raw_columns, sheet, transliteration)
         for sheet, frame in valid.items()
     }
-    ex_records, ex_findings = build_ex_records(sheets["infusions"], study)
-    dm = build_dm(sheets["demographics"], ex_records, study)
+    subjects, exposure, labs, assessments = (
+        sheets[study.sheet_with_role(role)] for role in (SUBJECTS, EXPOSURE, FINDINGS, ASSESSMENTS)
+    )
+    ex_records, ex_findings = build_ex_records(exposure, study)
+    dm = build_dm(subjects, ex_records, study)
     ex = build_ex(ex_records, dm)
     dated = pd.concat(
         [
-            compute_dated_visits(sheets["labs"], "LBDTC"),
-            compute_dated_visits(sheets["assessments"], "dtc_assessment_date"),
+            compute_dated_visits(labs, "LBDTC"),
+            compute_dated_visits(assessments, "dtc_assessment_date"),
         ],
         ignore_index=True,
     )
     unscheduled = derive_unscheduled_visits(dated, study.visits)
-    lb = build_lb(sheets["labs"], dm, study, unscheduled)
-    assessments = derive_visit_variables(
-        sheets["assessments"], "dtc_assessment_date", study.visits, unscheduled
-    )
+    lb = build_lb(labs, dm, study, unscheduled)
+    assessments = derive_visit_variables(assessments, "dtc_assessment_date", study.visits, unscheduled)
     inputs = derive_score_inputs(lb, assessments, conversions=study.unit_conversions)
     scores = derive_scores(inputs, dm, scoring=study.scores)
     rs = build_rs(scores, dm, rs_tests=study.rs_tests, studyid=study.studyid)
     analysis = {"liver_scores": build_liver_scores(scores, dm)}
     conformance = check_meld_consistency(lb, rs, assessments, conversions=study.unit_conversions)
-    mh, mh_findings = build_mh(sheets["demographics"], dm, study, transliteration)
+    mh, mh_findings = build_mh(subjects, dm, study, transliteration)
     sv = build_sv({"LB": lb, "RS": rs}, dm, study.visits, study.studyid)
     domains = {"DM": dm, "EX": ex, "LB": lb, "RS": rs, "MH": mh, "SV": sv, **build_trial_design(dm, study)}
     return domains, analysis, concat_findings(ex_findings, mh_findings, conformance)

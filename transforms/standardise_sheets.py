@@ -18,68 +18,60 @@ from transforms.standardise import (
     compute_iso8601_datetime,
     compute_numeric_result,
 )
-from transforms.study import Study
+from transforms.study import FINDINGS, SUBJECTS, Study
 
 
 def standardise_export(sheets: dict[str, pd.DataFrame], study: Study) -> dict[str, pd.DataFrame]:
-    """Every sheet of the export, standardised (a new dict of new frames)."""
-    steps = {
-        "demographics": standardise_demographics,
-        "infusions": standardise_infusions,
-        "labs": standardise_labs,
-        "assessments": standardise_assessments,
-    }
-    return {sheet: steps[sheet](frame, study) for sheet, frame in sheets.items()}
+    """Every sheet of the export, standardised (a new dict of new frames).
+
+    What each raw column becomes is declared in raw_columns.csv: its `kind` (dates and numbers are
+    parsed), its `codelist` (coded into `coded_as`), its `standard_as` (the name of the parsed
+    value; a time combines with its `combine_with` date into one --DTC). Then the sheet's role
+    (sheets.csv) adds what only that role has: ages for the subjects, results for the findings.
+    """
+    role_steps = {SUBJECTS: assign_age_at_consent, FINDINGS: assign_results}
+    out = {}
+    for sheet, frame in sheets.items():
+        columns = study.raw_columns[study.raw_columns["sheet"] == sheet]
+        standard = assign_standard_columns(frame, columns, study)
+        step = role_steps.get(study.role_of(sheet))
+        out[sheet] = step(standard, study) if step else standard
+    return out
 
 
-def standardise_demographics(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
-    out = assign_dates(frame, study.raw_columns, "demographics")
-    out = assign_subject_ids(out, study)
-    ct = study.terminology
-    return out.assign(
-        SITEID=frame["site"],
-        SEX=assign_ct(frame["sex"], ct, "SEX"),
-        RACE=assign_ct(frame["race"], ct, "RACE"),
-        ETHNIC=assign_ct(frame["ethnicity"], ct, "ETHNIC"),
-        ARMCD=assign_ct(frame["arm"], ct, "ARMCD"),
-        transplant=assign_ct(frame["liver_transplant"], ct, "NY"),
-        # completed years at consent (as DM's AGE); the eligibility check reads it
-        age_at_consent=compute_age(out["dtc_birth_date"], out["dtc_consent_date"]),
-    )
+def assign_standard_columns(frame: pd.DataFrame, columns: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Dates, subject ids, codes, numbers and date-times of one sheet, as raw_columns.csv declares."""
+    out = assign_dates(frame, columns)
+    if "subject" in frame.columns:
+        out = assign_subject_ids(out, study)
+    added = {}
+    for row in columns.itertuples():
+        target = getattr(row, "standard_as", "") or ""
+        if row.codelist and row.coded_as:
+            added[row.coded_as] = assign_ct(frame[row.column], study.terminology, row.codelist)
+        if row.kind == "time" and target:
+            date = row.combine_with
+            when = compute_iso8601_datetime(frame[date], frame[row.column])
+            added[target] = when["dtc"]
+            added[f"problem_{row.column}"] = _time_problem(
+                when["problem"], frame[row.column], out[f"dtc_{date}"]
+            )
+        elif row.kind == "number" and target:
+            added[target] = compute_number(frame[row.column])
+        elif target:
+            added[target] = frame[row.column]
+    return out.assign(**added)
 
 
-def standardise_infusions(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
-    out = assign_dates(frame, study.raw_columns, "infusions")
-    out = assign_subject_ids(out, study)
-    start = compute_iso8601_datetime(frame["infusion_date"], frame["start_time"])
-    end = compute_iso8601_datetime(frame["infusion_date"], frame["end_time"])
-    return out.assign(
-        EXSTDTC=start["dtc"],
-        problem_start_time=_time_problem(start["problem"], frame["start_time"], out["dtc_infusion_date"]),
-        EXENDTC=end["dtc"],
-        problem_end_time=_time_problem(end["problem"], frame["end_time"], out["dtc_infusion_date"]),
-        EXDOSE=compute_number(frame["dose"]),
-        number_weight=compute_number(frame["body_weight"]),
-        number_total_cells=compute_number(frame["total_cells"]),
-        number_infusion=compute_number(frame["infusion_number"]),
-        EXROUTE=assign_ct(frame["route"], study.terminology, "ROUTE"),
-    )
+def assign_age_at_consent(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
+    # completed years at consent (as DM's AGE); the eligibility check reads it
+    return frame.assign(age_at_consent=compute_age(frame["dtc_birth_date"], frame["dtc_consent_date"]))
 
 
-def standardise_labs(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
-    out = assign_dates(frame, study.raw_columns, "labs")
-    out = assign_subject_ids(out, study)
-    ct = study.terminology
-    when = compute_iso8601_datetime(frame["collection_date"], frame["collection_time"])
+def assign_results(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Operator, number and problem of each result, and its conversion to the standard unit."""
     result = compute_numeric_result(frame["result"])
-    coded = out.assign(
-        LBDTC=when["dtc"],
-        problem_collection_time=_time_problem(
-            when["problem"], frame["collection_time"], out["dtc_collection_date"]
-        ),
-        LBTESTCD=assign_ct(frame["test"], ct, "LBTESTCD"),
-        VISIT=assign_ct(frame["visit"], ct, "VISIT"),
-        LBORRESU=assign_ct(frame["unit"], ct, "UNIT"),
+    coded = frame.assign(
         result_operator=result["operator"],
         result_number=result["number"],
         problem_result=result["problem"],
@@ -104,23 +96,9 @@ def assign_unit_conversion(labs: pd.DataFrame, conversions: pd.DataFrame) -> pd.
     )
 
 
-def standardise_assessments(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
-    out = assign_dates(frame, study.raw_columns, "assessments")
-    out = assign_subject_ids(out, study)
-    ct = study.terminology
-    return out.assign(
-        VISIT=assign_ct(frame["visit"], ct, "VISIT"),
-        ASCITES=assign_ct(frame["ascites"], ct, "ASCITES"),
-        ENCEPH=assign_ct(frame["encephalopathy"], ct, "ENCEPH"),
-        dialysis_flag=assign_ct(frame["dialysis"], ct, "NY"),
-    )
-
-
-def assign_dates(frame: pd.DataFrame, raw_columns: pd.DataFrame, sheet: str) -> pd.DataFrame:
-    """`dtc_<col>` and `problem_<col>` for every column the contract types as a date."""
-    date_columns = raw_columns.loc[
-        (raw_columns["sheet"] == sheet) & (raw_columns["kind"] == "date"), "column"
-    ]
+def assign_dates(frame: pd.DataFrame, columns: pd.DataFrame) -> pd.DataFrame:
+    """`dtc_<col>` and `problem_<col>` for every column of the sheet typed as a date."""
+    date_columns = columns.loc[columns["kind"] == "date", "column"]
     added = {}
     for column in date_columns:
         parsed = compute_iso8601_date(frame[column])

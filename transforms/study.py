@@ -17,10 +17,15 @@ import pandas as pd
 from transforms.ct import ControlledTerminology, read_ct
 
 MAPPINGS_DIR = Path(str(files("mappings")))
+# Sheet roles (sheets.csv `role`): what the pipeline does with a sheet's rows. The subjects sheet
+# has one row per subject and comes first; the others are the study's record sheets.
+SUBJECTS, EXPOSURE, FINDINGS, ASSESSMENTS = "subjects", "exposure", "findings", "assessments"
+ROLES = (SUBJECTS, EXPOSURE, FINDINGS, ASSESSMENTS)
 STANDARDS_DIR = MAPPINGS_DIR / "standards"
 DEFAULT_STUDY_DIR = MAPPINGS_DIR / "ucmsc-esld"
 
 _TABLES = {
+    "sheets": "sheets.csv",
     "raw_columns": "raw_columns.csv",
     "terminology": "terminology.csv",
     "visits": "visits.csv",
@@ -37,6 +42,8 @@ class Study:
 
     directory: Path
     config: dict
+    # sheets.csv: the sheets the site sends (sheet id, role, names, what one row is, record key)
+    sheets: pd.DataFrame
     raw_columns: pd.DataFrame
     terminology: pd.DataFrame
     visits: pd.DataFrame
@@ -55,6 +62,41 @@ class Study:
     @property
     def arms(self) -> pd.DataFrame:
         return pd.DataFrame(self.config["arms"])
+
+    @property
+    def sheet_ids(self) -> list[str]:
+        """The study's sheet ids in the order they are validated: the subjects sheet first (a row
+        of another sheet can only be mapped for a subject whose own row is fit to map)."""
+        order = self.sheets.assign(_first=self.sheets["role"] != SUBJECTS)
+        return list(order.sort_values("_first", kind="stable")["sheet"])
+
+    def sheet_with_role(self, role: str) -> str | None:
+        """The id of the sheet that plays `role` (sheets.csv), None when the study has none."""
+        match = self.sheets.loc[self.sheets["role"] == role, "sheet"]
+        return match.iloc[0] if len(match) else None
+
+    def role_of(self, sheet: str) -> str:
+        return self.sheets.set_index("sheet").at[sheet, "role"]
+
+    @property
+    def record_keys(self) -> dict[str, list[str]]:
+        """{sheet: record key columns}: the same key in a newer export replaces the older row; twice
+        in one file it is a repeated key. Standardised columns may stand in for raw text, so `W4`
+        in one export and `Week 4` in the next are the same visit."""
+        return {row.sheet: row.record_key.split() for row in self.sheets.itertuples()}
+
+    @property
+    def sheet_names(self) -> dict[str, list[str]]:
+        """{sheet: the names a workbook sheet or CSV file may carry for it}, from sheets.csv."""
+        return {
+            row.sheet: [name.strip() for name in row.names.split("|") if name.strip()]
+            for row in self.sheets.itertuples()
+        }
+
+    def headers_of(self, sheet: str) -> dict[str, str]:
+        """{column: the header the site is told about} for one sheet (raw_columns.csv `header`)."""
+        columns = self.raw_columns[self.raw_columns["sheet"] == sheet]
+        return dict(zip(columns["column"], columns["header"]))
 
 
 def read_study(study_dir: Path) -> Study:

@@ -27,10 +27,9 @@ from transforms.checks import (
 )
 from transforms.distinct import compute_per_distinct
 from transforms.findings import ERROR, concat_findings
-from transforms.study import Study
+from transforms.study import EXPOSURE, SUBJECTS, Study
 from transforms.visits import UNSCHEDULED
 
-SHEET_ORDER = ("demographics", "infusions", "labs", "assessments")
 # Up to this many rows are dropped by slicing around them (drop_rows); more by a boolean filter.
 SLICED_DROP_LIMIT = 1000
 
@@ -48,10 +47,11 @@ def validate_export(
     that folder (expectations.engine.build_data_docs)."""
     context = build_context(sheets, study)
     valid, findings = {}, []
-    for sheet in SHEET_ORDER:
+    subjects = study.sheet_with_role(SUBJECTS)
+    for sheet in study.sheet_ids:
         sheet_findings = validate_sheet(
             sheets[sheet], sheet, study, context, files, transliteration,
-            valid.get("demographics"), data_docs_dir,
+            valid.get(subjects), data_docs_dir,
         )
         findings.append(sheet_findings)
         valid[sheet] = drop_held_back(sheets[sheet], sheet_findings)
@@ -77,7 +77,8 @@ def validate_sheet(
     headers = dict(zip(sheet_columns["column"], sheet_columns["header"]))
     verbatim = list(sheet_columns.loc[sheet_columns["verbatim"] == "Y", "column"])
     codes: dict = {}  # the sheet's value-code cache (transforms.distinct)
-    duplicates = check_exact_duplicates(frame, sheet, list(sheet_columns["column"]), codes)
+    keys = study.record_keys[sheet]
+    duplicates = check_exact_duplicates(frame, keys, list(sheet_columns["column"]), codes)
     # The copies of an exact duplicate are held back by that finding and judged by nothing
     # else (so the first copy is not also a repeated record key). They are skipped rather than
     # dropped: removing rows copies a million-row sheet, skipping them costs nothing.
@@ -89,14 +90,14 @@ def validate_sheet(
             compute_consent(frame, sheet, demographics, codes), codes,
         ),
     ]
-    if sheet == "infusions":
+    if study.role_of(sheet) == EXPOSURE:
         tolerance = float(study.config["treatment"]["total_cells_tolerance"])
         row_checks += [
             check_planned_dose(frame, demographics, study.arms, headers),
             check_total_cells(frame, demographics, tolerance, headers),
         ]
     sheet_findings = [
-        check_superseded(frame, sheet, files.set_index("name")["order"]),
+        check_superseded(frame, keys, files.set_index("name")["order"]),
         duplicates,
         drop_findings_on(concat_findings(*row_checks), frame[copies]),
         check_raw_sheet(
@@ -118,7 +119,11 @@ def build_context(sheets: dict[str, pd.DataFrame], study: Study) -> dict:
         {"plausible_low", "plausible_high"} <= set(tests.columns)) else tests.iloc[0:0]
     terminology = study.terminology
     return {
-        "known_subjects": sorted(sheets["demographics"]["subject"].dropna().unique()),
+        "known_subjects": sorted(sheets[study.sheet_with_role(SUBJECTS)]["subject"].dropna().unique()),
+        # what each sheet is (sheets.csv): the suites are built from a sheet's role and key
+        "roles": dict(zip(study.sheets["sheet"], study.sheets["role"])),
+        "record_keys": study.record_keys,
+        "labels": {sheet: names[0] for sheet, names in study.sheet_names.items()},
         "known_visits": sorted(study.visits["VISIT"]) + [UNSCHEDULED],
         "known_tests": sorted(tests["LBTESTCD"]),
         "known_units": list(
@@ -150,7 +155,7 @@ def compute_consent(
     """Each row's informed-consent date: a Demographics row's own, else the subject's from the
     Demographics rows fit to map (missing for a subject without one; categorical). `codes`: the
     sheet's value-code cache (transforms.distinct)."""
-    if sheet == "demographics":
+    if demographics is None:  # the subjects sheet itself
         return frame["dtc_consent_date"]
     consent = demographics.drop_duplicates("subject", keep="last").set_index("subject")["dtc_consent_date"]
     per_row = compute_per_distinct(
