@@ -1,12 +1,14 @@
-"""The nightly run as one Prefect flow; each task is one stage of design.md, nothing more.
+"""The nightly run as one Prefect flow; each task is one stage, nothing more.
 
-ingest -> standardise -> validate -> map -> write (staged) -> reconcile -> publish.
-The logic lives in transforms/ and expectations/; this module only orders the stages, names the
-run, retries what touches the disk, and turns a broken invariant into a failed run.
+ingest -> standardise -> validate -> map -> check -> reconcile (transforms.build, the one
+wiring of the stages) -> write (staged) -> publish.
+The logic lives in transforms/ and expectations/; this module runs build's stages as tasks, names
+the run, retries what touches the disk, and turns a broken invariant into a failed run.
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from datetime import datetime, timezone
@@ -29,12 +31,10 @@ from flows.operations import (
     retry_transient_io,
     timed_task,
 )
-from expectations.sdtm import check_sdtm_domains, format_conformance_errors
 from transforms.audit import compute_stage_counts
+from transforms.build import build
 from transforms.changes import format_changes
-from transforms.findings import concat_findings
-from transforms.ingest import Export, read_export
-from transforms.mapping import map_domains
+from transforms.ingest import Export
 from transforms.package import read_transliteration, write_package
 from transforms.publish import (
     compute_run_id,
@@ -45,10 +45,8 @@ from transforms.publish import (
     publish_run,
     stage_run_dir,
 )
-from transforms.reconcile import check_reconciliation, format_reconciliation, reconcile_rows
-from transforms.standardise_sheets import standardise_export
+from transforms.reconcile import format_reconciliation
 from transforms.study import MAPPINGS_DIR, Study, read_study
-from transforms.validate import validate_export
 
 
 class RunFailed(RuntimeError):
@@ -68,33 +66,23 @@ def load_study(study_dir: Path) -> Study:
     return read_study(study_dir)
 
 
-@io_stage
-def ingest(input_dir: Path, study: Study) -> Export:
-    return read_export(input_dir, study.raw_columns, study.sheet_names)
+@functools.cache
+def _stage_task(name: str, function) -> object:
+    """The Prefect task that runs one stage of transforms.build: named after the stage (the run
+    log's seconds and the UI's task runs carry that name); reading the export is I/O and retried."""
+
+    def run(*arguments):
+        return function(*arguments)
+
+    run.__name__ = run.__qualname__ = name
+    return (io_stage if name in _IO_STAGES else stage)(run)
 
 
-@stage
-def standardise(export: Export, study: Study) -> dict[str, pd.DataFrame]:
-    return standardise_export(export.sheets, study)
+_IO_STAGES = {"ingest"}
 
 
-@stage
-def validate(sheets, export: Export, study: Study, transliteration, docs_dir: Path):
-    # the SDTM checks, which always follow, write the folder's Data Docs once for both: each
-    # build renders every page of the folder again
-    return validate_export(
-        sheets, export.files, study, transliteration, docs_dir, build_docs=False
-    )
-
-
-@stage
-def map_to_sdtm(valid, study: Study, transliteration):
-    return map_domains(valid, study, transliteration)
-
-
-@stage
-def check_sdtm(domains, study: Study, docs_dir: Path):
-    return check_sdtm_domains(domains, study, docs_dir)
+def run_as_task(name: str, function, *arguments):
+    return _stage_task(name, function)(*arguments)
 
 
 @io_stage
@@ -144,18 +132,15 @@ def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_
     staging = stage_run_dir(output_dir, run_id)
     snapshot = staging.with_name(staging.name + ".input")
     try:
-        export = ingest(link_input_snapshot(inputs, output_dir, snapshot), study)
-        sheets = standardise(export, study)
-        valid, validation_findings = validate(sheets, export, study, transliteration, staging / "validation")
-        domains, analysis, map_findings = map_to_sdtm(valid, study, transliteration)
-        conform_findings = check_sdtm(domains, study, staging / "validation")
-        findings = concat_findings(export.findings, validation_findings, map_findings, conform_findings)
-        counts = reconcile_rows(sheets, export.inventory, findings, domains)
+        built = build(
+            link_input_snapshot(inputs, output_dir, snapshot), study, transliteration,
+            staging / "validation", run_as_task,
+        )
+        export, domains, findings, counts = built.export, built.domains, built.findings, built.counts
         # an SDTM suite failing is a mapping bug: like a lost row, nothing is published
-        problems = check_reconciliation(counts) + format_conformance_errors(conform_findings)
-        if problems:
-            raise RunFailed("rows lost or mis-mapped, nothing published:\n" + "\n".join(problems))
-        manifest = write(domains, analysis, findings, staging, study, run_id, export, counts)
+        if built.problems:
+            raise RunFailed("rows lost or mis-mapped, nothing published:\n" + "\n".join(built.problems))
+        manifest = write(domains, built.analysis, findings, staging, study, run_id, export, counts)
         changes, previous = report_changes(staging, output_dir)
         stages = compute_stage_counts(counts, findings, domains)
         log = record_audit(staging, manifest, inputs, versions, stages, previous, changes, started_at, seconds)

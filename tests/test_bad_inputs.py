@@ -30,21 +30,18 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from transforms.findings import ERROR, INFO, LINEAGE, WARNING, concat_findings
-from transforms.ingest import read_export
-from transforms.mapping import map_domains
+from transforms.build import build
+from transforms.findings import ERROR, INFO, LINEAGE, WARNING
 from transforms.package import read_transliteration
 from transforms.queries import build_queries
-from transforms.reconcile import check_reconciliation, reconcile_rows
+from transforms.reconcile import check_reconciliation
 from transforms.sample_export import (
     LABS_CSV_NAME,
     WORKBOOK_NAME,
     generate_sample_export,
     write_sample_export,
 )
-from transforms.standardise_sheets import standardise_export
 from transforms.study import DEFAULT_STUDY_DIR, read_study
-from transforms.validate import validate_export
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -65,13 +62,8 @@ class Outcome:
 
 
 def run_export(folder: Path, study, transliteration) -> Outcome:
-    export = read_export(folder, study.raw_columns, study.sheet_names)
-    sheets = standardise_export(export.sheets, study)
-    valid, validation_findings = validate_export(sheets, export.files, study, transliteration)
-    domains, _, map_findings = map_domains(valid, study, transliteration)
-    findings = concat_findings(export.findings, validation_findings, map_findings)
-    counts = reconcile_rows(sheets, export.inventory, findings, domains)
-    return Outcome(findings, counts, domains, export)
+    built = build(folder, study, transliteration, check_output=False)
+    return Outcome(built.findings, built.counts, built.domains, built.export)
 
 
 def keys(findings: pd.DataFrame) -> set[tuple]:

@@ -13,14 +13,11 @@ from expectations.sdtm import (
     check_sdtm_domains,
     format_conformance_errors,
 )
-from transforms.ingest import read_export
-from transforms.mapping import map_domains
+from transforms.build import build
 from transforms.metadata import read_variable_metadata
 from transforms.package import read_transliteration
 from transforms.sample_export import generate_sample_export, write_sample_export
-from transforms.standardise_sheets import standardise_export
 from transforms.study import DEFAULT_STUDY_DIR, STANDARDS_DIR, read_study
-from transforms.validate import validate_export
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -39,13 +36,7 @@ def variables(study):
 def domains(study, tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     write_sample_export(generate_sample_export(subjects=4), folder)
-    export = read_export(folder, study.raw_columns, study.sheet_names)
-    transliteration = read_transliteration()
-    valid, _ = validate_export(
-        standardise_export(export.sheets, study), export.files, study, transliteration
-    )
-    mapped, _, _ = map_domains(valid, study, transliteration)
-    return mapped
+    return build(folder, study, read_transliteration(), check_output=False).domains
 
 
 def check(domains, study, variables, **changed):

@@ -1,0 +1,80 @@
+"""build: the stages of one run chained once, without Prefect.
+
+ingest -> standardise -> validate -> map -> check the SDTM output -> reconcile.
+
+The Prefect flow, the tests and the benchmarks all call `build`, so the order of the stages and
+what each hands the next are written in one place. The flow passes `run_stage`, which runs each
+stage as a Prefect task (timings, retries of I/O); everyone else runs them as plain calls.
+Writing and publishing the package are the flow's: they touch the output folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from transforms.findings import concat_findings
+from transforms.ingest import Export, read_export
+from transforms.mapping import map_domains
+from transforms.reconcile import check_reconciliation, reconcile_rows
+from transforms.standardise_sheets import standardise_export
+from transforms.study import Study
+from transforms.validate import validate_export
+
+# run_stage(name, function, *arguments) -> the function's value
+StageRunner = Callable[..., object]
+
+
+def run_plainly(name: str, function: Callable, *arguments):
+    return function(*arguments)
+
+
+@dataclass(frozen=True)
+class Built:
+    """What the stages made of one export: the frames of each stage, every finding, the
+    reconciliation counts, and the problems that forbid publishing (rows lost, SDTM checks failed)."""
+
+    export: Export
+    sheets: dict[str, pd.DataFrame]
+    valid: dict[str, pd.DataFrame]
+    domains: dict[str, pd.DataFrame]
+    analysis: dict[str, pd.DataFrame]
+    findings: pd.DataFrame
+    counts: pd.DataFrame
+    problems: list[str]
+
+
+def build(
+    input_dir: Path,
+    study: Study,
+    transliteration: pd.DataFrame,
+    docs_dir: Path | None = None,
+    run_stage: StageRunner = run_plainly,
+    check_output: bool = True,
+) -> Built:
+    """Every stage from the export folder to the reconciled SDTM domains.
+
+    `docs_dir`: where Great Expectations keeps the run's Data Docs (None: no Data Docs).
+    `check_output`: run the SDTM suites on the mapped domains (a failure there is a mapping bug,
+    one of `problems`); fuzzing turns them off to stay fast, never a real run.
+    """
+    export = run_stage("ingest", read_export, input_dir, study.raw_columns, study.sheet_names)
+    sheets = run_stage("standardise", standardise_export, export.sheets, study)
+    # the SDTM checks, which follow, write the folder's Data Docs once for both
+    valid, validation_findings = run_stage(
+        "validate", validate_export, sheets, export.files, study, transliteration, docs_dir, False
+    )
+    domains, analysis, map_findings = run_stage("map_to_sdtm", map_domains, valid, study, transliteration)
+    conform_findings, conform_problems = concat_findings(), []
+    if check_output:
+        from expectations.sdtm import check_sdtm_domains, format_conformance_errors
+
+        conform_findings = run_stage("check_sdtm", check_sdtm_domains, domains, study, docs_dir)
+        conform_problems = format_conformance_errors(conform_findings)
+    findings = concat_findings(export.findings, validation_findings, map_findings, conform_findings)
+    counts = reconcile_rows(sheets, export.inventory, findings, domains)
+    problems = check_reconciliation(counts) + conform_problems
+    return Built(export, sheets, valid, domains, analysis, findings, counts, problems)
