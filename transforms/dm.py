@@ -10,51 +10,73 @@ import pandas as pd
 
 from transforms.findings import LINEAGE
 from transforms.standardise import compute_age
+from transforms.spec_map import derive_mapped_variables
 from transforms.study import Study
 
 
 def build_dm(demographics: pd.DataFrame, ex: pd.DataFrame, study: Study) -> pd.DataFrame:
-    """DM from the standardised Demographics rows that passed validation and the EX records."""
+    """DM from the standardised subjects rows that passed validation and the EX records: each
+    variable as the study's mapping.csv says, the `derived` ones by the named derivation."""
     arms = study.arms[["ARMCD", "ARM", "dose"]]
     exposure = derive_exposure_summary(ex, arms, study.config["treatment"]["EXDOSU"])
     base = demographics.merge(exposure, on="USUBJID", how="left").merge(
         arms[["ARMCD", "ARM"]], on="ARMCD", how="left"
     )
-    treated = base["RFXSTDTC"].notna()
-    age = compute_age(base["dtc_birth_date"], base["dtc_consent_date"])
-    not_treated = study.config["not_treated"]["ARMNRS"]
-    dm = pd.DataFrame(
-        {
-            "STUDYID": study.studyid,
-            "DOMAIN": "DM",
-            "USUBJID": base["USUBJID"],
-            "SUBJID": base["SUBJID"],
-            "RFSTDTC": base["RFXSTDTC"],
-            "RFENDTC": base["RFXENDTC"],
-            "RFXSTDTC": base["RFXSTDTC"],
-            "RFXENDTC": base["RFXENDTC"],
-            "RFICDTC": base["dtc_consent_date"],
-            "RFPENDTC": base["dtc_end_of_study_date"].fillna(base["dtc_death_date"]),
-            "DTHDTC": base["dtc_death_date"],
-            "DTHFL": pd.Series("Y", index=base.index).where(base["dtc_death_date"].notna()),
-            "SITEID": base["SITEID"],
-            "BRTHDTC": base["dtc_birth_date"],
-            "AGE": age.astype("Float64"),
-            "AGEU": pd.Series("YEARS", index=base.index).where(age.notna()),
-            "SEX": base["SEX"],
-            "RACE": base["RACE"],
-            "ETHNIC": base["ETHNIC"],
-            "ARMCD": base["ARMCD"],
-            "ARM": base["ARM"],
-            "ACTARMCD": base["ACTARMCD"],
-            "ACTARM": base["ACTARM"],
-            "ARMNRS": base["ARMNRS"].where(treated, not_treated),
-            "ACTARMUD": base["ACTARMUD"],
-            "COUNTRY": study.config["study"]["country"],
-            **{column: base[column] for column in LINEAGE},
-        }
-    )
+    spec = study.mapping_of("DM")
+    mapped = derive_mapped_variables(base, spec, study.config)
+    derived = {}
+    for name in spec.loc[spec["algorithm"] == "derived", "value"].unique():
+        if name not in DM_DERIVATIONS:
+            raise ValueError(
+                f"mapping.csv: DM derivation {name!r} does not exist; use one of "
+                + ", ".join(DM_DERIVATIONS)
+            )
+        derived.update(DM_DERIVATIONS[name](base, study))
+    columns = {"STUDYID": study.studyid, "DOMAIN": "DM", "USUBJID": base["USUBJID"]}
+    for variable in spec["variable"].unique():
+        columns[variable] = mapped[variable] if variable in mapped.columns else derived[variable]
+    dm = pd.DataFrame({**columns, **{column: base[column] for column in LINEAGE}})
     return dm.sort_values("USUBJID", kind="stable").reset_index(drop=True)
+
+
+def derive_reference_dates(base: pd.DataFrame, study: Study) -> dict[str, pd.Series]:
+    """RFSTDTC/RFENDTC: the first and last dose given (the reference start is first exposure)."""
+    return {
+        "RFSTDTC": base["RFXSTDTC"], "RFENDTC": base["RFXENDTC"],
+        "RFXSTDTC": base["RFXSTDTC"], "RFXENDTC": base["RFXENDTC"],
+    }
+
+
+def derive_age(base: pd.DataFrame, study: Study) -> dict[str, pd.Series]:
+    age = compute_age(base["dtc_birth_date"], base["dtc_consent_date"])
+    return {
+        "AGE": age.astype("Float64"),
+        "AGEU": pd.Series("YEARS", index=base.index).where(age.notna()),
+    }
+
+
+def derive_planned_arm(base: pd.DataFrame, study: Study) -> dict[str, pd.Series]:
+    return {"ARM": base["ARM"]}
+
+
+def derive_actual_arm(base: pd.DataFrame, study: Study) -> dict[str, pd.Series]:
+    """ACTARMCD/ACTARM from the doses given; a subject never treated gets the study's
+    not-treated reason (study.toml [not_treated])."""
+    treated = base["RFXSTDTC"].notna()
+    return {
+        "ACTARMCD": base["ACTARMCD"],
+        "ACTARM": base["ACTARM"],
+        "ARMNRS": base["ARMNRS"].where(treated, study.config["not_treated"]["ARMNRS"]),
+        "ACTARMUD": base["ACTARMUD"],
+    }
+
+
+DM_DERIVATIONS = {
+    "reference_dates": derive_reference_dates,
+    "age": derive_age,
+    "planned_arm": derive_planned_arm,
+    "actual_arm": derive_actual_arm,
+}
 
 
 def derive_exposure_summary(ex: pd.DataFrame, arms: pd.DataFrame, dose_unit: str) -> pd.DataFrame:

@@ -1,50 +1,48 @@
-"""EX — Exposure: one record per infusion actually given (sdtm-reference Part A)."""
+"""EX — Exposure: one record per dose actually given, filled as the study's mapping.csv says."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from transforms.findings import INFO, LINEAGE, make_row_findings
 from transforms.sdtm import derive_epoch, derive_seq, derive_study_days
-from transforms.study import Study
+from transforms.spec_map import compute_condition, derive_mapped_variables, read_condition
+from transforms.study import EXPOSURE, Study
 
 STAGE = "map"
 
 
-def build_ex_records(infusions: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_ex_records(exposure: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
     """EX records without study days (DM's reference dates come from these records first).
 
-    A row with a 'Not given reason' is an infusion that did not happen: EX holds administered
-    doses only (SDTMIG EX assumptions), so the row is accounted for by an INFO finding instead.
+    A row the spec's `not_given` condition marks is a dose that was not given: EX holds
+    administered doses only (SDTMIG EX assumptions), so the row is accounted for by an INFO
+    finding instead. Every variable is filled as mapping.csv says.
     """
-    not_given = infusions["not_given_reason"].notna()
-    findings = make_row_findings(
-        infusions[not_given], severity=INFO, stage=STAGE, rule="SF-0301",
-        variable="not_given_reason",
-        message="infusion recorded as not given: no EX record (EX holds administered doses only)",
+    settings = study.domain_settings("EX")
+    condition = settings.get("not_given", "")
+    not_given = (
+        compute_condition(exposure, condition) if condition else np.zeros(len(exposure), dtype=bool)
     )
-    given = infusions[~not_given]
-    treatment = study.config["treatment"]
+    label = study.sheet_names[study.sheet_with_role(EXPOSURE)][0]
+    findings = make_row_findings(
+        exposure[not_given], severity=INFO, stage=STAGE, rule="SF-0301",
+        variable=read_condition(condition)[0] if condition else None,
+        message=f"dose recorded as not given on this {label} row: no EX record "
+        "(EX holds administered doses only)",
+    )
+    given = exposure[~not_given]
     ex = pd.DataFrame(
         {
             "STUDYID": study.studyid,
             "DOMAIN": "EX",
             "USUBJID": given["USUBJID"],
-            # The site's infusion number, kept so a reviewer can match the CRF page.
-            "EXSPID": given["infusion_number"],
-            "EXTRT": treatment["EXTRT"],
-            "EXDOSE": given["EXDOSE"],
-            "EXDOSU": treatment["EXDOSU"],
-            "EXDOSFRM": treatment["EXDOSFRM"],
-            "EXDOSFRQ": treatment["EXDOSFRQ"],
-            "EXROUTE": given["EXROUTE"].fillna(treatment["EXROUTE"]),
-            "EXSTDTC": given["EXSTDTC"],
-            # A single administration: with no end time collected, end = start (CDISC EX note).
-            "EXENDTC": given["EXENDTC"].where(given["end_time"].notna(), given["EXSTDTC"]),
+            **derive_mapped_variables(given, study.mapping_of("EX"), study.config),
             **{column: given[column] for column in LINEAGE},
         }
     )
-    ex = derive_seq(ex, "EXSEQ", ["EXSTDTC", "EXSPID"])
+    ex = derive_seq(ex, "EXSEQ", list(settings.get("seq_by", ["EXSTDTC"])))
     return ex, findings
 
 

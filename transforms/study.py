@@ -33,6 +33,7 @@ _TABLES = {
     "unit_conversions": "unit_conversions.csv",
     "scores": "scores.csv",
     "rs_tests": "rs_tests.csv",
+    "mapping": "mapping.csv",
 }
 
 
@@ -51,6 +52,8 @@ class Study:
     unit_conversions: pd.DataFrame
     scores: pd.DataFrame
     rs_tests: pd.DataFrame
+    # mapping.csv: how each SDTM variable is filled (transforms.spec_map)
+    mapping: pd.DataFrame
     # trial_design.toml (TS, TE, TA, TV, TI, MH settings) and mappings/ct; empty/None when absent
     trial_design: dict = field(default_factory=dict)
     ct: ControlledTerminology | None = None
@@ -92,6 +95,14 @@ class Study:
             row.sheet: [name.strip() for name in row.names.split("|") if name.strip()]
             for row in self.sheets.itertuples()
         }
+
+    def mapping_of(self, domain: str) -> pd.DataFrame:
+        """The mapping.csv rows of one domain, in the file's order."""
+        return self.mapping[self.mapping["domain"] == domain]
+
+    def domain_settings(self, domain: str) -> dict:
+        """study.toml [domains.<domain>]: where the domain's records come from."""
+        return self.config.get("domains", {}).get(domain, {})
 
     def headers_of(self, sheet: str) -> dict[str, str]:
         """{column: the header the site is told about} for one sheet (raw_columns.csv `header`)."""
