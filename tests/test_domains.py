@@ -60,7 +60,7 @@ INFUSIONS = raw(
 def domains():
     ex_records, findings = build_ex_records(standardise("infusions", INFUSIONS), STUDY)
     dm = build_dm(standardise("demographics", DEMOGRAPHICS), ex_records, STUDY)
-    return dm.set_index("SUBJID"), build_ex(ex_records, dm), findings
+    return dm.set_index("SUBJID"), build_ex(ex_records, dm, STUDY.epochs), findings
 
 
 def test_dm_reference_dates_come_from_the_infusions_given(domains):

@@ -20,6 +20,8 @@ from transforms.liver_scores import derive_score_inputs, derive_scores
 from transforms.rs import build_rs, check_meld_consistency
 from transforms.study import read_study
 
+EPOCHS = ("SCREENING", "TREATMENT", "FOLLOW-UP")
+
 STUDY = Path(__file__).resolve().parents[1] / "mappings" / "ucmsc-esld"
 
 
@@ -44,7 +46,7 @@ def make_rs(scoring, rs_tests, conversions, lb=None) -> pd.DataFrame:
         make_lb() if lb is None else lb, make_assessments(), conversions=conversions
     )
     scores = derive_scores(inputs, make_dm(), scoring=scoring)
-    return build_rs(scores, make_dm(), rs_tests=rs_tests, studyid="UCMSC-ESLD")
+    return build_rs(scores, make_dm(), rs_tests=rs_tests, studyid="UCMSC-ESLD", epochs=EPOCHS)
 
 
 @pytest.fixture(scope="module")
@@ -175,10 +177,10 @@ def test_rs_tests_table_errors_name_the_fix(scoring, rs_tests, conversions):
     scores = derive_scores(inputs, make_dm(), scoring=scoring)
     broken = rs_tests.assign(orres=rs_tests["orres"].replace("BILI_MGDL", "BILIRUBIN"))
     with pytest.raises(ValueError, match="'BILIRUBIN', not a column"):
-        build_rs(scores, make_dm(), rs_tests=broken, studyid="UCMSC-ESLD")
+        build_rs(scores, make_dm(), rs_tests=broken, studyid="UCMSC-ESLD", epochs=EPOCHS)
     no_carrier = rs_tests.assign(not_done="")
     with pytest.raises(ValueError, match="exactly one row needs not_done = Y"):
-        build_rs(scores, make_dm(), rs_tests=no_carrier, studyid="UCMSC-ESLD")
+        build_rs(scores, make_dm(), rs_tests=no_carrier, studyid="UCMSC-ESLD", epochs=EPOCHS)
 
 
 # ==================================================================================================

@@ -30,6 +30,6 @@ def test_epoch_from_dates_against_first_and_last_infusion():
         {"USUBJID": ["S1"] * 5 + ["S2"],
          "XXDTC": ["2025-03-01", "2025-03-10", "2025-03-31T23:00", "2025-04-01", "2025-04", "2025-03-10"]}
     )
-    epoch = derive_epoch(frame, DM, "XXDTC")["EPOCH"]
+    epoch = derive_epoch(frame, DM, "XXDTC", ("SCREENING", "TREATMENT", "FOLLOW-UP"))["EPOCH"]
     assert epoch.tolist()[:4] == ["SCREENING", "TREATMENT", "TREATMENT", "FOLLOW-UP"]
     assert epoch.isna().tolist()[4:] == [True, True]

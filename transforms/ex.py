@@ -46,7 +46,7 @@ def build_ex_records(exposure: pd.DataFrame, study: Study) -> tuple[pd.DataFrame
     return ex, findings
 
 
-def build_ex(ex_records: pd.DataFrame, dm: pd.DataFrame) -> pd.DataFrame:
-    """Finish EX once DM's reference dates exist: study days and EPOCH."""
+def build_ex(ex_records: pd.DataFrame, dm: pd.DataFrame, epochs: tuple[str, str, str]) -> pd.DataFrame:
+    """Finish EX once DM's reference dates exist: study days and EPOCH (Study.epochs)."""
     ex = derive_study_days(ex_records, dm, {"EXSTDY": "EXSTDTC", "EXENDY": "EXENDTC"})
-    return derive_epoch(ex, dm, "EXSTDTC")
+    return derive_epoch(ex, dm, "EXSTDTC", epochs)

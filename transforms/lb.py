@@ -51,7 +51,7 @@ def build_lb(
     lb = derive_visit_variables(lb, "LBDTC", study.visits, unscheduled)
     lb = derive_seq(lb, "LBSEQ", ["LBTESTCD", "VISITNUM", "LBDTC"])
     lb = derive_study_days(lb, dm, {"LBDY": "LBDTC"})
-    lb = derive_epoch(lb, dm, "LBDTC")
+    lb = derive_epoch(lb, dm, "LBDTC", study.epochs)
     return derive_lobxfl(lb, dm, "LB")
 
 

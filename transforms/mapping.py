@@ -39,7 +39,7 @@ def map_domains(
     )
     ex_records, ex_findings = build_ex_records(exposure, study)
     dm = build_dm(subjects, ex_records, study)
-    ex = build_ex(ex_records, dm)
+    ex = build_ex(ex_records, dm, study.epochs)
     dated = pd.concat(
         [
             compute_dated_visits(labs, "LBDTC"),
@@ -52,11 +52,14 @@ def map_domains(
     assessments = derive_visit_variables(assessments, "dtc_assessment_date", study.visits, unscheduled)
     inputs = derive_score_inputs(lb, assessments, conversions=study.unit_conversions)
     scores = derive_scores(inputs, dm, scoring=study.scores)
-    rs = build_rs(scores, dm, rs_tests=study.rs_tests, studyid=study.studyid)
+    rs = build_rs(scores, dm, rs_tests=study.rs_tests, studyid=study.studyid, epochs=study.epochs)
     analysis = {"liver_scores": build_liver_scores(scores, dm)}
     conformance = check_meld_consistency(lb, rs, assessments, conversions=study.unit_conversions)
     mh, mh_findings = build_mh(subjects, dm, study, transliteration)
-    sv = build_sv({"LB": lb, "RS": rs}, dm, study.visits, study.studyid)
+    sv = build_sv(
+        {"LB": lb, "RS": rs}, dm, study.visits, study.studyid,
+        study.config["visits"]["unscheduled_description"],
+    )
     domains = {"DM": dm, "EX": ex, "LB": lb, "RS": rs, "MH": mh, "SV": sv, **build_trial_design(dm, study)}
     return domains, analysis, concat_findings(ex_findings, mh_findings, conformance)
 

@@ -70,7 +70,8 @@ MELD_TESTCD = "MELD0101"
 
 
 def build_rs(
-    scores: pd.DataFrame, dm: pd.DataFrame, *, rs_tests: pd.DataFrame, studyid: str
+    scores: pd.DataFrame, dm: pd.DataFrame, *, rs_tests: pd.DataFrame, studyid: str,
+    epochs: tuple[str, str, str],
 ) -> pd.DataFrame:
     """RS from the scores frame (`derive_scores`), DM's reference dates and the rs_tests table.
 
@@ -118,7 +119,7 @@ def build_rs(
     rs = rs.astype({"RSSTRESN": "float64", "VISITNUM": "float64"})
     rs = derive_seq(rs, "RSSEQ", ["VISITNUM", "RSDTC", "_order"])
     rs = derive_study_days(rs, dm, {"RSDY": "RSDTC"})
-    rs = derive_epoch(rs, dm, "RSDTC")
+    rs = derive_epoch(rs, dm, "RSDTC", epochs)
     rs = derive_lobxfl(rs, dm, "RS")
     return rs[RS_COLUMNS]
 

@@ -23,14 +23,18 @@ def derive_study_days(frame: pd.DataFrame, dm: pd.DataFrame, days: dict[str, str
     )
 
 
-def derive_epoch(frame: pd.DataFrame, dm: pd.DataFrame, dtc_var: str) -> pd.DataFrame:
+def derive_epoch(
+    frame: pd.DataFrame, dm: pd.DataFrame, dtc_var: str, epochs: tuple[str, str, str]
+) -> pd.DataFrame:
     """EPOCH from the record date against the subject's treatment dates.
 
-    Before the first infusion date: SCREENING; up to the last infusion date: TREATMENT; after it:
-    FOLLOW-UP. Null when the date is partial or the subject was never treated (SDTMIG 3.4
+    `epochs` (Study.epochs, from the trial elements): before the first dose date the first,
+    up to the last dose date the second, after it the third (e.g. SCREENING, TREATMENT,
+    FOLLOW-UP). Null when the date is partial or the subject was never treated (SDTMIG 3.4
     4.1.3.1: don't invent an epoch the dates cannot support). Dates only: a Day 1 pre-dose sample
-    has no time to tell it from a post-dose one, so Day 1 is TREATMENT.
+    has no time to tell it from a post-dose one, so Day 1 is the treatment epoch.
     """
+    before, during, after = epochs
     reference = frame[["USUBJID"]].merge(
         dm[["USUBJID", "RFXSTDTC", "RFXENDTC"]], on="USUBJID", how="left"
     )
@@ -39,9 +43,9 @@ def derive_epoch(frame: pd.DataFrame, dm: pd.DataFrame, dtc_var: str) -> pd.Data
     last = compute_complete_date(pd.Series(reference["RFXENDTC"].to_numpy(), index=frame.index))
     epoch = pd.Series(pd.NA, index=frame.index, dtype="object")
     known = date.notna() & first.notna() & last.notna()
-    epoch[known & (date < first)] = "SCREENING"
-    epoch[known & (date >= first) & (date <= last)] = "TREATMENT"
-    epoch[known & (date > last)] = "FOLLOW-UP"
+    epoch[known & (date < first)] = before
+    epoch[known & (date >= first) & (date <= last)] = during
+    epoch[known & (date > last)] = after
     return frame.assign(EPOCH=epoch)
 
 

@@ -104,6 +104,21 @@ class Study:
         """study.toml [domains.<domain>]: where the domain's records come from."""
         return self.config.get("domains", {}).get(domain, {})
 
+    @property
+    def epochs(self) -> tuple[str, str, str]:
+        """(before the first dose, from first to last dose, after it): the EPOCH of the first
+        trial element, of the arms' own (treatment) elements, and of the last element
+        (trial_design.toml [[elements]], ordered by TAETORD)."""
+        elements = sorted(self.trial_design.get("elements", []), key=lambda e: e.get("TAETORD", 0))
+        treatment = [e["EPOCH"] for e in elements if e.get("arm")]
+        if len(elements) < 3 or not treatment:
+            raise ValueError(
+                f"{self.directory / 'trial_design.toml'}: EPOCH is derived from the trial elements: "
+                "give at least a first (before treatment) element, one treatment element per arm "
+                "(with `arm`) and a last (after treatment) element, each with its EPOCH"
+            )
+        return elements[0]["EPOCH"], treatment[0], elements[-1]["EPOCH"]
+
     def headers_of(self, sheet: str) -> dict[str, str]:
         """{column: the header the site is told about} for one sheet (raw_columns.csv `header`)."""
         columns = self.raw_columns[self.raw_columns["sheet"] == sheet]

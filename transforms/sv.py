@@ -15,14 +15,15 @@ import pandas as pd
 from transforms.findings import LINEAGE
 from transforms.sdtm import derive_study_days
 
-UNPLANNED_DESCRIPTION = "Unscheduled visit: laboratory tests and/or liver assessment outside the schedule"
 
 
 def build_sv(
-    findings_domains: dict[str, pd.DataFrame], dm: pd.DataFrame, visits: pd.DataFrame, studyid: str
+    findings_domains: dict[str, pd.DataFrame], dm: pd.DataFrame, visits: pd.DataFrame, studyid: str,
+    unscheduled_description: str,
 ) -> pd.DataFrame:
     """SV from Findings domains ({"LB": lb, "RS": rs}: each with USUBJID, VISITNUM, VISIT,
-    VISITDY, <domain>DTC and lineage), DM's reference dates and the planned visits (visits.csv)."""
+    VISITDY, <domain>DTC and lineage), DM's reference dates and the planned visits (visits.csv);
+    `unscheduled_description` (study.toml [visits]) is SVUPDES of every unscheduled visit."""
     parts = [
         frame[["USUBJID", "VISITNUM", "VISIT", "VISITDY", f"{name}DTC", *LINEAGE]]
         .rename(columns={f"{name}DTC": "DTC"})
@@ -52,7 +53,7 @@ def build_sv(
             "VISITDY": present["VISITDY"].astype("float64"),
             "SVSTDTC": present["SVSTDTC"],
             "SVENDTC": present["SVENDTC"],
-            "SVUPDES": pd.Series(UNPLANNED_DESCRIPTION, index=present.index, dtype=object).where(~planned, None),
+            "SVUPDES": pd.Series(unscheduled_description, index=present.index, dtype=object).where(~planned, None),
             **{column: present[column] for column in LINEAGE},
         }
     )
