@@ -15,6 +15,7 @@ from transforms.lb import build_lb
 from transforms.liver_scores import build_liver_scores, derive_score_inputs, derive_scores
 from transforms.mh import build_mh
 from transforms.rs import build_rs, check_meld_consistency
+from transforms.sdtm import derive_subject_variables
 from transforms.study import ASSESSMENTS, EXPOSURE, FINDINGS, SUBJECTS, Study
 from transforms.sv import build_sv
 from transforms.trial_design import build_trial_design
@@ -37,6 +38,8 @@ def map_domains(
     subjects, exposure, labs, assessments = (
         sheets[study.sheet_with_role(role)] for role in (SUBJECTS, EXPOSURE, FINDINGS, ASSESSMENTS)
     )
+    # a mapping condition may read the subject's planned arm (EXTRT of a placebo arm)
+    exposure = derive_subject_variables(exposure, subjects, ["ARMCD"])
     ex_records, ex_findings = build_ex_records(exposure, study)
     dm = build_dm(subjects, ex_records, study)
     ex = build_ex(ex_records, dm, study.epochs)

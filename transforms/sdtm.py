@@ -14,6 +14,20 @@ def derive_seq(frame: pd.DataFrame, seq_var: str, sort_by: list[str]) -> pd.Data
     return ordered.reset_index(drop=True)
 
 
+def derive_subject_variables(
+    records: pd.DataFrame, subjects: pd.DataFrame, variables: list[str]
+) -> pd.DataFrame:
+    """`records` with each subject's `variables` from the subjects sheet, where the records do not
+    carry them already (the planned ARMCD a mapping condition reads: EXTRT = PLACEBO where the
+    arm is placebo)."""
+    wanted = [v for v in variables if v not in records.columns and v in subjects.columns]
+    if not wanted:
+        return records
+    per_subject = subjects[["USUBJID", *wanted]].drop_duplicates("USUBJID", keep="last")
+    joined = records[["USUBJID"]].merge(per_subject, on="USUBJID", how="left")
+    return records.assign(**{v: joined[v].to_numpy() for v in wanted})
+
+
 def derive_study_days(frame: pd.DataFrame, dm: pd.DataFrame, days: dict[str, str]) -> pd.DataFrame:
     """Add each --DY named in `days` ({"LBDY": "LBDTC"}) from DM.RFSTDTC (SDTMIG 4.4.4)."""
     reference = frame[["USUBJID"]].merge(dm[["USUBJID", "RFSTDTC"]], on="USUBJID", how="left")
