@@ -135,8 +135,8 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
         if context.get("age_range") is not None:
             suite += _age_checks(context["age_range"])
         suite += _transplant_checks(columns)
-    if role == EXPOSURE and context.get("arm_doses") is not None:
-        suite += _dose_checks(context["arm_doses"], headers)
+    if role == EXPOSURE and context.get("arm_doses") is not None and "EXDOSE" in _standard_names(columns):
+        suite += _dose_checks(context["arm_doses"], headers, context.get("not_given_column"))
     suite.append(_key_check(context["record_keys"][sheet], headers, label))
     return suite
 
@@ -479,21 +479,26 @@ def _transplant_checks(columns: pd.DataFrame) -> list:
     ]
 
 
-def _dose_checks(arm_doses, headers: dict) -> list:
-    """The dose of an infusion given is one of the arms' doses. WARNING: EX keeps the dose as
-    sent and DM then shows an unplanned treatment, which may be what happened."""
+def _standard_names(columns: pd.DataFrame) -> set[str]:
+    return set(columns["standard_as"]) if "standard_as" in columns.columns else set()
+
+
+def _dose_checks(arm_doses, headers: dict, not_given: str | None) -> list:
+    """The dose given is one the protocol allows (an arm's dose or a reduction it allows).
+    WARNING: EX keeps the dose as sent and DM then shows an unplanned treatment, which may be
+    what happened. `not_given`: the column that marks a dose not given (those are not judged)."""
     doses = sorted({float(d) for d in arm_doses})
     listed = " or ".join(_number_text(d) for d in doses)
     header = headers.get("dose", "Dose")
+    condition = {"row_condition": Column(not_given).is_null()} if not_given else {}
     return [
         gxe.ExpectColumnValuesToBeInSet(
-            column="EXDOSE", value_set=doses,
-            row_condition=Column("not_given_reason").is_null(),
+            column="EXDOSE", value_set=doses, **condition,
             meta=_meta(
                 "SF-0124", WARNING, "dose",
                 f"{header} is not a dose of the protocol ({listed}): check it; until corrected "
                 "EX keeps it as sent and DM shows the subject's treatment as unplanned",
-                uses=["dose", "EXDOSE", "not_given_reason"], helpers=["EXDOSE"],
+                uses=["dose", "EXDOSE", *([not_given] if not_given else [])], helpers=["EXDOSE"],
             ),
         )
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -85,12 +86,23 @@ def test_dose_of_the_other_arm_is_a_warning():
         EXDOSE=[1.0, 3.0, 2.0, 3.0],
         not_given_reason=[None, None, None, None],
     )
-    findings = check_planned_dose(infusions, demographics, ARMS, {"dose": "Dose (10^6 cells/kg)"})
+    given = infusions["not_given_reason"].isna().to_numpy()
+    findings = check_planned_dose(infusions, demographics, ARMS, {"dose": "Dose (10^6 cells/kg)"}, given)
     # the dose 2 of no arm at all is the suite's SF-0124, not this one
     assert findings[["rule", "severity", "row", "value"]].values.tolist() == [
         ["SF-0125", "WARNING", 3, "3"]
     ]
     assert "dose of arm MHIGH but the subject was randomised to LOW (1)" in findings["message"].iloc[0]
+
+
+def test_a_reduction_the_randomised_arm_allows_is_no_warning():
+    arms = ARMS.assign(doses=[None, [1]])  # the high arm may be reduced to the low arm's dose
+    demographics = pd.DataFrame({"subject": ["01-002"], "ARMCD": ["MHIGH"], "weight": ["70"]})
+    infusions = rows(subject=["01-002", "01-002"], dose=["3", "1"], EXDOSE=[3.0, 1.0],
+                     not_given_reason=[None, None])
+    assert check_planned_dose(infusions, demographics, arms, {}, np.array([True, True])).empty
+    with_low = check_planned_dose(infusions, demographics, ARMS, {}, np.array([True, True]))
+    assert with_low["row"].tolist() == [3]
 
 
 def test_total_cells_off_by_more_than_the_tolerance_is_a_warning():
@@ -103,7 +115,9 @@ def test_total_cells_off_by_more_than_the_tolerance_is_a_warning():
         number_weight=[None, None, 60.0, 60.0],  # blank weight: the baseline weight, 60 kg
         not_given_reason=[None, None, None, "Fever"],
     )
-    findings = check_total_cells(infusions, demographics, 0.10, {})
+    findings = check_total_cells(
+        infusions, demographics, 0.10, {}, infusions["not_given_reason"].isna().to_numpy()
+    )
     assert findings[["rule", "severity", "row", "value"]].values.tolist() == [
         ["SF-0126", "WARNING", 3, "67"]
     ]

@@ -497,6 +497,7 @@ FULL_CONTEXT = {
                          ("INR", 0.5, 15.0, "")],
     "age_range": (18, 80),
     "arm_doses": [1.0, 3.0],
+    "not_given_column": "not_given_reason",
     "spellings": {"SEX": ["M", "Male", "F", "Female"]},
 }
 

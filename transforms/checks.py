@@ -19,6 +19,7 @@ from transforms.findings import (
     make_row_findings,
     select_rows,
 )
+from transforms.dm import compute_allowed_doses
 from transforms.distinct import compute_is_in, compute_is_repeated, compute_per_distinct
 from transforms.transliterate import compute_ascii, compute_has_non_ascii
 
@@ -220,18 +221,21 @@ def compute_is_later_parts(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def check_planned_dose(
-    infusions: pd.DataFrame, demographics: pd.DataFrame, arms: pd.DataFrame, headers: dict
+    infusions: pd.DataFrame, demographics: pd.DataFrame, arms: pd.DataFrame, headers: dict,
+    given: np.ndarray,
 ) -> pd.DataFrame:
-    """WARNING where an infusion given has the dose of another arm than the subject's randomised
-    one (a dose of no arm at all is SF-0124's). `demographics` are the mapped Demographics rows
-    (subject, ARMCD); `arms` the study's arms (ARMCD, ARM, dose)."""
+    """WARNING where a dose given (`given`) is another arm's dose and not one the subject's
+    randomised arm allows (a dose of no arm at all is SF-0124's). `demographics` are the mapped
+    subjects rows (subject, ARMCD); `arms` the study's arms (ARMCD, ARM, dose, doses)."""
     dose_of_arm = arms.set_index("ARMCD")["dose"].astype("float64")
+    allowed = compute_allowed_doses(arms)
     planned = demographics.drop_duplicates("subject", keep="last").set_index("subject")["ARMCD"]
     armcd = infusions["subject"].map(planned)
     expected = armcd.map(dose_of_arm).astype("float64")
-    given = infusions["not_given_reason"].isna()
     dose = infusions["EXDOSE"].astype("float64")
-    wrong = given & dose.isin(dose_of_arm.to_numpy()) & expected.notna() & (dose != expected)
+    key = pd.MultiIndex.from_arrays([armcd.astype("object"), dose])
+    permitted = key.isin(pd.MultiIndex.from_frame(allowed[["ARMCD", "EXDOSE"]]))
+    wrong = given & dose.isin(dose_of_arm.to_numpy()) & expected.notna() & ~permitted
     rows = infusions[wrong]
     other = dose[wrong].map({d: a for a, d in dose_of_arm.items()})
     message = (
@@ -246,7 +250,8 @@ def check_planned_dose(
 
 
 def check_total_cells(
-    infusions: pd.DataFrame, demographics: pd.DataFrame, tolerance: float, headers: dict
+    infusions: pd.DataFrame, demographics: pd.DataFrame, tolerance: float, headers: dict,
+    given: np.ndarray,
 ) -> pd.DataFrame:
     """WARNING where Total cells differ from dose × body weight by more than `tolerance` (a
     fraction, study.toml `total_cells_tolerance`). The infusion's body weight is used, else the
@@ -260,7 +265,6 @@ def check_total_cells(
     )
     expected = infusions["EXDOSE"].astype("float64") * weight
     total = infusions["number_total_cells"].astype("float64")
-    given = infusions["not_given_reason"].isna()
     off = given & expected.gt(0) & ((total - expected).abs() > tolerance * expected)
     off = off.fillna(False).to_numpy(dtype=bool)
     message = (

@@ -27,6 +27,8 @@ from transforms.checks import (
 )
 from transforms.distinct import compute_per_distinct
 from transforms.findings import ERROR, concat_findings
+from transforms.dm import compute_allowed_doses
+from transforms.spec_map import compute_condition, read_condition
 from transforms.study import EXPOSURE, SUBJECTS, Study
 from transforms.visits import UNSCHEDULED
 
@@ -90,12 +92,13 @@ def validate_sheet(
             compute_consent(frame, sheet, demographics, codes), codes,
         ),
     ]
-    if study.role_of(sheet) == EXPOSURE:
-        tolerance = float(study.config["treatment"]["total_cells_tolerance"])
-        row_checks += [
-            check_planned_dose(frame, demographics, study.arms, headers),
-            check_total_cells(frame, demographics, tolerance, headers),
-        ]
+    if study.role_of(sheet) == EXPOSURE and "EXDOSE" in frame.columns:
+        given = ~compute_not_given(frame, study)
+        row_checks.append(check_planned_dose(frame, demographics, study.arms, headers, given))
+        # a dose per kg checked against the total given: only a study that records both says so
+        tolerance = study.config["treatment"].get("total_cells_tolerance")
+        if tolerance is not None:
+            row_checks.append(check_total_cells(frame, demographics, float(tolerance), headers, given))
     sheet_findings = [
         check_superseded(frame, keys, files.set_index("name")["order"]),
         duplicates,
@@ -134,9 +137,21 @@ def build_context(sheets: dict[str, pd.DataFrame], study: Study) -> dict:
                 limited["plausible_high"].astype(float), limited["LBSTRESU"])
         ),
         "age_range": (study.config["study"]["age_min"], study.config["study"]["age_max"]),
-        "arm_doses": sorted(float(d) for d in study.arms["dose"]),
+        "arm_doses": sorted(compute_allowed_doses(study.arms)["EXDOSE"].unique()),
+        "not_given_column": compute_not_given_column(study),
         "spellings": terminology.groupby("codelist", sort=False)["raw"].agg(list).to_dict(),
     }
+
+
+def compute_not_given(frame: pd.DataFrame, study: Study) -> np.ndarray:
+    """The exposure rows that record a dose not given (study.toml [domains.EX] not_given)."""
+    condition = study.domain_settings("EX").get("not_given", "")
+    return compute_condition(frame, condition) if condition else np.zeros(len(frame), dtype=bool)
+
+
+def compute_not_given_column(study: Study) -> str | None:
+    condition = study.domain_settings("EX").get("not_given", "")
+    return read_condition(condition)[0] if condition else None
 
 
 def compute_run_date(files: pd.DataFrame) -> str | None:
