@@ -29,42 +29,49 @@ def map_domains(
     """({domain: frame}, {analysis table: frame}, findings) from the rows validation let through.
 
     MELD and Child-Pugh go to RS (sdtm-reference Part A); MELD-Na and MELD 3.0, which have no
-    CDISC test codes, only to the analysis table `liver_scores`.
+    CDISC test codes, only to the analysis table `liver_scores`. Scores are optional: a study
+    with no assessments sheet or no rs_tests.csv rows gets no RS and no analysis table; MH only
+    where trial_design.toml has [medical_history].
     """
     sheets = {
         sheet: assign_ascii_verbatim(frame, study.raw_columns, sheet, transliteration)
         for sheet, frame in valid.items()
     }
-    subjects, exposure, labs, assessments = (
-        sheets[study.sheet_with_role(role)] for role in (SUBJECTS, EXPOSURE, FINDINGS, ASSESSMENTS)
-    )
+    subjects, exposure, labs = (sheets[study.sheet_with_role(r)] for r in (SUBJECTS, EXPOSURE, FINDINGS))
+    # the assessments that scores are computed at: a study without such a sheet has no scores
+    scored = study.sheet_with_role(ASSESSMENTS) is not None and not study.rs_tests.empty
+    assessments = sheets[study.sheet_with_role(ASSESSMENTS)] if scored else None
     # a mapping condition may read the subject's planned arm (EXTRT of a placebo arm)
     exposure = derive_subject_variables(exposure, subjects, ["ARMCD"])
     ex_records, ex_findings = build_ex_records(exposure, study)
     dm = build_dm(subjects, ex_records, study)
     ex = build_ex(ex_records, dm, study.epochs)
-    dated = pd.concat(
-        [
-            compute_dated_visits(labs, "LBDTC"),
-            compute_dated_visits(assessments, "dtc_assessment_date"),
-        ],
-        ignore_index=True,
-    )
-    unscheduled = derive_unscheduled_visits(dated, study.visits)
+    dated = [compute_dated_visits(labs, "LBDTC")]
+    if scored:
+        dated.append(compute_dated_visits(assessments, "dtc_assessment_date"))
+    unscheduled = derive_unscheduled_visits(pd.concat(dated, ignore_index=True), study.visits)
     lb = build_lb(labs, dm, study, unscheduled)
-    assessments = derive_visit_variables(assessments, "dtc_assessment_date", study.visits, unscheduled)
-    inputs = derive_score_inputs(lb, assessments, conversions=study.unit_conversions)
-    scores = derive_scores(inputs, dm, scoring=study.scores)
-    rs = build_rs(scores, dm, rs_tests=study.rs_tests, studyid=study.studyid, epochs=study.epochs)
-    analysis = {"liver_scores": build_liver_scores(scores, dm)}
-    conformance = check_meld_consistency(lb, rs, assessments, conversions=study.unit_conversions)
-    mh, mh_findings = build_mh(subjects, dm, study, transliteration)
-    sv = build_sv(
-        {"LB": lb, "RS": rs}, dm, study.visits, study.studyid,
-        study.config["visits"]["unscheduled_description"],
+    domains, analysis, findings = {"DM": dm, "EX": ex, "LB": lb}, {}, [ex_findings]
+    if scored:
+        assessments = derive_visit_variables(assessments, "dtc_assessment_date", study.visits, unscheduled)
+        inputs = derive_score_inputs(lb, assessments, conversions=study.unit_conversions)
+        scores = derive_scores(inputs, dm, scoring=study.scores)
+        domains["RS"] = build_rs(
+            scores, dm, rs_tests=study.rs_tests, studyid=study.studyid, epochs=study.epochs
+        )
+        analysis["liver_scores"] = build_liver_scores(scores, dm)
+        findings.append(
+            check_meld_consistency(lb, domains["RS"], assessments, conversions=study.unit_conversions)
+        )
+    if "medical_history" in study.trial_design:
+        domains["MH"], mh_findings = build_mh(subjects, dm, study, transliteration)
+        findings.append(mh_findings)
+    domains["SV"] = build_sv(
+        {name: domains[name] for name in ("LB", "RS") if name in domains}, dm, study.visits,
+        study.studyid, study.config["visits"]["unscheduled_description"],
     )
-    domains = {"DM": dm, "EX": ex, "LB": lb, "RS": rs, "MH": mh, "SV": sv, **build_trial_design(dm, study)}
-    return domains, analysis, concat_findings(ex_findings, mh_findings, conformance)
+    domains.update(build_trial_design(dm, study))
+    return domains, analysis, concat_findings(*findings)
 
 
 def assign_ascii_verbatim(
