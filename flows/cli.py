@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         help="study configuration folder under mappings/ (default: the bundled UC-MSC study)",
     )
 
+    check = commands.add_parser("check-study", help="report every problem of a study folder (exit 2 if any)")
+    check.add_argument("study", type=Path, help="the study folder, e.g. mappings/<study>")
+
     from flows.serve import DEFAULT_CRON, DEFAULT_DEPLOYMENT, DEFAULT_TIMEZONE
 
     serve = commands.add_parser(
@@ -70,7 +73,23 @@ def main(argv: list[str] | None = None) -> int:
         return _sample(args)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "check-study":
+        return _check_study(args.study)
     return _run(args)
+
+
+def _check_study(study_dir: Path) -> int:
+    """Print every problem of the study folder, one a line; 2 when there is any."""
+    from transforms.study_check import check_study
+
+    problems = check_study(study_dir)
+    for problem in problems:
+        print(f"sdtmflow: {study_dir}/{problem}", file=sys.stderr)
+    if problems:
+        print(f"sdtmflow: {len(problems)} problem(s) in study folder {study_dir}: nothing was run", file=sys.stderr)
+        return 2
+    print(f"study folder {study_dir}: no problem found")
+    return 0
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -91,6 +110,11 @@ def _run(args: argparse.Namespace) -> int:
         # line with the fix instead of task-failure tracebacks and pointless retries.
         if not args.input.is_dir():
             raise FileNotFoundError(f"input folder {args.input} does not exist (--input)")
+        from transforms.study_check import check_study
+
+        problems = check_study(args.study)
+        if problems:
+            return _check_study(args.study)
         read_study(args.study)
         read_variable_metadata(STANDARDS_DIR, args.study)
     except (FileNotFoundError, ValueError) as problem:

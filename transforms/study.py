@@ -24,7 +24,7 @@ ROLES = (SUBJECTS, EXPOSURE, FINDINGS, ASSESSMENTS)
 STANDARDS_DIR = MAPPINGS_DIR / "standards"
 DEFAULT_STUDY_DIR = MAPPINGS_DIR / "ucmsc-esld"
 
-_TABLES = {
+TABLE_FILES = {
     "sheets": "sheets.csv",
     "raw_columns": "raw_columns.csv",
     "terminology": "terminology.csv",
@@ -140,7 +140,7 @@ def read_study(study_dir: Path) -> Study:
         if key not in config:
             raise ValueError(f"{config_path}: section [{key}] is missing")
     tables = {}
-    for name, filename in _TABLES.items():
+    for name, filename in TABLE_FILES.items():
         path = study_dir / filename
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: every study folder needs {filename}")

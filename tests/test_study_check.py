@@ -1,0 +1,118 @@
+"""check-study finds each mistake a person makes in a study folder, naming file, row and column."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from transforms.study import DEFAULT_STUDY_DIR
+from transforms.study_check import check_study
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}: the mistake would not be planted"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def append(path: Path, line: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
+
+
+# (id, how to plant the mistake, file, row, column, words of the message)
+MISTAKES = [
+    ("codelist that does not exist", lambda d: edit(d / "raw_columns.csv", ",SEX,SEX,", ",SEXX,SEX,"),
+     "raw_columns.csv", 6, "codelist", "has no rows in terminology.csv"),
+    ("variable in no domain", lambda d: append(d / "mapping.csv", "EX,EXFOO,assign_no_ct,EXDOSE,,,"),
+     "mapping.csv", 37, "variable", "EX.EXFOO is in no domain"),
+    ("sheet name used twice", lambda d: edit(d / "sheets.csv", "infusions,exposure,Infusions,", "infusions,exposure,Infusions|Labs,"),
+     "sheets.csv", 4, "names", "also a name of sheet 'infusions'"),
+    ("derivation input no sheet provides", lambda d: edit(d / "mapping.csv", "EX,EXDOSE,assign_no_ct,EXDOSE", "EX,EXDOSE,assign_no_ct,dose_mg"),
+     "mapping.csv", 28, "source", "provided by no column"),
+    ("unknown algorithm", lambda d: edit(d / "mapping.csv", "EX,EXSPID,assign_no_ct", "EX,EXSPID,assign_raw"),
+     "mapping.csv", 26, "algorithm", "is not one of"),
+    ("hardcode without a value", lambda d: edit(d / "mapping.csv", "DM,DTHFL,hardcode_ct,,Y,", "DM,DTHFL,hardcode_ct,,,"),
+     "mapping.csv", 11, "value", "needs the value"),
+    ("unknown derivation", lambda d: edit(d / "mapping.csv", "DM,AGE,derived,,age,", "DM,AGE,derived,,age_at_entry,"),
+     "mapping.csv", 14, "value", "no derivation of DM"),
+    ("condition outside the forms", lambda d: edit(d / "mapping.csv", "end_time not null", "end_time exists"),
+     "mapping.csv", 35, "condition", "COLUMN is null"),
+    ("condition on a column the sheet lacks", lambda d: edit(d / "mapping.csv", "end_time not null", "stop_time not null"),
+     "mapping.csv", 35, "condition", "'stop_time' is provided by no column"),
+    ("study key that does not exist", lambda d: edit(d / "mapping.csv", "treatment.EXDOSU", "treatment.EXDOSEU"),
+     "mapping.csv", 29, "value", "treatment.EXDOSEU"),
+    ("unknown role", lambda d: edit(d / "sheets.csv", "labs,findings,", "labs,lab,"),
+     "sheets.csv", 4, "role", "'lab' is not a role"),
+    ("no subjects sheet", lambda d: edit(d / "sheets.csv", "demographics,subjects,", "demographics,assessments,"),
+     "sheets.csv", None, "role", "0 sheets have the role 'subjects'"),
+    ("record key naming no column", lambda d: edit(d / "sheets.csv", "subject infusion_number", "subject infusion_no"),
+     "sheets.csv", 3, "record_key", "'infusion_no' is no column"),
+    ("raw column of an unknown sheet", lambda d: append(d / "raw_columns.csv", "vitals,subject,Subject,,Y,text,N,,,,,,"),
+     "raw_columns.csv", 43, "sheet", "'vitals' is not a sheet"),
+    ("unknown kind", lambda d: edit(d / "raw_columns.csv", "demographics,weight,Weight (kg),,N,number", "demographics,weight,Weight (kg),,N,float"),
+     "raw_columns.csv", 12, "kind", "'float' is not one of"),
+    ("required not Y/N", lambda d: edit(d / "raw_columns.csv", "demographics,sex,Sex,,Y,", "demographics,sex,Sex,,yes,"),
+     "raw_columns.csv", 6, "required", "write Y or N"),
+    ("header alias naming two columns", lambda d: edit(d / "raw_columns.csv", "labs,collection_date,Collection date,,", "labs,collection_date,Collection date,Visit,"),
+     "raw_columns.csv", 29, "aliases", "also names column 'visit'"),
+    ("time combined with no date", lambda d: edit(d / "raw_columns.csv", "EXSTDTC,infusion_date", "EXSTDTC,infusion_day"),
+     "raw_columns.csv", 20, "combine_with", "not a date column"),
+    ("codelist without its coded name", lambda d: edit(d / "raw_columns.csv", ",RACE,RACE,", ",RACE,,"),
+     "raw_columns.csv", 7, "coded_as", "needs both codelist and coded_as"),
+    ("column listed twice", lambda d: append(d / "raw_columns.csv", "labs,unit,Units,,N,text,N,,,,,,"),
+     "raw_columns.csv", 43, "column", "listed twice"),
+    ("visit number that is not a number", lambda d: edit(d / "visits.csv", "Week 8,5,", "Week 8,five,"),
+     "visits.csv", 6, "VISITNUM", "is not a number"),
+    ("visit listed twice", lambda d: append(d / "visits.csv", "Week 8,9,"),
+     "visits.csv", 10, "VISIT", "listed twice"),
+    ("two arms with one code", lambda d: edit(d / "study.toml", 'ARMCD = "MHIGH"', 'ARMCD = "LOW"'),
+     "study.toml", None, "[[arms]] ARMCD", "given to two arms"),
+    ("unknown actual-arm rule", lambda d: edit(d / "study.toml", 'actual_arm = "dose_level"', 'actual_arm = "by_dose"'),
+     "study.toml", None, "[derivations] actual_arm", "'by_dose' is not one of"),
+    ("a missing section", lambda d: edit(d / "study.toml", "[visits]", "[visit_settings]"),
+     "study.toml", None, "[visits]", "section missing"),
+    ("a table missing", lambda d: (d / "mapping.csv").unlink(),
+     "mapping.csv", None, None, "not found"),
+    ("a table missing a column", lambda d: edit(d / "sheets.csv", "sheet,role,names,row_is,record_key", "sheet,role,name,row_is,record_key"),
+     "sheets.csv", 1, "names", "missing from the header row"),
+    ("broken TOML", lambda d: edit(d / "study.toml", 'studyid = "UCMSC-ESLD"', 'studyid = "UCMSC-ESLD'),
+     "study.toml", None, None, "is not valid TOML"),
+]
+
+
+@pytest.fixture
+def study_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "study"
+    shutil.copytree(DEFAULT_STUDY_DIR, folder, ignore=shutil.ignore_patterns("sample_export"))
+    return folder
+
+
+def test_the_bundled_study_has_no_problem():
+    assert check_study(DEFAULT_STUDY_DIR) == []
+
+
+@pytest.mark.parametrize("name, plant, file, row, column, words", MISTAKES, ids=[m[0] for m in MISTAKES])
+def test_each_mistake_is_one_problem_naming_file_row_and_column(study_copy, name, plant, file, row, column, words):
+    plant(study_copy)
+    problems = check_study(study_copy)
+    matching = [p for p in problems if p.file == file and words in p.message]
+    assert matching, f"no problem for {name}: {[str(p) for p in problems]}"
+    assert (matching[0].row, matching[0].column) == (row, column)
+
+
+def test_the_command_lists_every_problem_and_exits_2(study_copy):
+    MISTAKES[0][1](study_copy)
+    MISTAKES[4][1](study_copy)
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "check-study", str(study_copy)],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "raw_columns.csv row 6 column codelist" in done.stderr
+    assert "mapping.csv row 26 column algorithm" in done.stderr
+    assert "2 problem(s)" in done.stderr

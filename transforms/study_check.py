@@ -1,0 +1,272 @@
+"""check-study: every problem of a study folder, found before any raw data is read.
+
+A study is a folder of data (study.toml, sheets.csv, raw_columns.csv, mapping.csv, ...); a
+mistake in it would otherwise surface after all the mapping work, or as a traceback. Each problem
+names the file, the row (as a spreadsheet shows it: header = row 1), the column, what is wrong and
+how to fix it. `read_study` is only called on a folder with no problem.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.spec_map import ALGORITHMS, ASSIGN, HARDCODE, read_condition, read_study_value
+from transforms.study import ROLES, SUBJECTS, TABLE_FILES
+
+KINDS = ("text", "date", "time", "number", "identifying")
+ACTUAL_ARM_RULES = ("dose_level", "planned_regimen")
+DERIVATIONS = {
+    "DM": ("reference_dates", "age", "planned_arm", "actual_arm"),
+}
+REQUIRED_COLUMNS = {
+    "sheets.csv": ["sheet", "role", "names", "row_is", "record_key"],
+    "raw_columns.csv": ["sheet", "column", "header", "required", "kind", "verbatim", "codelist", "coded_as"],
+    "mapping.csv": ["domain", "variable", "algorithm", "source", "value", "condition"],
+    "terminology.csv": ["codelist", "raw", "value"],
+    "visits.csv": ["VISIT", "VISITNUM", "VISITDY"],
+    "variables.csv": ["dataset", "variable"],
+}
+# Columns standardise adds to every sheet (transforms.standardise_sheets) and lineage: a mapping
+# may read them though no raw column is named so.
+ADDED_EVERYWHERE = {"SUBJID", "USUBJID", "ARMCD", "_file", "_sheet", "_row"}
+ADDED_BY_ROLE = {
+    "subjects": {"age_at_consent"},
+    "findings": {"result_operator", "result_number", "problem_result", "LBSTRESU", "factor", "result_standard"},
+}
+DOMAIN_SOURCES = {"DM": SUBJECTS, "EX": "exposure"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file + (f" row {self.row}" if self.row is not None else "")
+        where += f" column {self.column}" if self.column else ""
+        return f"{where}: {self.message}"
+
+
+def check_study(study_dir: Path) -> list[Problem]:
+    """Every problem of the study folder `study_dir` (empty: the folder is fit to run)."""
+    study_dir = Path(study_dir)
+    if not study_dir.is_dir():
+        return [Problem(str(study_dir), None, None, "is not a folder: give the study folder (e.g. mappings/<study>)")]
+    problems: list[Problem] = []
+    config = _read_toml(study_dir / "study.toml", problems)
+    tables = {name: _read_table(study_dir / name, problems) for name in TABLE_FILES.values()}
+    variables = _read_table(study_dir / "variables.csv", problems)
+    tables["variables.csv"] = variables
+    for name, frame in tables.items():
+        missing = [c for c in REQUIRED_COLUMNS.get(name, []) if frame is not None and c not in frame.columns]
+        if missing:
+            problems.append(Problem(name, 1, ", ".join(missing), "column(s) missing from the header row: add them"))
+            tables[name] = None
+    if config is not None:
+        problems += check_config(config)
+    sheets, columns = tables["sheets.csv"], tables["raw_columns.csv"]
+    if sheets is not None:
+        problems += check_sheets(sheets)
+    if sheets is not None and columns is not None:
+        problems += check_raw_columns(columns, sheets, tables["terminology.csv"])
+    if tables["visits.csv"] is not None:
+        problems += check_visits(tables["visits.csv"])
+    if all(part is not None for part in (config, sheets, columns, tables["mapping.csv"], variables)):
+        problems += check_mapping(tables["mapping.csv"], config, sheets, columns, variables)
+    return problems
+
+
+def check_config(config: dict) -> list[Problem]:
+    problems = []
+    for section in ("study", "arms", "treatment", "visits", "domains"):
+        if section not in config:
+            problems.append(Problem("study.toml", None, f"[{section}]", "section missing: add it (see docs/new-study.md)"))
+    for key in ("studyid", "title", "country", "age_min", "age_max"):
+        if key not in config.get("study", {}):
+            problems.append(Problem("study.toml", None, f"[study] {key}", "missing: add it"))
+    arms = config.get("arms", [])
+    codes = [arm.get("ARMCD") for arm in arms]
+    for number, arm in enumerate(arms, start=1):
+        for key in ("ARMCD", "ARM", "dose"):
+            if key not in arm:
+                problems.append(Problem("study.toml", None, f"[[arms]] #{number} {key}", "missing: every arm has ARMCD, ARM and dose"))
+        if arm.get("ARMCD") and len(str(arm["ARMCD"])) > 20:
+            problems.append(Problem("study.toml", None, f"[[arms]] #{number} ARMCD", "longer than 20 characters (SDTM limit): shorten it"))
+    for code in {c for c in codes if codes.count(c) > 1}:
+        problems.append(Problem("study.toml", None, "[[arms]] ARMCD", f"{code!r} is given to two arms: give each arm its own code"))
+    rule = config.get("derivations", {}).get("actual_arm", "dose_level")
+    if rule not in ACTUAL_ARM_RULES:
+        problems.append(Problem("study.toml", None, "[derivations] actual_arm", f"{rule!r} is not one of {', '.join(ACTUAL_ARM_RULES)}"))
+    if "EX" not in config.get("domains", {}):
+        problems.append(Problem("study.toml", None, "[domains.EX]", "missing: say which sheet role the doses come from (from = \"exposure\")"))
+    condition = config.get("domains", {}).get("EX", {}).get("not_given")
+    if condition:
+        try:
+            read_condition(condition)
+        except ValueError as error:
+            problems.append(Problem("study.toml", None, "[domains.EX] not_given", str(error)))
+    return problems
+
+
+def check_sheets(sheets: pd.DataFrame) -> list[Problem]:
+    problems = []
+    for row, item in _rows(sheets):
+        if item["role"] not in ROLES:
+            problems.append(Problem("sheets.csv", row, "role", f"{item['role']!r} is not a role: use one of {', '.join(ROLES)}"))
+        if not item["names"].strip():
+            problems.append(Problem("sheets.csv", row, "names", "no name: give the sheet or file name the site uses"))
+        if not item["record_key"].strip():
+            problems.append(Problem("sheets.csv", row, "record_key", "empty: name the columns that identify one record"))
+    for sheet in sheets["sheet"][sheets["sheet"].duplicated()]:
+        problems.append(Problem("sheets.csv", None, "sheet", f"{sheet!r} is listed twice: one row per sheet"))
+    for role in ("subjects", "exposure", "findings"):
+        count = int((sheets["role"] == role).sum())
+        if count != 1:
+            problems.append(Problem("sheets.csv", None, "role", f"{count} sheets have the role {role!r}: exactly one must"))
+    owner: dict[str, str] = {}
+    from transforms.ingest import compute_name_words  # the matching rule ingest applies
+
+    for row, item in _rows(sheets):
+        for name in item["names"].split("|"):
+            key = " ".join(compute_name_words(name))
+            if key and key in owner and owner[key] != item["sheet"]:
+                problems.append(Problem("sheets.csv", row, "names", f"{name.strip()!r} is also a name of sheet {owner[key]!r}: a name may belong to one sheet"))
+            owner.setdefault(key, item["sheet"])
+    return problems
+
+
+def check_raw_columns(columns: pd.DataFrame, sheets: pd.DataFrame, terminology: pd.DataFrame | None) -> list[Problem]:
+    from transforms.ingest import compute_header_key
+
+    problems = []
+    known_sheets = set(sheets["sheet"])
+    codelists = set(terminology["codelist"]) if terminology is not None and "codelist" in terminology else set()
+    for row, item in _rows(columns):
+        if item["sheet"] not in known_sheets:
+            problems.append(Problem("raw_columns.csv", row, "sheet", f"{item['sheet']!r} is not a sheet of sheets.csv: add the sheet or correct the name"))
+        if item["kind"] not in KINDS:
+            problems.append(Problem("raw_columns.csv", row, "kind", f"{item['kind']!r} is not one of {', '.join(KINDS)}"))
+        if item["required"] not in ("Y", "N"):
+            problems.append(Problem("raw_columns.csv", row, "required", f"{item['required']!r}: write Y or N"))
+        if item["codelist"] and item["codelist"] not in codelists:
+            problems.append(Problem("raw_columns.csv", row, "codelist", f"codelist {item['codelist']!r} has no rows in terminology.csv: add its spellings there or correct the name"))
+        if bool(item["codelist"]) != bool(item["coded_as"]):
+            problems.append(Problem("raw_columns.csv", row, "coded_as", "a coded column needs both codelist and coded_as (the name of the coded value)"))
+        same_sheet = columns[columns["sheet"] == item["sheet"]]
+        if item.get("combine_with") and item["combine_with"] not in set(same_sheet.loc[same_sheet["kind"] == "date", "column"]):
+            problems.append(Problem("raw_columns.csv", row, "combine_with", f"{item['combine_with']!r} is not a date column of sheet {item['sheet']!r}"))
+        if item.get("required_unless") and item["required_unless"] not in set(same_sheet["column"]):
+            problems.append(Problem("raw_columns.csv", row, "required_unless", f"{item['required_unless']!r} is not a column of sheet {item['sheet']!r}"))
+    duplicated = columns[columns.duplicated(["sheet", "column"])]
+    for row, item in _rows(duplicated):
+        problems.append(Problem("raw_columns.csv", row, "column", f"{item['column']!r} is listed twice for sheet {item['sheet']!r}"))
+    for sheet, group in columns.groupby("sheet"):
+        seen: dict[str, str] = {}
+        for row, item in _rows(group):
+            spellings = [item["header"], *[a for a in str(item.get("aliases", "")).split("|") if a.strip()]]
+            for spelling, key in zip(spellings, compute_header_key(spellings)):
+                if key in seen and seen[key] != item["column"]:
+                    problems.append(Problem("raw_columns.csv", row, "aliases", f"header {spelling!r} also names column {seen[key]!r} of sheet {sheet!r}: a header may name one column"))
+                seen.setdefault(key, item["column"])
+    for row, item in _rows(sheets):
+        mine = columns[columns["sheet"] == item["sheet"]]
+        available = set(mine["column"]) | set(mine["coded_as"]) | {f"dtc_{c}" for c in mine.loc[mine["kind"] == "date", "column"]}
+        for key in item["record_key"].split():
+            if key not in available:
+                problems.append(Problem("sheets.csv", row, "record_key", f"{key!r} is no column of sheet {item['sheet']!r} (raw, coded or dtc_ date)"))
+        if "subject" not in set(mine["column"]):
+            problems.append(Problem("raw_columns.csv", None, "column", f"sheet {item['sheet']!r} has no column 'subject': every sheet names its subject"))
+    return problems
+
+
+def check_visits(visits: pd.DataFrame) -> list[Problem]:
+    problems = []
+    numbers = pd.to_numeric(visits["VISITNUM"], errors="coerce")
+    for row, item in _rows(visits[numbers.isna()]):
+        problems.append(Problem("visits.csv", row, "VISITNUM", f"{item['VISITNUM']!r} is not a number"))
+    for name in ("VISIT", "VISITNUM"):
+        for row, item in _rows(visits[visits[name].duplicated()]):
+            problems.append(Problem("visits.csv", row, name, f"{item[name]!r} is listed twice: each visit once"))
+    return problems
+
+
+def check_mapping(
+    mapping: pd.DataFrame, config: dict, sheets: pd.DataFrame, columns: pd.DataFrame, variables: pd.DataFrame
+) -> list[Problem]:
+    problems = []
+    domain_variables = variables.groupby("dataset")["variable"].agg(set).to_dict()
+    for row, item in _rows(mapping):
+        domain, variable, algorithm = item["domain"], item["variable"], item["algorithm"]
+        if variable not in domain_variables.get(domain, set()):
+            problems.append(Problem("mapping.csv", row, "variable", f"{domain}.{variable} is in no domain of variables.csv: add it there or correct the name"))
+        if algorithm not in ALGORITHMS:
+            problems.append(Problem("mapping.csv", row, "algorithm", f"{algorithm!r} is not one of {', '.join(ALGORITHMS)}"))
+            continue
+        if algorithm in HARDCODE and not item["value"]:
+            problems.append(Problem("mapping.csv", row, "value", f"{algorithm} needs the value to write"))
+        if algorithm == "derived" and item["value"] not in DERIVATIONS.get(domain, ()):
+            problems.append(Problem("mapping.csv", row, "value", f"{item['value']!r} is no derivation of {domain}: use one of {', '.join(DERIVATIONS.get(domain, ())) or '(none)'}"))
+        if algorithm == "assign_study":
+            try:
+                read_study_value(config, item["value"])
+            except KeyError as error:
+                problems.append(Problem("mapping.csv", row, "value", str(error).strip('"')))
+        available = _columns_for(domain, config, sheets, columns)
+        if algorithm in ASSIGN and available is not None and item["source"] not in available:
+            problems.append(Problem("mapping.csv", row, "source", f"{item['source']!r} is provided by no column of the {domain} source sheet: name a raw or standardised column"))
+        if item["condition"]:
+            try:
+                column = read_condition(item["condition"])[0]
+            except ValueError as error:
+                problems.append(Problem("mapping.csv", row, "condition", str(error)))
+                continue
+            if available is not None and column not in available:
+                problems.append(Problem("mapping.csv", row, "condition", f"{column!r} is provided by no column of the {domain} source sheet"))
+    return problems
+
+
+def _columns_for(domain: str, config: dict, sheets: pd.DataFrame, columns: pd.DataFrame) -> set[str] | None:
+    """What a domain's mapping rows may read: the raw and standardised columns of its source sheet."""
+    role = config.get("domains", {}).get(domain, {}).get("from", DOMAIN_SOURCES.get(domain))
+    sheet = sheets.loc[sheets["role"] == role, "sheet"]
+    if sheet.empty:
+        return None
+    mine = columns[columns["sheet"] == sheet.iloc[0]]
+    dates = {f"dtc_{c}" for c in mine.loc[mine["kind"] == "date", "column"]}
+    standard = set(mine.get("standard_as", pd.Series(dtype=str))) | set(mine["coded_as"])
+    return (set(mine["column"]) | dates | standard | ADDED_EVERYWHERE | ADDED_BY_ROLE.get(role, set())) - {""}
+
+
+def _rows(frame: pd.DataFrame):
+    """(spreadsheet row number, row as a dict) — the header is row 1."""
+    for index, item in frame.iterrows():
+        yield int(index) + 2, item.to_dict()
+
+
+def _read_toml(path: Path, problems: list[Problem]) -> dict | None:
+    if not path.is_file():
+        problems.append(Problem(path.name, None, None, "not found: every study folder needs it (sdtmflow new-study writes one)"))
+        return None
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        problems.append(Problem(path.name, None, None, f"is not valid TOML ({error}): correct it"))
+        return None
+
+
+def _read_table(path: Path, problems: list[Problem]) -> pd.DataFrame | None:
+    if not path.is_file():
+        problems.append(Problem(path.name, None, None, "not found: every study folder needs it (sdtmflow new-study writes one)"))
+        return None
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        problems.append(Problem(path.name, None, None, f"cannot be read as UTF-8 CSV ({error}): save it as CSV UTF-8"))
+        return None
