@@ -53,7 +53,7 @@ _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 
 RULES = {
     "SF-0101": "required value blank",
-    "SF-0102": "subject not in Demographics",
+    "SF-0102": "subject not on the subjects sheet",
     "SF-0103": "date not readable",
     "SF-0104": "visit not recognised",
     "SF-0105": "lab test not recognised",
@@ -105,8 +105,8 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
                 row_condition=Column("subject").is_not_null(),
                 meta=_meta(
                     "SF-0102", ERROR, "subject",
-                    "Subject is not in the Demographics sheet: check the subject number, or send "
-                    "the subject's Demographics row",
+                    f"{_named(headers, 'subject')} is not in the {context['subjects_label']} sheet: "
+                    f"check the subject number, or send the subject's {context['subjects_label']} row",
                     uses=["subject"], helpers=[KNOWN_SUBJECT],
                 ),
             )
@@ -115,26 +115,28 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
     if _is_visit_sheet(columns):
         suite += _recognised_checks(
             "SF-0104", "visit", VISIT_CODE, context["known_visits"],
-            "Visit is not one of the protocol visits (" + ", ".join(context["known_visits"]) + "): "
+            f"{_named(headers, 'visit')} is not one of the protocol visits ("
+            + ", ".join(context["known_visits"]) + "): "
             "correct the visit name",
         )
     if role == FINDINGS:
         suite += _recognised_checks(
             "SF-0105", "test", TEST_CODE, context["known_tests"],
-            "Test is not one of the study's lab tests (" + ", ".join(context["known_tests"]) + "): "
+            f"{_named(headers, 'test')} is not one of the study's lab tests ("
+            + ", ".join(context["known_tests"]) + "): "
             "correct the test name, or ask the data manager to add this spelling",
         )
-        suite += _unit_checks(context["known_units"])
+        suite += _unit_checks(context["known_units"], headers)
         suite += _result_checks(headers)
         if context.get("plausible_ranges") is not None:
-            suite += _plausibility_checks(context["plausible_ranges"])
+            suite += _plausibility_checks(context["plausible_ranges"], headers)
     suite += _coded_checks(columns, context.get("spellings") or {})
     suite += _number_checks(columns, label)
     suite += _time_checks(columns)
     if role == SUBJECTS:
         if context.get("age_range") is not None:
-            suite += _age_checks(context["age_range"])
-        suite += _transplant_checks(columns)
+            suite += _age_checks(context["age_range"], headers)
+        suite += _transplant_checks(columns, headers)
     if role == EXPOSURE and context.get("arm_doses") is not None and "EXDOSE" in _standard_names(columns):
         suite += _dose_checks(context["arm_doses"], headers, context.get("not_given_column"))
     suite.append(_key_check(context["record_keys"][sheet], headers, label))
@@ -272,7 +274,8 @@ def _recognised_checks(rule: str, raw: str, code: str, known: list, message: str
     ]
 
 
-def _unit_checks(known_units: list) -> list:
+def _unit_checks(known_units: list, headers: dict) -> list:
+    unit = _named(headers, "unit")
     units: dict[str, list[str]] = {}
     for test, unit in known_units:
         units.setdefault(str(test), [])
@@ -299,15 +302,15 @@ def _unit_checks(known_units: list) -> list:
             | (reported & Column("unit").is_not_null() & Column(UNIT_CODE).is_null()),
             meta=_meta(
                 "SF-0106", ERROR, "unit",
-                "Unit is not one the study accepts for this test: check the unit, or ask the data "
+                f"{unit} is not one the study accepts for this test: check the unit, or ask the data "
                 "manager to add a conversion",
                 uses=["unit", "result", TEST_CODE, UNIT_CODE, "factor"],
                 helpers=[TEST_CODE, UNIT_CODE, "factor"],
                 detail_map={"column": TEST_CODE, "texts": accepted},
                 message_when_null=[
-                    ["unit", "Unit is blank for a result that needs one: add the unit the lab "
+                    ["unit", f"{unit} is blank for a result that needs one: add the unit the lab "
                      "reported"],
-                    [UNIT_CODE, "Unit is not one we recognise: write it as the lab reports it "
+                    [UNIT_CODE, f"{unit} is not one we recognise: write it as the lab reports it "
                      "(e.g. U/L, umol/L, mg/dL, g/L, s, mmol/L)"],
                 ],
             ),
@@ -318,14 +321,15 @@ def _unit_checks(known_units: list) -> list:
 def _result_checks(headers: dict) -> list:
     """A result is a number, a number with a qualifier (`<5`, `>1000`) or blank with a reason
     (the blank case is SF-0101); standardisation says in `problem_result` what it could not read."""
-    reason = headers.get("not_done_reason", "Not done reason")
+    reason = _named(headers, "not_done_reason")
+    result = _named(headers, "result")
     return [
         gxe.ExpectColumnValuesToBeNull(
             column=PROBLEM_PREFIX + "result",
             meta=_meta(
                 "SF-0117", ERROR, "result",
-                "Result is not a number or a number with a qualifier (<5, >1000): send the number "
-                f"as the lab printed it, or leave Result blank and fill in '{reason}'",
+                f"{result} is not a number or a number with a qualifier (<5, >1000): send the number "
+                f"as the lab printed it, or leave {result} blank and fill in '{reason}'",
                 uses=["result", PROBLEM_PREFIX + "result"], helpers=[PROBLEM_PREFIX + "result"],
                 detail_column=PROBLEM_PREFIX + "result",
             ),
@@ -337,7 +341,7 @@ def _result_checks(headers: dict) -> list:
             row_condition=Column("result").is_not_null(),
             meta=_meta(
                 "SF-0118", WARNING, "not_done_reason",
-                f"'{reason}' is filled although a Result is given: the result is kept and the "
+                f"'{reason}' is filled although a {result} is given: the result is kept and the "
                 "reason ignored; clear the reason, or clear the result if the test was not done",
                 uses=["not_done_reason", "result"],
             ),
@@ -345,7 +349,7 @@ def _result_checks(headers: dict) -> list:
     ]
 
 
-def _plausibility_checks(ranges) -> list:
+def _plausibility_checks(ranges, headers: dict) -> list:
     """Result, in the test's standard unit, within the study's physiologically possible range
     (lab_tests.csv plausible_low / plausible_high). ERROR: the limits sit beyond what a living
     patient shows, so a value past them is a typing or unit slip, and mapped it would feed the
@@ -361,7 +365,7 @@ def _plausibility_checks(ranges) -> list:
         detail_map={"column": TEST_CODE, "texts": texts},
     )
     message = (
-        "Result is outside what is physiologically possible for this test: check it for a "
+        f"{_named(headers, 'result')} is outside what is physiologically possible for this test: check it for a "
         "typing error or a wrong unit, and correct it"
     )
     return [
@@ -427,7 +431,7 @@ def _time_checks(columns: pd.DataFrame) -> list:
     return out
 
 
-def _age_checks(age_range) -> list:
+def _age_checks(age_range, headers: dict) -> list:
     """Age at consent within the protocol's range: WARNING, the subject is still mapped (the
     contract: "a subject outside 18-80 is a finding, not a crash"); INFO where a partial date
     leaves AGE blank."""
@@ -438,7 +442,8 @@ def _age_checks(age_range) -> list:
             meta=_meta(
                 "SF-0120", WARNING, "birth_date",
                 f"Age at consent is outside the eligible {_number_text(low)}-{_number_text(high)} "
-                "years: check Date of birth and Consent date; if both are right, record the "
+                f"years: check {_named(headers, 'birth_date')} and {_named(headers, 'consent_date')}; "
+                "if both are right, record the "
                 "eligibility deviation (the subject is still mapped)",
                 uses=["birth_date", "age_at_consent"], helpers=["age_at_consent"],
                 detail_column="age_at_consent", detail_prefix="age ",
@@ -450,7 +455,8 @@ def _age_checks(age_range) -> list:
             & Column(DATE_PREFIX + "consent_date").is_not_null(),
             meta=_meta(
                 "SF-0121", INFO, "birth_date",
-                "Date of birth or Consent date is partial: AGE is left blank in DM and the "
+                f"{_named(headers, 'birth_date')} or {_named(headers, 'consent_date')} is partial: "
+                "AGE is left blank in DM and the "
                 "eligible age range could not be checked",
                 uses=["birth_date", "age_at_consent", DATE_PREFIX + "birth_date",
                       DATE_PREFIX + "consent_date"],
@@ -460,7 +466,7 @@ def _age_checks(age_range) -> list:
     ]
 
 
-def _transplant_checks(columns: pd.DataFrame) -> list:
+def _transplant_checks(columns: pd.DataFrame, headers: dict) -> list:
     coded = columns.loc[columns["column"] == "liver_transplant", "coded_as"] if (
         "coded_as" in columns.columns) else pd.Series(dtype="str")
     if coded.empty or _blank(coded.iloc[0]):
@@ -470,7 +476,7 @@ def _transplant_checks(columns: pd.DataFrame) -> list:
             column=coded.iloc[0], value_set=["Y"],
             meta=_meta(
                 "SF-0122", WARNING, "liver_transplant",
-                "Liver transplant is Y: transplant recipients are not eligible for this study; "
+                f"{_named(headers, 'liver_transplant')} is Y: transplant recipients are not eligible for this study; "
                 "confirm the answer and record the eligibility deviation (the subject is still "
                 "mapped)",
                 uses=["liver_transplant", coded.iloc[0]], helpers=[coded.iloc[0]],
@@ -489,7 +495,7 @@ def _dose_checks(arm_doses, headers: dict, not_given: str | None) -> list:
     what happened. `not_given`: the column that marks a dose not given (those are not judged)."""
     doses = sorted({float(d) for d in arm_doses})
     listed = " or ".join(_number_text(d) for d in doses)
-    header = headers.get("dose", "Dose")
+    header = _named(headers, "dose")
     condition = {"row_condition": Column(not_given).is_null()} if not_given else {}
     return [
         gxe.ExpectColumnValuesToBeInSet(
@@ -702,6 +708,12 @@ def _required_unless(sheet: str, row) -> str | None:
     e.g. a result left blank on purpose, with the reason it was not done)."""
     value = getattr(row, "required_unless", None)
     return None if value is None or _blank(value) else str(value)
+
+
+def _named(headers: dict, column: str) -> str:
+    """The site's header of a canonical column (raw_columns.csv), the column's name when the
+    study has no such column: every message speaks the study's own words."""
+    return headers.get(column, column)
 
 
 def _header(columns: pd.DataFrame, column: str) -> str:

@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--output", type=Path, required=True, help="folder to write the export into")
     sample.add_argument("--subjects", type=int, default=22)
     sample.add_argument("--seed", type=int, default=20260301)
+    sample.add_argument(
+        "--study", type=Path, default=None,
+        help="generate the export from this study folder's spec (sheets, headers, visits, tests, arms)",
+    )
 
     run = commands.add_parser("run", help="build and publish the SDTM package from a site export")
     run.add_argument(
@@ -93,10 +97,30 @@ def _check_study(study_dir: Path) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    if args.study is not None:
+        return _sample_study(args)
     from transforms.sample_export import generate_sample_export, write_sample_export
 
     written = write_sample_export(generate_sample_export(args.subjects, args.seed), args.output)
     for path in written:
+        print(path)
+    return 0
+
+
+def _sample_study(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from transforms.sample_study import generate_study_export, write_study_export
+    from transforms.study import read_study
+    from transforms.study_check import check_study
+
+    if check_study(args.study):
+        return _check_study(args.study)
+    study = read_study(args.study)
+    subjects = args.subjects if args.subjects != 22 else None  # 22: the bundled study's default
+    frames = generate_study_export(study, subjects, args.seed)
+    export_date = dt.date.fromisoformat(study.config.get("sample", {}).get("export_date", "2026-03-31"))
+    for path in write_study_export(frames, args.output, export_date):
         print(path)
     return 0
 

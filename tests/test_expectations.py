@@ -35,6 +35,7 @@ CONTEXT = {
     "roles": dict(zip(_STUDY.sheets["sheet"], _STUDY.sheets["role"])),
     "record_keys": _STUDY.record_keys,
     "labels": {sheet: names[0] for sheet, names in _STUDY.sheet_names.items()},
+    "subjects_label": "Demographics",
     "known_subjects": ["01-001", "01-002"],
     "known_visits": ["Screening", "Baseline", "Week 4"],
     "known_tests": ["ALT", "BILI", "INR"],

@@ -111,10 +111,11 @@ def check_ascii(
 
 def check_subject_held_back(
     frame: pd.DataFrame, known_subjects: pd.Series, mapped_subjects: pd.Series,
-    codes: dict | None = None,
+    codes: dict | None = None, subjects_label: str = "subjects",
 ) -> pd.DataFrame:
-    """ERROR for rows of a subject whose Demographics row exists but was itself held back.
-    `codes`: the sheet's value-code cache (transforms.distinct)."""
+    """ERROR for rows of a subject whose row on the subjects sheet (named `subjects_label` to
+    the site) exists but was itself held back. `codes`: the sheet's value-code cache
+    (transforms.distinct)."""
     held = compute_per_distinct(
         lambda subject: compute_is_in(subject, known_subjects)
         & ~compute_is_in(subject, mapped_subjects),
@@ -122,8 +123,8 @@ def check_subject_held_back(
     )
     return make_row_findings(
         select_rows(frame, held, "subject"), severity=ERROR, stage=STAGE, rule="SF-0114", variable="subject",
-        message="this subject's Demographics row was held back (see its finding): "
-        "correct Demographics and this row will follow",
+        message=f"this subject's {subjects_label} row was held back (see its finding): "
+        f"correct {subjects_label} and this row will follow",
     )
 
 
@@ -242,7 +243,7 @@ def check_planned_dose(
         headers.get("dose", "Dose") + " is the dose of arm " + other.astype("object")
         + " but the subject was randomised to " + armcd[wrong].astype("object")
         + " (" + expected[wrong].map("{:g}".format).astype("object")
-        + "): check the dose, or the Arm in Demographics; DM's actual arm follows the doses given"
+        + "): check the dose, or the subject's randomised arm; DM's actual arm follows the doses given"
     )
     return make_row_findings(
         rows, severity=WARNING, stage=STAGE, rule="SF-0125", variable="dose", message=message

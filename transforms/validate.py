@@ -110,7 +110,10 @@ def validate_sheet(
     ]
     if demographics is not None:
         sheet_findings.append(
-            check_subject_held_back(frame, context["known_subjects"], demographics["subject"], codes)
+            check_subject_held_back(
+                frame, context["known_subjects"], demographics["subject"], codes,
+                context["subjects_label"],
+            )
         )
     return concat_findings(*sheet_findings)
 
@@ -127,6 +130,7 @@ def build_context(sheets: dict[str, pd.DataFrame], study: Study) -> dict:
         "roles": dict(zip(study.sheets["sheet"], study.sheets["role"])),
         "record_keys": study.record_keys,
         "labels": {sheet: names[0] for sheet, names in study.sheet_names.items()},
+        "subjects_label": study.sheet_names[study.sheet_with_role(SUBJECTS)][0],
         "known_visits": sorted(study.visits["VISIT"]) + [UNSCHEDULED],
         "known_tests": sorted(tests["LBTESTCD"]),
         "known_units": list(
