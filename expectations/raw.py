@@ -275,7 +275,7 @@ def _recognised_checks(rule: str, raw: str, code: str, known: list, message: str
 
 
 def _unit_checks(known_units: list, headers: dict) -> list:
-    unit = _named(headers, "unit")
+    unit_header = _named(headers, "unit")
     units: dict[str, list[str]] = {}
     for test, unit in known_units:
         units.setdefault(str(test), [])
@@ -302,15 +302,15 @@ def _unit_checks(known_units: list, headers: dict) -> list:
             | (reported & Column("unit").is_not_null() & Column(UNIT_CODE).is_null()),
             meta=_meta(
                 "SF-0106", ERROR, "unit",
-                f"{unit} is not one the study accepts for this test: check the unit, or ask the data "
+                f"{unit_header} is not one the study accepts for this test: check the unit, or ask the data "
                 "manager to add a conversion",
                 uses=["unit", "result", TEST_CODE, UNIT_CODE, "factor"],
                 helpers=[TEST_CODE, UNIT_CODE, "factor"],
                 detail_map={"column": TEST_CODE, "texts": accepted},
                 message_when_null=[
-                    ["unit", f"{unit} is blank for a result that needs one: add the unit the lab "
+                    ["unit", f"{unit_header} is blank for a result that needs one: add the unit the lab "
                      "reported"],
-                    [UNIT_CODE, f"{unit} is not one we recognise: write it as the lab reports it "
+                    [UNIT_CODE, f"{unit_header} is not one we recognise: write it as the lab reports it "
                      "(e.g. U/L, umol/L, mg/dL, g/L, s, mmol/L)"],
                 ],
             ),
