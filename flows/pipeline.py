@@ -48,6 +48,7 @@ from transforms.publish import (
 from transforms.reconcile import check_reconciliation, format_reconciliation, reconcile_rows
 from transforms.standardise_sheets import standardise_export
 from transforms.study import MAPPINGS_DIR, Study, read_study
+from transforms.text import standardise_text
 from transforms.validate import validate_export
 
 
@@ -74,8 +75,13 @@ def ingest(input_dir: Path, study: Study) -> Export:
 
 
 @stage
-def standardise(export: Export, study: Study) -> dict[str, pd.DataFrame]:
-    return standardise_export(export.sheets, study)
+def clean_text(export: Export, study: Study) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    return standardise_text(export.sheets, study.raw_columns)
+
+
+@stage
+def standardise(sheets: dict[str, pd.DataFrame], study: Study) -> dict[str, pd.DataFrame]:
+    return standardise_export(sheets, study)
 
 
 @stage
@@ -145,11 +151,14 @@ def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_
     snapshot = staging.with_name(staging.name + ".input")
     try:
         export = ingest(link_input_snapshot(inputs, output_dir, snapshot), study)
-        sheets = standardise(export, study)
+        cleaned, text_findings = clean_text(export, study)
+        sheets = standardise(cleaned, study)
         valid, validation_findings = validate(sheets, export, study, transliteration, staging / "validation")
         domains, analysis, map_findings = map_to_sdtm(valid, study, transliteration)
         conform_findings = check_sdtm(domains, study, staging / "validation")
-        findings = concat_findings(export.findings, validation_findings, map_findings, conform_findings)
+        findings = concat_findings(
+            export.findings, text_findings, validation_findings, map_findings, conform_findings
+        )
         counts = reconcile_rows(sheets, export.inventory, findings, domains)
         # an SDTM suite failing is a mapping bug: like a lost row, nothing is published
         problems = check_reconciliation(counts) + format_conformance_errors(conform_findings)
