@@ -85,11 +85,11 @@ def standardise(sheets: dict[str, pd.DataFrame], study: Study) -> dict[str, pd.D
 
 
 @stage
-def validate(sheets, export: Export, study: Study, transliteration, docs_dir: Path):
+def validate(sheets, export: Export, study: Study, transliteration, docs_dir: Path, today: str):
     # the SDTM checks, which always follow, write the folder's Data Docs once for both: each
     # build renders every page of the folder again
     return validate_export(
-        sheets, export.files, study, transliteration, docs_dir, build_docs=False
+        sheets, export.files, study, transliteration, docs_dir, build_docs=False, today=today
     )
 
 
@@ -153,7 +153,10 @@ def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_
         export = ingest(link_input_snapshot(inputs, output_dir, snapshot), study)
         cleaned, text_findings = clean_text(export, study)
         sheets = standardise(cleaned, study)
-        valid, validation_findings = validate(sheets, export, study, transliteration, staging / "validation")
+        valid, validation_findings = validate(
+            sheets, export, study, transliteration, staging / "validation",
+            today=started_at.date().isoformat(),  # UTC: a date after it cannot have happened
+        )
         domains, analysis, map_findings = map_to_sdtm(valid, study, transliteration)
         conform_findings = check_sdtm(domains, study, staging / "validation")
         findings = concat_findings(
