@@ -135,6 +135,7 @@ def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_
         built = build(
             link_input_snapshot(inputs, output_dir, snapshot), study, transliteration,
             staging / "validation", run_as_task,
+            today=started_at.date().isoformat(),  # UTC: a date after it cannot have happened
         )
         export, domains, findings, counts = built.export, built.domains, built.findings, built.counts
         # an SDTM suite failing is a mapping bug: like a lost row, nothing is published

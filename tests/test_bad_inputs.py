@@ -46,6 +46,7 @@ from transforms.study import DEFAULT_STUDY_DIR, read_study
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 KEY = ["rule", "severity", "file", "sheet", "row", "variable", "value"]
+TODAY = "2026-04-30"  # the run's day, fixed: the sample's export is dated 2026-03-31
 WORKBOOK_SHEETS = {"Demographics", "Infusions", "Assessments"}
 _SUBJECT = re.compile(r"\b01-0(\d\d)\b")  # the generator's subject numbers, 01-001 ...
 
@@ -62,7 +63,7 @@ class Outcome:
 
 
 def run_export(folder: Path, study, transliteration) -> Outcome:
-    built = build(folder, study, transliteration, check_output=False)
+    built = build(folder, study, transliteration, check_output=False, today=TODAY)
     return Outcome(built.findings, built.counts, built.domains, built.export)
 
 
@@ -327,6 +328,44 @@ def labs_before_consent(frames):
     return [expect("SF-0116", WARNING, "Labs", index, "collection_date", "2025-06-01")]
 
 
+def infusion_before_consent(frames):
+    put(frames, "Infusions", 0, "Infusion date", "2025-03-01")
+    subject = frames["Infusions"].at[0, "Subject"]
+    dm = int(frames["Demographics"].index[frames["Demographics"]["Subject"] == subject][0])  # consent 2025-03-08
+    return [
+        expect("SF-0116", WARNING, "Infusions", 0, "infusion_date", "2025-03-01"),
+        # and the subject's consent is now after its first infusion
+        expect("SF-0136", WARNING, "Demographics", dm, "consent_date",
+               "2025-03-08 00:00:00"),  # a date cell, as ingest reads it
+    ]
+
+
+def visit_spelled_week4(frames):
+    labs = frames["Labs"]
+    index = int(labs.index[labs["Visit"].isin(["Week 4", "W4", "Wk 4"])][0])
+    put(frames, "Labs", index, "Visit", "week4")
+    return []  # read as Week 4: no finding, and the row maps
+
+
+def subject_with_zero_width_space(frames):
+    index = lab_row(frames, "ALT")
+    put(frames, "Labs", index, "Subject", "01-002\u200b")
+    # matched to 01-002 and mapped; the site is told which character, in which cell
+    return [expect("SF-0130", WARNING, "Labs", index, "subject", "01-002<U+200B>")]
+
+
+def lab_reason(text, rule, severity, shown):
+    """A not-done lab (result blank) whose reason is `text`."""
+
+    def mutate(frames):
+        index = lab_row(frames, "BILI")
+        put(frames, "Labs", index, "Result", None)
+        put(frames, "Labs", index, "Not done reason", text)
+        return [expect(rule, severity, "Labs", index, "not_done_reason", shown)]
+
+    return mutate
+
+
 CASES = [
     # Demographics
     cell("dm_sex_blank", "Demographics", 2, "Sex", None, "SF-0101", ERROR, "sex", cascade_subject="01-003"),
@@ -351,8 +390,7 @@ CASES = [
     cell("ex_subject_unknown", "Infusions", 8, "Subject", "01-777", "SF-0102", ERROR, "subject"),
     cell("ex_date_unreadable", "Infusions", 3, "Infusion date", "2025-13-01", "SF-0103", ERROR, "infusion_date"),
     cell("ex_date_in_future", "Infusions", 3, "Infusion date", "2026-04-15", "SF-0115", ERROR, "infusion_date"),
-    cell("ex_date_before_consent", "Infusions", 0, "Infusion date", "2025-03-01", "SF-0116", WARNING,
-         "infusion_date"),
+    Case("ex_date_before_consent", infusion_before_consent),
     cell("ex_dose_text", "Infusions", 3, "Dose (10^6 cells/kg)", "1 x10^6", "SF-0108", ERROR, "dose"),
     Case("ex_dose_of_no_arm", dose_of_no_arm),
     Case("ex_dose_of_other_arm", dose_of_other_arm),
@@ -382,6 +420,16 @@ CASES = [
     lab_cell("lb_time_invalid", "ALT", "Collection time", "9.40", "SF-0127", WARNING, "collection_time"),
     Case("lb_reason_not_ascii", not_done_in_chinese),
     duplicate_row("lb_exact_duplicate", "Labs", 20),
+    Case("lb_visit_week4", visit_spelled_week4),
+    Case("lb_subject_zero_width_space", subject_with_zero_width_space),
+    Case("lb_reason_250_characters",
+         lab_reason("Sample " + "x" * 243, "SF-0129", ERROR, "Sample " + "x" * 193 + "... (250 characters)")),
+    Case("lb_cell_32000_characters",
+         lab_reason("y" * 32000, "SF-0129", ERROR, "y" * 200 + "... (32000 characters)")),
+    Case("lb_reason_control_character",
+         lab_reason("Clotted\x1b[0m", "SF-0130", WARNING, "Clotted<U+001B>[0m")),
+    Case("lb_reason_line_break",
+         lab_reason("Haemolysed\nsample", "SF-0131", INFO, "Haemolysed<U+000A>sample")),
     # Assessments
     cell("qs_ascites_unknown", "Assessments", 3, "Ascites", "Lots", "SF-0123", ERROR, "ascites"),
     cell("qs_dialysis_unknown", "Assessments", 3, "Dialysis in past week", "maybe", "SF-0123", ERROR, "dialysis"),

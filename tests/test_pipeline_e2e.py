@@ -153,3 +153,62 @@ def test_data_docs_show_every_raw_sheet_and_sdtm_domain(sample_run):
     assert {"sdtm_dm", "sdtm_ex", "sdtm_lb", "sdtm_rs"} <= suites
     index = (sample_run / "validation" / "index.html").read_text("utf-8")
     assert "raw_labs" in index and "sdtm_lb" in index
+
+
+def test_values_that_used_to_stop_or_slip_through_are_findings_and_the_run_publishes(tmp_path):
+    """A zero-width space in a subject, a `week4` visit, a 250-character not-done reason, a
+    32,000-character cell and a control character: the command exits 0, each is its exact
+    finding, the two over-long rows alone are held back, and the rest reaches XPT clean."""
+    import sys
+
+    from transforms.sample_export import LABS_CSV_NAME, generate_sample_export, write_sample_export
+
+    frames = generate_sample_export(subjects=3)
+    labs = frames["Labs"].astype("object")
+    alt = labs.index[(labs["Test"].isin(["ALT", "ALT (GPT)", "谷丙转氨酶"])) & labs["Result"].notna()]
+    zwsp, week4, long_reason, huge, control = (int(i) for i in alt[:5])
+    labs.at[zwsp, "Subject"] = labs.at[zwsp, "Subject"] + "\u200b"
+    labs.at[week4, "Visit"] = "week4"
+    for index, reason in ((long_reason, "r" * 250), (huge, "h" * 32000), (control, "Clotted\x1b")):
+        labs.at[index, "Result"] = None
+        labs.at[index, "Not done reason"] = reason
+    frames["Labs"] = labs
+    write_sample_export(frames, tmp_path / "export")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--input", str(tmp_path / "export"),
+         "--output", str(tmp_path / "out")], capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    run = (tmp_path / "out" / "latest").resolve()
+    findings = pd.read_csv(run / "findings.csv", dtype=str, keep_default_na=False)
+    mine = findings[findings["rule"].isin(["SF-0129", "SF-0130", "SF-0131", "SF-0132"])]
+    row = {i: str(i + 2) for i in (zwsp, week4, long_reason, huge, control)}
+    assert sorted(mine[["rule", "severity", "file", "row", "variable", "value"]].values.tolist()) == sorted([
+        ["SF-0129", "ERROR", LABS_CSV_NAME, row[long_reason], "not_done_reason",
+         "r" * 200 + "... (250 characters)"],
+        ["SF-0129", "ERROR", LABS_CSV_NAME, row[huge], "not_done_reason",
+         "h" * 200 + "... (32000 characters)"],
+        ["SF-0130", "WARNING", LABS_CSV_NAME, row[zwsp], "subject",
+         frames["Labs"].at[zwsp, "Subject"].replace("\u200b", "<U+200B>")],
+        ["SF-0130", "WARNING", LABS_CSV_NAME, row[control], "not_done_reason", "Clotted<U+001B>"],
+    ])
+    # week4 is Week 4: no finding at all on its row
+    assert findings[(findings["file"] == LABS_CSV_NAME) & (findings["row"] == row[week4])].empty
+
+    counts = pd.read_csv(run / "reconciliation.csv")
+    lab_counts = counts[counts["file"] == LABS_CSV_NAME].iloc[0]
+    assert lab_counts["read"] == len(labs)
+    assert lab_counts["read"] == lab_counts["mapped"] + lab_counts["held_back"]
+    # held back: the two over-long rows and the sample's own planted errors, nothing else
+    held = set(findings.loc[(findings["file"] == LABS_CSV_NAME) & (findings["severity"] == "ERROR"), "row"])
+    assert {row[long_reason], row[huge]} <= held and row[zwsp] not in held and row[control] not in held
+
+    lb, _ = pyreadstat.read_xport(run / "xpt" / "lb.xpt")
+    subject = frames["Labs"].at[zwsp, "Subject"].replace("\u200b", "")
+    assert (lb["USUBJID"].str.endswith("-" + subject)).any()
+    assert not lb["USUBJID"].str.contains("\u200b").any()
+    assert "Clotted" in set(lb["LBREASND"])
+    assert not lb.select_dtypes(include=["object", "str"]).apply(lambda c: c.str.contains(r"[\x00-\x1f\x7f]").any()).any()
+    lineage = pd.read_csv(run / "lineage.csv", dtype=str)
+    assert row[week4] in set(lineage.loc[lineage.iloc[:, :].eq(LABS_CSV_NAME).any(axis=1), "row"])

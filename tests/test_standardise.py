@@ -17,7 +17,7 @@ from transforms.standardise import (
     compute_reference_range_indicator,
     compute_standard_result,
     compute_study_day,
-    normalise_key,
+    compute_lookup_key,
 )
 
 TERMINOLOGY = Path(__file__).resolve().parents[1] / "mappings" / "ucmsc-esld" / "terminology.csv"
@@ -36,23 +36,63 @@ def as_list(series: pd.Series) -> list:
 # --- terminology ----------------------------------------------------------------------------------
 
 
-def test_normalise_key_folds_case_width_and_spacing():
+def test_lookup_key_folds_case_width_spacing_punctuation_and_invisible_characters():
     raw = text("  Total   Bilirubin ", "ＡＬＴ", "µmol/L", "μmol/L", "Grade\u00a01-2", "", None)
-    assert as_list(normalise_key(raw)) == [
-        "total bilirubin",
+    assert as_list(compute_lookup_key(raw)) == [
+        "totalbilirubin",
         "alt",
-        "μmol/l",  # micro sign and Greek mu meet on NFKC
-        "μmol/l",
-        "grade 1-2",
+        "μmoll",  # micro sign and Greek mu meet on NFKC; the slash is punctuation
+        "μmoll",
+        "grade12",
         None,
         None,
     ]
 
 
-def test_normalise_key_does_not_modify_its_input():
+@pytest.mark.parametrize(
+    "spelling",
+    ["Week 4", "week4", "WEEK-4", "Ｗｅｅｋ４", "week\u200b4", "\ufeffWeek 4", "Week\t4\n",
+     "Week\u3000 4", "week_4", "week.4", "Week\x1b4"],
+)
+def test_every_spelling_of_a_visit_is_one_key(spelling):
+    assert as_list(compute_lookup_key(text(spelling))) == ["week4"]
+
+
+def test_lookup_key_keeps_symbols_and_a_value_of_punctuation_only():
+    # `+` is a symbol, not punctuation; `%` (Unicode Po) would vanish, so a value that is all
+    # punctuation keeps it
+    assert as_list(compute_lookup_key(text("Na+", "Na", " % ", "---"))) == ["na+", "na", "%", "---"]
+
+
+def test_lookup_key_of_a_subject_number_with_a_zero_width_space():
+    assert as_list(compute_lookup_key(text("01-007\u200b", "01-007", "０１－００７"))) == ["01007"] * 3
+
+
+def test_lookup_key_does_not_modify_its_input():
     raw = text(" ALT ")
-    normalise_key(raw)
+    compute_lookup_key(raw)
     assert raw.tolist() == [" ALT "]
+
+
+def test_assign_ct_reads_every_contract_spelling_of_a_visit(terminology):
+    visits = text("week4", "WEEK-4", "Ｗｅｅｋ４", "wk.4", "w 4", "Week\u200b4", "Week 44")
+    assert as_list(assign_ct(visits, terminology, "VISIT")) == ["Week 4"] * 6 + [None]
+
+
+def test_assign_ct_raises_naming_both_entries_the_key_makes_one():
+    table = pd.DataFrame(
+        {"codelist": ["ENCEPH", "ENCEPH"], "raw": ["Grade 1-2", "Grade 12"], "value": ["G12", "G12X"]}
+    )
+    with pytest.raises(ValueError, match=r"'Grade 1-2' -> 'G12'; 'Grade 12' -> 'G12X'.*'grade12'"):
+        assign_ct(text("Grade 1-2"), table, "ENCEPH")
+
+
+def test_assign_ct_raises_on_a_blank_spelling():
+    table = pd.DataFrame({"codelist": ["SEX", "SEX"], "raw": ["M", " - "], "value": ["M", "F"]})
+    # " - " keeps its punctuation, so it is a key; a truly blank one is not
+    table.loc[1, "raw"] = "  "
+    with pytest.raises(ValueError, match=r"'SEX' has a row with a blank raw spelling \(value 'F'\)"):
+        assign_ct(text("M"), table, "SEX")
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +126,7 @@ def test_assign_ct_every_codelist_in_the_study_table_is_consistent(terminology):
 
 def test_assign_ct_raises_on_conflicting_keys():
     table = pd.DataFrame({"codelist": ["SEX", "SEX"], "raw": ["M", " m"], "value": ["M", "F"]})
-    with pytest.raises(ValueError, match=r"'SEX'.*'m'"):
+    with pytest.raises(ValueError, match=r"'SEX'.*'M' -> 'M'; ' m' -> 'F'.*\('m'"):
         assign_ct(text("M"), table, "SEX")
 
 
@@ -383,7 +423,7 @@ def test_functions_leave_inputs_alone_and_keep_a_duplicated_index():
     snapshot = [s.copy() for s in (raw_date, raw_time, result, factor, dtc, ref)]
 
     outputs = [
-        normalise_key(raw_date),
+        compute_lookup_key(raw_date),
         compute_iso8601_date(raw_date),
         compute_iso8601_datetime(raw_date, raw_time),
         compute_study_day(dtc, ref),

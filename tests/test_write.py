@@ -573,3 +573,20 @@ def test_parquet_bytes_are_deterministic(tmp_path, dm_meta):
     )
     assert first.read_bytes() == second.read_bytes()
     assert b"pandas" not in pq.read_schema(first).metadata
+
+
+def test_control_characters_and_line_breaks_are_a_violation_of_their_own():
+    # a safety net: transforms/text.py cleans raw text, so only a mapping bug reaches here
+    meta = _meta([("STUDYID", "Study Identifier", "Char"), ("NOTE", "Note", "Char")])
+    frame = pd.DataFrame(
+        {"STUDYID": ["S1", "S1", "S1", "S1"], "NOTE": ["a\nb", "esc\x1b", "a\nb", "fine text"]}
+    )
+    violations = check_xpt_rules(frame, meta, "XX")
+    assert violations[["variable", "rule", "value"]].values.tolist() == [
+        ["NOTE", "value_control", "a\nb"],
+        ["NOTE", "value_control", "esc\x1b"],
+    ]
+    assert violations.loc[0, "message"] == (
+        "NOTE 'a\\nb': control character(s) or line break(s): XPT readers disagree on them; "
+        "clean the text upstream (transforms.text) (2 record(s), first at row 0)"
+    )

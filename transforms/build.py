@@ -1,6 +1,6 @@
 """build: the stages of one run chained once, without Prefect.
 
-ingest -> standardise -> validate -> map -> check the SDTM output -> reconcile.
+ingest -> clean text -> standardise -> validate -> map -> check the SDTM output -> reconcile.
 
 The Prefect flow, the tests and the benchmarks all call `build`, so the order of the stages and
 what each hands the next are written in one place. The flow passes `run_stage`, which runs each
@@ -22,6 +22,7 @@ from transforms.mapping import map_domains
 from transforms.reconcile import check_reconciliation, reconcile_rows
 from transforms.standardise_sheets import standardise_export
 from transforms.study import Study
+from transforms.text import standardise_text
 from transforms.validate import validate_export
 
 # run_stage(name, function, *arguments) -> the function's value
@@ -54,18 +55,22 @@ def build(
     docs_dir: Path | None = None,
     run_stage: StageRunner = run_plainly,
     check_output: bool = True,
+    today: str | None = None,
 ) -> Built:
     """Every stage from the export folder to the reconciled SDTM domains.
 
     `docs_dir`: where Great Expectations keeps the run's Data Docs (None: no Data Docs).
     `check_output`: run the SDTM suites on the mapped domains (a failure there is a mapping bug,
     one of `problems`); fuzzing turns them off to stay fast, never a real run.
+    `today`: the run's day (YYYY-MM-DD, UTC): no date may be after it (None: the clock's).
     """
     export = run_stage("ingest", read_export, input_dir, study.raw_columns, study.sheet_names)
-    sheets = run_stage("standardise", standardise_export, export.sheets, study)
+    cleaned, text_findings = run_stage("clean_text", standardise_text, export.sheets, study)
+    sheets = run_stage("standardise", standardise_export, cleaned, study)
     # the SDTM checks, which follow, write the folder's Data Docs once for both
     valid, validation_findings = run_stage(
-        "validate", validate_export, sheets, export.files, study, transliteration, docs_dir, False
+        "validate", validate_export, sheets, export.files, study, transliteration, docs_dir, False,
+        today,
     )
     domains, analysis, map_findings = run_stage("map_to_sdtm", map_domains, valid, study, transliteration)
     conform_findings, conform_problems = concat_findings(), []
@@ -74,7 +79,9 @@ def build(
 
         conform_findings = run_stage("check_sdtm", check_sdtm_domains, domains, study, docs_dir)
         conform_problems = format_conformance_errors(conform_findings)
-    findings = concat_findings(export.findings, validation_findings, map_findings, conform_findings)
+    findings = concat_findings(
+        export.findings, text_findings, validation_findings, map_findings, conform_findings
+    )
     counts = reconcile_rows(sheets, export.inventory, findings, domains)
     problems = check_reconciliation(counts) + conform_problems
     return Built(export, sheets, valid, domains, analysis, findings, counts, problems)

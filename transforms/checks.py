@@ -21,10 +21,12 @@ from transforms.findings import (
 )
 from transforms.dm import compute_allowed_doses
 from transforms.distinct import compute_is_in, compute_is_repeated, compute_per_distinct
+from transforms.text import compute_visible_text
 from transforms.transliterate import compute_ascii, compute_has_non_ascii
 
 STAGE = "validate"
 SUPERSEDED = "SF-0111"
+XPT_MAX_BYTES = 200  # SAS XPT v5: bytes in one text value
 
 def check_superseded(frame: pd.DataFrame, keys: list[str], file_order: pd.Series) -> pd.DataFrame:
     """INFO findings for rows replaced by the same record key (`keys`, the sheet's record key from
@@ -109,6 +111,44 @@ def check_ascii(
     return concat_findings(*findings)
 
 
+def check_text_length(
+    frame: pd.DataFrame, columns: list[str], transliteration: pd.DataFrame, headers: dict,
+    codes: dict | None = None,
+) -> pd.DataFrame:
+    """ERROR where a text that reaches SDTM is longer than SAS XPT v5's 200 bytes once
+    transliterated (SF-0129). `codes`: the sheet's value-code cache (transforms.distinct).
+
+    Held back rather than split into SUPP-- records (SDTMIG 3.4 section 4.5.3.2): no variable of
+    this study's raw text is meant to be that long (a result, a range, a reason, a term), so a
+    value over 200 bytes is a pasted note or a slip the site should shorten, and SUPP-- datasets
+    would add datasets, define.xml entries and conformance rules for that one case.
+    """
+    findings = [empty_findings()]
+    for column in columns:
+        length = frame[column].astype("str").str.len()
+        if not (length.max() > XPT_MAX_BYTES // 4):
+            continue  # nearly always: no value can reach 200 bytes (at most 4 per character)
+        nbytes = compute_per_distinct(
+            lambda values: compute_ascii(values, transliteration).str.encode("utf-8").str.len()
+            .to_numpy("float64", na_value=0),
+            frame[column], cache=codes,
+        )
+        long = nbytes > XPT_MAX_BYTES
+        rows = select_rows(frame, long, column)
+        message = (
+            f"{headers.get(column, column)} is " + pd.Series(nbytes[long].astype("int64"), index=rows.index).astype("str")
+            + f" bytes long; SAS XPT v5 holds at most {XPT_MAX_BYTES} in a text value: shorten it "
+            f"to {XPT_MAX_BYTES} characters (the row waits for it)"
+        )
+        findings.append(
+            make_row_findings(
+                rows, severity=ERROR, stage=STAGE, rule="SF-0129", variable=column,
+                message=message, value=compute_visible_text(rows[column]),
+            )
+        )
+    return concat_findings(*findings)
+
+
 def check_subject_held_back(
     frame: pd.DataFrame, known_subjects: pd.Series, mapped_subjects: pd.Series,
     codes: dict | None = None, subjects_label: str = "subjects",
@@ -141,14 +181,20 @@ def check_date_window(
     run_date: str | None,
     consent: pd.Series,
     codes: dict | None = None,
+    *,
+    today: str | None = None,
 ) -> pd.DataFrame:
-    """Dates after the export date (ERROR) and dates before the subject's consent (WARNING).
+    """Dates after the export date or the run's day (ERROR) and dates before the subject's consent
+    (WARNING).
 
     `date_columns` holds the sheet's date columns (`column`, `header`, from raw_columns.csv);
     each has its parsed `dtc_<column>` in `frame`. `run_date` is the newest export's date
     (YYYY-MM-DD, from the file names, so a rerun judges the same way; None: no future check).
     `consent` is each row's consent date (ISO 8601, aligned with `frame`). `codes`: the sheet's
-    value-code cache (transforms.distinct).
+    value-code cache (transforms.distinct). `today` is the day of the run (YYYY-MM-DD, UTC, from
+    the flow's clock): a date after it is an ERROR too (SF-0128), whether or not a file name
+    carries an export date; the export date, never later than today, is the tighter bound and
+    its finding (SF-0115) the one given.
 
     Partial dates are compared at the precision both sides have: `2026-04` is in the future of
     2026-03-31, `2026-03` is not; `2025-03` is not before a consent of 2025-03-10.
@@ -165,8 +211,10 @@ def check_date_window(
     consent_text = consent if categorical else consent.astype("str")
     consent_parts = compute_per_distinct(compute_date_parts, consent_text, cache=codes)
     run_parts = compute_date_parts(pd.Series([run_date], dtype="str"))
+    today_parts = compute_date_parts(pd.Series([today], dtype="str"))
     for column, header in date_columns[["column", "header"]].itertuples(index=False):
         parts = compute_per_distinct(compute_date_parts, frame[_DATE_PREFIX + column], cache=codes)
+        future = np.zeros(len(frame), dtype=bool)
         if run_date is not None:
             future = compute_is_later_parts(parts, run_parts)
             findings.append(
@@ -174,6 +222,16 @@ def check_date_window(
                     select_rows(frame, future, column), severity=ERROR, stage=STAGE,
                     rule="SF-0115", variable=column,
                     message=f"{header} is after the date of this export ({run_date}): a date in "
+                    "the future cannot be right; correct it",
+                )
+            )
+        if today is not None:
+            after_today = compute_is_later_parts(parts, today_parts) & ~future
+            findings.append(
+                make_row_findings(
+                    select_rows(frame, after_today, column), severity=ERROR, stage=STAGE,
+                    rule="SF-0128", variable=column,
+                    message=f"{header} is after today ({today}, the day of this run): a date in "
                     "the future cannot be right; correct it",
                 )
             )
@@ -192,6 +250,85 @@ def check_date_window(
             )
         )
     return concat_findings(*findings)
+
+
+# The date a subject's other dates cannot follow (a raw_columns.csv column of Demographics).
+DEATH_DATE = "death_date"
+
+
+def check_after_death(
+    frame: pd.DataFrame, exposure: bool, date_columns: pd.DataFrame, death: pd.Series,
+    codes: dict | None = None,
+) -> pd.DataFrame:
+    """Dates of a subject after the subject's date of death: an ERROR for a dose (`exposure`: the
+    exposure sheet; SF-0135:
+    exposure after death cannot be, and it would set the reference dates, epochs and actual
+    arm), a WARNING for any other date (SF-0134: the sample, visit or assessment is mapped,
+    since either date may be the wrong one, and the site asked which).
+
+    `death` is each row's date of death (ISO 8601, aligned with `frame`; compute_subject_date);
+    `date_columns` and `codes` as for check_date_window. Partial dates compare at the precision
+    both have.
+    """
+    _check_aligned(frame, death)
+    if death.isna().all():
+        return empty_findings()  # nearly always: no subject has died
+    categorical = isinstance(death.dtype, pd.CategoricalDtype)
+    death_text = death if categorical else death.astype("str")
+    death_parts = compute_per_distinct(compute_date_parts, death_text, cache=codes)
+    findings = [empty_findings()]
+    for column, header in date_columns[["column", "header"]].itertuples(index=False):
+        if column == DEATH_DATE:
+            continue
+        parts = compute_per_distinct(compute_date_parts, frame[_DATE_PREFIX + column], cache=codes)
+        after = compute_is_later_parts(parts, death_parts)
+        findings.append(
+            make_row_findings(
+                select_rows(frame, after, column), severity=ERROR if exposure else WARNING,
+                stage=STAGE, rule="SF-0135" if exposure else "SF-0134", variable=column,
+                message=(
+                    f"{header} is after the subject's date of death ("
+                    + death_text[after].astype("object") + "): correct one of the two dates"
+                    + ("" if exposure else ", or confirm both (a post-mortem sample)")
+                ),
+            )
+        )
+    return concat_findings(*findings)
+
+
+def check_consent_after_first_dose(
+    demographics: pd.DataFrame, doses: pd.DataFrame, headers: dict, given: np.ndarray,
+    dose_date: str,
+) -> pd.DataFrame:
+    """WARNING on a subjects row whose consent date is after the subject's first dose given
+    (SF-0136): treatment before consent is a serious deviation, or one date is wrong; the
+    subject stays mapped (holding the subjects row back would drop every record of the subject).
+    `demographics` and `doses` are the rows fit to map; `given` marks the doses given, and
+    `dose_date` is the ISO 8601 column of a dose's (start) date.
+    """
+    given = doses[given]
+    dated = given.assign(_date=given[dose_date].astype("str").str.slice(0, 10))
+    dated = dated[dated["_date"].str.len() == 10]
+    if dated.empty or demographics.empty:
+        return empty_findings()
+    first = dated.sort_values(["_date", "_row"], kind="stable").drop_duplicates("subject")
+    first = first.set_index("subject")
+    when = demographics["subject"].map(first["_date"]).astype("str")
+    consent = demographics["dtc_consent_date"].astype("str")
+    late = compute_is_later_parts(compute_date_parts(consent), compute_date_parts(when))
+    rows = demographics[late]
+    subject = rows["subject"]
+    message = (
+        headers.get("consent_date", "Consent date") + " (" + consent[late].astype("object")
+        + ") is after the subject's first dose (" + when[late].astype("object") + ", "
+        + subject.map(first["_file"]).astype("object") + " row "
+        + subject.map(first["_row"]).astype("str").astype("object")
+        + "): correct the date that is wrong; if both are right, record the protocol deviation"
+    )
+    return make_row_findings(
+        rows, severity=WARNING, stage=STAGE, rule="SF-0136", variable="consent_date",
+        message=message,
+    )
 
 
 def compute_date_parts(dates: pd.Series) -> np.ndarray:

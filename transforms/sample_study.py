@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 
-from transforms.spec_map import ASSIGN
 from transforms.study import EXPOSURE, FINDINGS, SUBJECTS, Study
 from transforms.workbook import compute_xlsx_bytes
 
@@ -85,7 +84,7 @@ def draw_subjects(study: Study, count: int, sites: list[str], rng, settings: dic
 def draw_doses(study: Study, people: pd.DataFrame, export_date: dt.date, settings: dict) -> pd.DataFrame:
     """One row per dosing period of `period_days` (study.toml [sample]): the arm's dose, reduced
     in the second period for every second subject of an arm that allows a reduction."""
-    start_column, end_column = exposure_date_columns(study)
+    start_column, end_column = study.dose_date_columns()
     days = [int(d) for d in settings.get("period_days", [28, 56])]
     arms = study.arms.set_index("ARMCD")
     rows = []
@@ -108,21 +107,6 @@ def draw_doses(study: Study, people: pd.DataFrame, export_date: dt.date, setting
             rows.append(row)
             begin = end + dt.timedelta(days=1)
     return pd.DataFrame(rows)
-
-
-def exposure_date_columns(study: Study) -> tuple[str, str | None]:
-    """The raw date columns the EX spec starts and ends a dose with (dtc_<column> sources)."""
-    spec = study.mapping_of("EX")
-    def source(variable: str) -> str | None:
-        rows = spec[(spec["variable"] == variable) & spec["algorithm"].isin(ASSIGN)]
-        for name in rows["source"]:
-            if name.startswith("dtc_"):
-                return name[len("dtc_"):]
-        return None
-    start = source("EXSTDTC")
-    if start is None:
-        raise ValueError("mapping.csv: EXSTDTC is not assigned from a date column (dtc_<column>)")
-    return start, source("EXENDTC")
 
 
 def draw_results(study: Study, people: pd.DataFrame, export_date: dt.date, rng) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = [
-    "normalise_key",
+    "compute_lookup_key",
     "assign_ct",
     "compute_iso8601_date",
     "compute_iso8601_datetime",
@@ -76,29 +76,46 @@ _COMMA_NUMBER_PATTERN = r"^(?:<=|>=|<|>|≤|≥)?\s*[+-]?[0-9]+(?:,[0-9]+)+(?:\.
 # --------------------------------------------------------------------------------------------------
 
 
-def normalise_key(values: pd.Series) -> pd.Series:
-    """The terminology lookup key: NFKC, casefold, trimmed, inner whitespace runs as one space.
+def compute_lookup_key(values: pd.Series) -> pd.Series:
+    """The one lookup key of every coded value and subject number: how two spellings are judged
+    the same (`week4`, `Week 4`, `WEEK-4` and `Ｗｅｅｋ４` are one key, `week4`).
 
-    NFKC folds full-width letters, the micro sign and non-breaking spaces onto their plain forms,
-    so table and data match however the site typed them. Blank text gives NA (no key).
+    NFKC folds full-width forms, the micro sign and non-breaking spaces onto their plain forms;
+    casefold drops case; then every space, punctuation mark (Unicode P*: `-`, `/`, `.`, `(`),
+    line break, control and invisible format character (Unicode Cc, Cf: zero-width space, BOM,
+    soft hyphen) is removed. Symbols (`+`, `^`, `<`, `µ`) are kept: `Na+` and `Na` are told
+    apart by the table, not by the key. A value made of punctuation only (`%`) keeps its
+    punctuation rather than vanish. Blank text gives NA (no key).
+
+    Each distinct value is keyed once: a million lab rows carry a few dozen spellings.
     """
-    text = values.astype("str")
-    key = (
-        text.str.normalize("NFKC")
-        .str.casefold()
-        .str.strip()
-        .str.replace(r"\s+", " ", regex=True)
+    codes, distinct = pd.factorize(values.astype("str"))
+    folded = pd.Series(distinct, dtype="str").str.normalize("NFKC").str.casefold()
+    arrow = pa.array(folded.array, type=pa.large_string())
+    key = pc.replace_substring_regex(arrow, _KEY_IGNORED, "")
+    kept = pc.replace_substring_regex(arrow, _KEY_BLANK, "")  # punctuation kept
+    key = pc.if_else(pc.equal(key, ""), kept, key)
+    key = pd.Series(pd.array(key, dtype="str"))
+    key = key.mask(key == "")
+    return pd.Series(
+        np.append(key.to_numpy(dtype=object, na_value=None), None)[codes],
+        index=values.index, dtype="str",
     )
-    return key.mask(key == "")
+
+
+# What the key ignores: spacing, punctuation, control and invisible format characters; and the
+# part of it that is never kept (for a value of punctuation only).
+_KEY_IGNORED = r"[\p{P}\p{Z}\p{Cc}\p{Cf}\s]+"
+_KEY_BLANK = r"[\p{Z}\p{Cc}\p{Cf}\s]+"
 
 
 def assign_ct(values: pd.Series, terminology: pd.DataFrame, codelist: str) -> pd.Series:
     """Map raw values to a codelist's submission values through the study terminology table.
 
-    `terminology` has columns `codelist`, `raw`, `value`; matching is on `normalise_key` of both
-    sides. Values the table does not know, and blanks, give NA (the caller reports them).
-    Raises ValueError when the codelist is absent from the table, or when two of its raw entries
-    share a key but map to different values.
+    `terminology` has columns `codelist`, `raw`, `value`; matching is on `compute_lookup_key` of
+    both sides. Values the table does not know, and blanks, give NA (the caller reports them).
+    Raises ValueError when the codelist is absent from the table, when one of its raw entries has
+    no key (blank), or when two of its raw entries share a key but map to different values.
     """
     missing = {"codelist", "raw", "value"} - set(terminology.columns)
     if missing:
@@ -111,7 +128,12 @@ def assign_ct(values: pd.Series, terminology: pd.DataFrame, codelist: str) -> pd
         raise ValueError(
             f"codelist {codelist!r} has no rows in the terminology table (has: {known})"
         )
-    table = table.assign(key=normalise_key(table["raw"])).dropna(subset=["key"])
+    table = table.assign(key=compute_lookup_key(table["raw"]))
+    if table["key"].isna().any():
+        raise ValueError(
+            f"terminology codelist {codelist!r} has a row with a blank raw spelling (value "
+            f"{table.loc[table['key'].isna(), 'value'].iloc[0]!r}): give the spelling or delete the row"
+        )
     conflicts = table.groupby("key")["value"].nunique()
     conflicts = conflicts[conflicts > 1]
     if not conflicts.empty:
@@ -119,11 +141,12 @@ def assign_ct(values: pd.Series, terminology: pd.DataFrame, codelist: str) -> pd
         clash = table.loc[table["key"] == key]
         pairs = "; ".join(f"{r!r} -> {v!r}" for r, v in zip(clash["raw"], clash["value"]))
         raise ValueError(
-            f"terminology codelist {codelist!r} maps key {key!r} to different values ({pairs}); "
-            "keep one value per raw term (keys ignore case, width and spacing)"
+            f"terminology codelist {codelist!r}: {pairs} are one spelling to the lookup key "
+            f"({key!r}: case, width, spacing and punctuation are ignored) but map to different "
+            "values; keep one value for them, or tell them apart by letters or digits"
         )
     lookup = table.drop_duplicates("key").set_index("key")["value"]
-    return normalise_key(values).map(lookup).astype("str")
+    return compute_lookup_key(values).map(lookup).astype("str")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -119,6 +119,29 @@ class Study:
             )
         return elements[0]["EPOCH"], treatment[0], elements[-1]["EPOCH"]
 
+    def dose_date_columns(self) -> tuple[str, str | None]:
+        """The raw date columns a dose starts and ends on: those mapping.csv assigns EXSTDTC and
+        EXENDTC from, as `dtc_<column>` or as a date-time a time column combines with its date
+        (raw_columns.csv standard_as / combine_with). End None when the spec gives none."""
+        spec = self.mapping_of("EX")
+        combined = self.raw_columns[self.raw_columns["combine_with"].fillna("") != ""]
+        dates_of = dict(zip(combined["standard_as"], combined["combine_with"]))
+
+        def source(variable: str) -> str | None:
+            for name in spec.loc[spec["variable"] == variable, "source"]:
+                if name.startswith("dtc_"):
+                    return name[len("dtc_"):]
+                if name in dates_of:
+                    return dates_of[name]
+            return None
+
+        start = source("EXSTDTC")
+        if start is None:
+            raise ValueError(
+                f"{self.directory / 'mapping.csv'}: assign EXSTDTC from a date column (dtc_<column>)"
+            )
+        return start, source("EXENDTC")
+
     def headers_of(self, sheet: str) -> dict[str, str]:
         """{column: the header the site is told about} for one sheet (raw_columns.csv `header`)."""
         columns = self.raw_columns[self.raw_columns["sheet"] == sheet]

@@ -8,6 +8,7 @@ record a newer export replaced) are held back with an INFO finding.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,15 @@ from expectations.engine import build_data_docs
 from expectations.raw import check_raw_sheet
 from transforms.checks import (
     SUPERSEDED,
+    check_after_death,
     check_ascii,
+    check_consent_after_first_dose,
     check_date_window,
     check_exact_duplicates,
     check_planned_dose,
     check_subject_held_back,
     check_superseded,
+    check_text_length,
     check_total_cells,
 )
 from transforms.distinct import compute_per_distinct
@@ -43,20 +47,29 @@ def validate_export(
     transliteration: pd.DataFrame,
     data_docs_dir: Path | None = None,
     build_docs: bool = True,
+    today: str | None = None,
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """(rows fit to map per sheet, findings). The results are kept for the Data Docs of
     `data_docs_dir`, whose HTML is written now, or with `build_docs` False by the next build of
-    that folder (expectations.engine.build_data_docs)."""
+    that folder (expectations.engine.build_data_docs). `today`: the run's day (YYYY-MM-DD, UTC;
+    the flow passes its clock's, tests a fixed one); None reads the clock here."""
+    today = today or datetime.now(timezone.utc).date().isoformat()
     context = build_context(sheets, study)
     valid, findings = {}, []
     subjects = study.sheet_with_role(SUBJECTS)
     for sheet in study.sheet_ids:
         sheet_findings = validate_sheet(
             sheets[sheet], sheet, study, context, files, transliteration,
-            valid.get(subjects), data_docs_dir,
+            valid.get(subjects), data_docs_dir, today=today,
         )
         findings.append(sheet_findings)
         valid[sheet] = drop_held_back(sheets[sheet], sheet_findings)
+    # across sheets, once both are known; a WARNING, so nothing more is held back
+    exposure = study.sheet_with_role(EXPOSURE)
+    findings.append(check_consent_after_first_dose(
+        valid[subjects], valid[exposure], study.headers_of(subjects),
+        ~compute_not_given(valid[exposure], study), "dtc_" + study.dose_date_columns()[0],
+    ))
     if data_docs_dir is not None and build_docs:
         build_data_docs(data_docs_dir)
     return valid, concat_findings(*findings)
@@ -71,13 +84,20 @@ def validate_sheet(
     transliteration: pd.DataFrame,
     demographics: pd.DataFrame | None,
     data_docs_dir: Path | None = None,
+    *,
+    today: str | None = None,
 ) -> pd.DataFrame:
     """The findings of one standardised sheet. `demographics`: the Demographics rows fit to map
-    (None while validating Demographics itself); `context`: build_context's value sets."""
+    (None while validating Demographics itself); `context`: build_context's value sets; `today`:
+    the run's day (check_date_window)."""
     raw_columns = study.raw_columns
     sheet_columns = raw_columns[raw_columns["sheet"] == sheet]
     headers = dict(zip(sheet_columns["column"], sheet_columns["header"]))
     verbatim = list(sheet_columns.loc[sheet_columns["verbatim"] == "Y", "column"])
+    # what reaches SDTM as text: verbatim values, and free text no codelist replaces
+    free_text = (sheet_columns["kind"] == "text") & (sheet_columns["codelist"].fillna("") == "")
+    texts = list(sheet_columns.loc[(sheet_columns["verbatim"] == "Y") | free_text, "column"])
+    dates = sheet_columns[sheet_columns["kind"] == "date"]
     codes: dict = {}  # the sheet's value-code cache (transforms.distinct)
     keys = study.record_keys[sheet]
     duplicates = check_exact_duplicates(frame, keys, list(sheet_columns["column"]), codes)
@@ -87,9 +107,15 @@ def validate_sheet(
     copies = compute_held(frame, duplicates)
     row_checks = [
         check_ascii(frame, verbatim, transliteration, codes),
+        check_text_length(frame, texts, transliteration, headers, codes),
         check_date_window(
-            frame, sheet_columns[sheet_columns["kind"] == "date"], compute_run_date(files),
-            compute_consent(frame, sheet, demographics, codes), codes,
+            frame, dates, compute_run_date(files),
+            compute_subject_date(frame, sheet, demographics, "dtc_consent_date", codes), codes,
+            today=today,
+        ),
+        check_after_death(
+            frame, study.role_of(sheet) == EXPOSURE, dates,
+            compute_subject_date(frame, sheet, demographics, "dtc_death_date", codes), codes,
         ),
     ]
     if study.role_of(sheet) == EXPOSURE and "EXDOSE" in frame.columns:
@@ -168,17 +194,22 @@ def compute_run_date(files: pd.DataFrame) -> str | None:
     return f"{newest[:4]}-{newest[4:6]}-{newest[6:8]}"
 
 
-def compute_consent(
-    frame: pd.DataFrame, sheet: str, demographics: pd.DataFrame | None, codes: dict | None = None
+def compute_subject_date(
+    frame: pd.DataFrame, sheet: str, demographics: pd.DataFrame | None, column: str,
+    codes: dict | None = None,
 ) -> pd.Series:
-    """Each row's informed-consent date: a Demographics row's own, else the subject's from the
-    Demographics rows fit to map (missing for a subject without one; categorical). `codes`: the
-    sheet's value-code cache (transforms.distinct)."""
-    if demographics is None:  # the subjects sheet itself
-        return frame["dtc_consent_date"]
-    consent = demographics.drop_duplicates("subject", keep="last").set_index("subject")["dtc_consent_date"]
+    """Each row's subject date `column` of the subjects sheet (`dtc_consent_date`,
+    `dtc_death_date`): a subjects row's own, else the subject's from the subjects rows fit to map
+    (missing for a subject without one, or where the study collects no such date; categorical).
+    `codes`: the sheet's value-code cache (transforms.distinct)."""
+    source = frame if demographics is None else demographics  # None: the subjects sheet itself
+    if column not in source.columns:
+        return pd.Series(pd.NA, index=frame.index, dtype="str")
+    if demographics is None:
+        return frame[column]
+    dates = demographics.drop_duplicates("subject", keep="last").set_index("subject")[column]
     per_row = compute_per_distinct(
-        lambda subject: subject.map(consent).astype("str"), frame["subject"], cache=codes
+        lambda subject: subject.map(dates).astype("str"), frame["subject"], cache=codes
     )
     return per_row.rename(None)  # derived, not a column of the sheet (see transforms.distinct)
 

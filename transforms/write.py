@@ -47,6 +47,9 @@ VIOLATION_COLUMNS = ["dataset", "variable", "rule", "value", "message"]
 _NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _DATASET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _NON_ASCII = r"[^\x00-\x7f]"
+# Control characters, line breaks included: XPT stores them, and readers then disagree (haven and
+# pyreadstat read a line break differently). transforms/text.py cleans them before mapping.
+_CONTROL = r"[\x00-\x1f\x7f]"
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"))
 _QUOTES = ("'", '"')
 # Numeric kinds pandas.api.types.infer_dtype reports for columns we may cast to float64.
@@ -279,9 +282,11 @@ def _char_violations(dataset: str, variable: str, column: pd.Series) -> pd.DataF
     text = distinct.where(is_text, "")
     too_long = text.str.encode("utf-8").str.len() > XPT_MAX_VALUE_BYTES
     non_ascii = text.str.contains(_NON_ASCII, regex=True)
+    control = text.str.contains(_CONTROL, regex=True)
     not_text = _records_with(column, codes, ~is_text)
     long_text = _records_with(column, codes, too_long)
     foreign = _records_with(column, codes, non_ascii)
+    controlled = _records_with(column, codes, control)
     parts = [
         _value_violations(
             dataset,
@@ -306,6 +311,14 @@ def _char_violations(dataset: str, variable: str, column: pd.Series) -> pd.DataF
             "non-ASCII character(s) "
             + foreign.str.findall(_NON_ASCII).str.join("").map(repr)
             + ": XPT v5 is ASCII; standardise or transliterate the value upstream",
+        ),
+        _value_violations(
+            dataset,
+            variable,
+            "value_control",
+            controlled,
+            "control character(s) or line break(s): XPT readers disagree on them; clean the "
+            "text upstream (transforms.text)",
         ),
     ]
     found = [p for p in parts if p is not None]
