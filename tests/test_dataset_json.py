@@ -20,6 +20,7 @@ from transforms.dataset_json import (
     build_dataset_json_metadata,
     compute_dataset_json_type,
     compute_json_values,
+    compute_ndjson_lines,
     read_dataset_json,
     read_dataset_json_schema,
     read_ndjson_schema,
@@ -67,6 +68,14 @@ def test_json_values_are_the_xpt_values_as_json_scalars():
     # XPT cannot tell a missing character value from a blank one: both are "".
     assert compute_json_values(pd.Series(["A", None, ""], dtype=object), "string").tolist() == ["A", "", ""]
     assert compute_json_values(pd.Series(["2026-03-31", None], dtype=object), "date").tolist() == ["2026-03-31", ""]
+
+
+def test_ndjson_lines_are_one_json_array_per_row():
+    rows = [("S1", 1, None), ("a ],[ b", 2.5, "x"), ("", -3, "]"), ("[", 0, ",")]
+    assert compute_ndjson_lines(rows).splitlines() == [json.dumps(list(r), separators=(",", ":")).encode() for r in rows]
+    plain = rows[:1] + rows[2:]  # no string holding the row separator: the one-call path
+    assert [json.loads(line) for line in compute_ndjson_lines(plain).splitlines()] == [list(r) for r in plain]
+    assert compute_ndjson_lines(plain).endswith(b"\n") and compute_ndjson_lines([]) == b""
 
 
 @pytest.mark.parametrize(

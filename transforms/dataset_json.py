@@ -198,8 +198,9 @@ def compute_json_values(values: pd.Series, data_type: str) -> np.ndarray:
             out = numbers.astype(object)
         out[missing] = None
         return out
-    text = values.astype(object).to_numpy()
-    return np.where(pd.isna(text), "", text).astype(object)
+    text = values.to_numpy(dtype=object, copy=True)
+    text[values.isna().to_numpy()] = ""
+    return text
 
 
 # --- write ---------------------------------------------------------------------------------------
@@ -231,7 +232,7 @@ def write_dataset_json(frame: pd.DataFrame, metadata: dict, path: Path, *, chunk
             if path.suffix == ".ndjson":
                 handle.write(head + b"\n")
                 for rows in chunks:
-                    handle.write(b"\n".join(map(orjson.dumps, rows)) + b"\n")
+                    handle.write(compute_ndjson_lines(rows))
                 return
             handle.write(head[:-1] + b',"rows":[')
             for number, rows in enumerate(chunks):
@@ -239,6 +240,20 @@ def write_dataset_json(frame: pd.DataFrame, metadata: dict, path: Path, *, chunk
             handle.write(b"]}")
 
     _write_atomically(path, write)
+
+
+def compute_ndjson_lines(rows: list[tuple]) -> bytes:
+    """Rows as NDJSON lines, each ending in a newline.
+
+    One orjson call for the whole chunk, then the row boundaries `],[` become `]\n[`: rows are flat
+    arrays of scalars, so each boundary is one `],[`, and if the count says there are no others
+    (a string may contain the text `],[`) the replacement is exact; otherwise one call per row."""
+    if not rows:
+        return b""
+    blob = orjson.dumps(rows)
+    if blob.count(b"],[") == len(rows) - 1:
+        return blob[1:-1].replace(b"],[", b"]\n[") + b"\n"
+    return b"\n".join(map(orjson.dumps, rows)) + b"\n"
 
 
 def _row_chunks(columns: list[np.ndarray], rows: int, size: int):
