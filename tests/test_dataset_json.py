@@ -24,7 +24,6 @@ from transforms.dataset_json import (
     read_dataset_json,
     read_dataset_json_schema,
     read_ndjson_schema,
-    read_xpt_dataset,
     write_dataset_json,
 )
 from transforms.study import STANDARDS_DIR
@@ -278,3 +277,22 @@ def test_convert_refuses_what_it_cannot_do(tmp_path, capsys):
     assert main(["convert", str(json_file), "--to", "xpt", "--output", str(tmp_path / "demo.xpt")]) == 1
     assert "must be 'dm.xpt'" in capsys.readouterr().err
     assert not (tmp_path / "demo.xpt").exists()
+
+
+def test_reader_turns_adam_style_columns_into_sas_numbers(tmp_path):
+    """targetDataType integer: ISO 8601 text that SAS holds as a number (days / seconds since
+    1960-01-01, seconds of the day); decimal: text holding an exact decimal."""
+    columns = [
+        {"itemOID": "IT.ADSL.TRTSDT", "name": "TRTSDT", "label": "Start", "dataType": "date", "targetDataType": "integer"},
+        {"itemOID": "IT.ADSL.TRTSDTM", "name": "TRTSDTM", "label": "Start", "dataType": "datetime", "targetDataType": "integer"},
+        {"itemOID": "IT.ADSL.TRTSTM", "name": "TRTSTM", "label": "Start", "dataType": "time", "targetDataType": "integer"},
+        {"itemOID": "IT.ADSL.BMIBL", "name": "BMIBL", "label": "BMI", "dataType": "decimal", "targetDataType": "decimal"},
+    ]
+    rows = [["1960-01-02", "1960-01-01T00:01:00", "01:00:00", "30.8983333232059"], [None, None, None, None]]
+    path = tmp_path / "adsl.json"
+    path.write_text(json.dumps({"datasetJSONCreationDateTime": "2026-03-31T00:00:00", "datasetJSONVersion": "1.1.0",
+                                "itemGroupOID": "IG.ADSL", "records": 2, "name": "ADSL", "label": "Subject-Level",
+                                "columns": columns, "rows": rows}))
+    frame, _ = read_dataset_json(path)
+    assert frame.iloc[0].tolist() == [1.0, 60.0, 3600.0, 30.8983333232059]
+    assert frame.iloc[1].isna().all() and (frame.dtypes == "float64").all()

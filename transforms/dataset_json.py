@@ -24,7 +24,6 @@ Choices (the specification leaves them to the writer):
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 from dataclasses import dataclass
@@ -170,8 +169,7 @@ def read_ndjson_schema() -> dict:
     `#/$defs/DataTypesEnum` and `#/$defs/SourceSystem` resolve to nothing. The repair moves those
     three definitions to `$defs` and puts the references in their place; nothing else changes.
     """
-    schema = json.loads(NDJSON_SCHEMA.read_bytes().decode("utf-16"))
-    repaired = copy.deepcopy(schema)
+    repaired = json.loads(NDJSON_SCHEMA.read_bytes().decode("utf-16"))
     metadata = repaired["$defs"]["DatasetMetadata"]["properties"]
     items = metadata["columns"]["items"]
     repaired["$defs"]["Column"] = items.pop("Column")
