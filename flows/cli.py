@@ -1,4 +1,5 @@
-"""The `sdtmflow` command: `sample` writes the bundled kind of site export, `run` builds a package.
+"""The `sdtmflow` command: `sample` writes the bundled kind of site export, `run` builds a package,
+`convert` turns one dataset into another format (XPT <-> Dataset-JSON).
 
 Prefect and Great Expectations settings that must be in place before either is imported are set
 here, first: no telemetry leaves the machine (and Prefect's heartbeat stops logging a spurious
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 _QUIET_DEFAULTS = {
@@ -72,7 +74,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--name", default=DEFAULT_DEPLOYMENT, help=f"deployment name (default: {DEFAULT_DEPLOYMENT})")
 
+    convert = commands.add_parser(
+        "convert", help="convert one dataset between SAS XPT v5 and CDISC Dataset-JSON v1.1 (JSON or NDJSON)"
+    )
+    convert.add_argument("file", type=Path, help="FILE.xpt, FILE.json or FILE.ndjson")
+    convert.add_argument("--to", required=True, choices=sorted(_CONVERT_SUFFIXES), help="the format to write")
+    convert.add_argument(
+        "--output", type=Path,
+        help="file to write (default: beside FILE, same name; an XPT is named <dataset>.xpt, as FDA requires)",
+    )
+
     args = parser.parse_args(argv)
+    if args.command == "convert":
+        return _convert(args)
     if args.command == "sample":
         return _sample(args)
     if args.command == "serve":
@@ -163,6 +177,61 @@ def _run(args: argparse.Namespace) -> int:
     print(summary)
     return 0
 
+
+
+_CONVERT_SUFFIXES = {"dataset-json": ".json", "ndjson": ".ndjson", "xpt": ".xpt"}
+
+
+def _convert(args: argparse.Namespace) -> int:
+    """One dataset from XPT or Dataset-JSON to another of the three; 2 for a bad request, 1 when
+    the data cannot be written in the target format (the message lists why)."""
+    from transforms.dataset_json import (
+        DatasetJsonHeader,
+        build_dataset_json_metadata,
+        build_xpt_variables,
+        read_dataset_json,
+        read_xpt_dataset,
+        write_dataset_json,
+    )
+    from transforms.write import XptRuleError, write_xpt
+
+    source, suffix = args.file, _CONVERT_SUFFIXES[args.to]
+    if source.suffix.lower() not in _CONVERT_SUFFIXES.values():
+        print(f"sdtmflow: {source}: convert reads .xpt, .json or .ndjson files", file=sys.stderr)
+        return 2
+    if not source.is_file():
+        print(f"sdtmflow: {source} does not exist", file=sys.stderr)
+        return 2
+    try:
+        if source.suffix.lower() == ".xpt":
+            xpt = read_xpt_dataset(source)
+            frame, name, label, variables = xpt.frame, xpt.name, xpt.label, xpt.variables
+            # The XPT's last-modified stamp dates both: the same file always converts to the same bytes.
+            header = DatasetJsonHeader(created=xpt.modified, modified=xpt.modified)
+            metadata = build_dataset_json_metadata(frame, variables, name, label, xpt.lengths, [], header)
+            stamp = xpt.modified
+        else:
+            frame, metadata = read_dataset_json(source)
+            name, label, variables = metadata["name"], metadata["label"], build_xpt_variables(metadata)
+            stamp = datetime.fromisoformat(metadata.get("dbLastModifiedDateTime") or metadata["datasetJSONCreationDateTime"])
+        default = source.with_name(f"{name.lower()}{suffix}") if suffix == ".xpt" else source.with_suffix(suffix)
+        target = args.output or default
+        if target.resolve() == source.resolve():
+            print(f"sdtmflow: {target} is the input file: name another with --output", file=sys.stderr)
+            return 2
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".xpt":
+            write_xpt(frame, variables, name, label, target, stamp)
+        else:
+            write_dataset_json(frame, metadata, target)
+    except XptRuleError as problem:
+        print(f"sdtmflow: {problem}", file=sys.stderr)
+        return 1
+    except (KeyError, ValueError) as problem:
+        print(f"sdtmflow: {source}: cannot convert: {problem}", file=sys.stderr)
+        return 1
+    print(target)
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ from transforms.audit import compute_stage_counts
 from transforms.build import build
 from transforms.changes import format_changes
 from transforms.ingest import Export
-from transforms.package import read_transliteration, write_package
+from transforms.package import DATASET_JSON_DIR, read_transliteration, write_package
 from transforms.publish import (
     compute_run_id,
     compute_versions,
@@ -47,6 +47,7 @@ from transforms.publish import (
 )
 from transforms.reconcile import format_reconciliation
 from transforms.study import MAPPINGS_DIR, Study, read_study
+from transforms.submission import compute_sdtm_folder
 
 
 class RunFailed(RuntimeError):
@@ -151,15 +152,17 @@ def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(snapshot, ignore_errors=True)
     summary = format_summary(run_dir, domains, findings, counts, time.perf_counter() - started,
-                             manifest.get("conformance_by_severity"))
+                             manifest.get("conformance_by_severity"), run_dir / compute_sdtm_folder(study.studyid))
     summary += "\n" + format_changes(changes, previous)
     finish_published(output_dir, run_dir, summary, counts, findings, changes, study.studyid, log)
     return summary
 
 
 def format_summary(run_dir: Path, domains, findings: pd.DataFrame, counts: pd.DataFrame, seconds: float,
-                   conformance: dict | None = None) -> str:
-    """`conformance`: FDA/CDISC conformance findings by severity (the manifest's), also in findings.csv."""
+                   conformance: dict | None = None, sdtm_dir: Path | None = None) -> str:
+    """`conformance`: FDA/CDISC conformance findings by severity (the manifest's), also in findings.csv;
+    `sdtm_dir`: the submission folder (datasets and define.xml)."""
+    sdtm_dir = sdtm_dir or run_dir
     severity = findings["severity"].value_counts()
     records = ", ".join(f"{name} {len(frame)}" for name, frame in domains.items())
     return "\n".join(
@@ -171,7 +174,8 @@ def format_summary(run_dir: Path, domains, findings: pd.DataFrame, counts: pd.Da
             f"validation report (Great Expectations Data Docs): {run_dir / 'validation' / 'index.html'}",
             "conformance (FDA/CDISC rules): "
             + ", ".join(f"{s} {int((conformance or {}).get(s, 0))}" for s in ("ERROR", "WARNING"))
-            + f" (see {run_dir / 'conformance.html'}; define.xml: {run_dir / 'define.html'})",
+            + f" (see {run_dir / 'conformance.html'}; define.xml: {sdtm_dir / 'define.html'})",
+            f"submission (XPT + define.xml): {sdtm_dir}; Dataset-JSON: {run_dir / DATASET_JSON_DIR}",
             format_reconciliation(counts),
         ]
     )

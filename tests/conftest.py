@@ -52,3 +52,12 @@ def sample_run(prefect_harness, tmp_path_factory) -> Path:
         input_dir=DEFAULT_STUDY_DIR / "sample_export", output_dir=output, study_dir=DEFAULT_STUDY_DIR
     )
     return (output / "latest").resolve()
+
+
+@pytest.fixture(scope="session")
+def sample_sdtm(sample_run) -> Path:
+    """The published sample run's submission folder (its XPT datasets and define.xml)."""
+    from transforms.study import DEFAULT_STUDY_DIR, read_study
+    from transforms.submission import compute_sdtm_folder
+
+    return sample_run / compute_sdtm_folder(read_study(DEFAULT_STUDY_DIR).studyid)

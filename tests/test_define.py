@@ -29,8 +29,8 @@ ISO8601_TYPES = {"date", "datetime", "durationDatetime"}
 
 
 @pytest.fixture(scope="module")
-def define(sample_run) -> etree._Element:
-    return etree.parse(str(sample_run / "define.xml")).getroot()
+def define(sample_sdtm) -> etree._Element:
+    return etree.parse(str(sample_sdtm / "define.xml")).getroot()
 
 
 def _items(root) -> dict[str, etree._Element]:
@@ -41,8 +41,8 @@ def _text(element) -> str:
     return element.find("odm:Description/odm:TranslatedText", NS).text
 
 
-def test_define_xml_is_valid_define_xml_2_1(sample_run):
-    assert check_define_schema((sample_run / "define.xml").read_bytes(), DEFINE_SCHEMA) == []
+def test_define_xml_is_valid_define_xml_2_1(sample_sdtm):
+    assert check_define_schema((sample_sdtm / "define.xml").read_bytes(), DEFINE_SCHEMA) == []
 
 
 def test_schema_check_reports_errors():
@@ -52,11 +52,11 @@ def test_schema_check_reports_errors():
     assert any("Repeating" in e for e in check_define_schema(broken, DEFINE_SCHEMA))
 
 
-def test_define_matches_every_xpt(define, sample_run):
+def test_define_matches_every_xpt(define, sample_sdtm):
     """Names, labels, variable order and lengths of define.xml against each dataset as written."""
     items = _items(define)
     groups = {g.get("Name"): g for g in define.iterfind(".//odm:ItemGroupDef", NS)}
-    xpts = sorted((sample_run / "xpt").glob("*.xpt"))
+    xpts = sorted(sample_sdtm.glob("*.xpt"))
     assert set(groups) == {p.stem.upper() for p in xpts}
     for path in xpts:
         data, meta = pyreadstat.read_xport(path, metadataonly=True)
@@ -75,7 +75,7 @@ def test_define_matches_every_xpt(define, sample_run):
             else:
                 assert int(item.get("Length")) == lengths[item.get("Name")], (path.name, item.get("Name"))
         leaf = group.find("def:leaf", NS)
-        assert (sample_run / leaf.get(f"{{{NS['xlink']}}}href")).resolve() == path.resolve()
+        assert (sample_sdtm / leaf.get(f"{{{NS['xlink']}}}href")).resolve() == path.resolve()
         assert group.get("IsReferenceData") == ("Yes" if group.get("Name") in TRIAL_DESIGN else "No")
 
 
@@ -144,9 +144,9 @@ def _text_decode(item) -> str:
     return item.find("odm:Decode/odm:TranslatedText", NS).text
 
 
-def test_value_level_metadata_for_lb_and_rs(define, sample_run):
-    lb, _ = pyreadstat.read_xport(sample_run / "xpt" / "lb.xpt")
-    rs, _ = pyreadstat.read_xport(sample_run / "xpt" / "rs.xpt")
+def test_value_level_metadata_for_lb_and_rs(define, sample_sdtm):
+    lb, _ = pyreadstat.read_xport(sample_sdtm / "lb.xpt")
+    rs, _ = pyreadstat.read_xport(sample_sdtm / "rs.xpt")
     wheres = {w.get("OID"): w.find("odm:RangeCheck/odm:CheckValue", NS).text for w in define.iterfind(".//def:WhereClauseDef", NS)}
     items = _items(define)
 
@@ -220,25 +220,25 @@ def test_compute_significant_digits():
     assert compute_significant_digits(pd.Series([0.1 + 0.2])) == 1  # floating-point noise is not a digit
 
 
-def test_define_html_names_every_dataset(sample_run):
-    html = (sample_run / "define.html").read_text(encoding="utf-8")
-    for path in (sample_run / "xpt").glob("*.xpt"):
+def test_define_html_names_every_dataset(sample_sdtm):
+    html = (sample_sdtm / "define.html").read_text(encoding="utf-8")
+    for path in sample_sdtm.glob("*.xpt"):
         assert f">{path.name}<" in html
-    assert (sample_run / "define2-1.xsl").read_bytes() == (DEFINE_DIR / "define2-1.xsl").read_bytes()
-    assert render_define_html((sample_run / "define.xml").read_bytes(), DEFINE_DIR / "define2-1.xsl").decode() == html
+    assert (sample_sdtm / "define2-1.xsl").read_bytes() == (DEFINE_DIR / "define2-1.xsl").read_bytes()
+    assert render_define_html((sample_sdtm / "define.xml").read_bytes(), DEFINE_DIR / "define2-1.xsl").decode() == html
 
 
-def test_define_html_renders_in_a_real_browser(sample_run, tmp_path):
+def test_define_html_renders_in_a_real_browser(sample_sdtm, tmp_path):
     """Chromium (headless) loads define.html and the rendered page lists every dataset."""
     chromium = require_tool("chromium")
     result = subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         "--dump-dom", (sample_run / "define.html").resolve().as_uri()],
+         "--dump-dom", (sample_sdtm / "define.html").resolve().as_uri()],
         capture_output=True, text=True, timeout=120, check=True,
     )
     text = re.sub(r"<[^>]+>", " ", result.stdout)
-    for path in sorted((sample_run / "xpt").glob("*.xpt")):
+    for path in sorted(sample_sdtm.glob("*.xpt")):
         assert re.search(rf"\b{path.stem.upper()}\b", text), path.stem
         assert path.name in text
     assert "Trial Summary" in text and "10^6 cells/kg" in text

@@ -31,7 +31,8 @@ writeLines(c(attr(d, "label"), as.character(nrow(d))), args[4])
 
 
 def _xpt_files(run: Path) -> list[Path]:
-    return sorted((run / "xpt").glob("*.xpt"))
+    # The FDA submission folder of the sample study (eCTD m5, study id in lower case).
+    return sorted((run / "m5" / "datasets" / "ucmsc-esld" / "tabulations" / "sdtm").glob("*.xpt"))
 
 
 def _parquet_frame(run: Path, xpt: Path) -> tuple[pd.DataFrame, pq.ParquetFile]:
@@ -126,13 +127,13 @@ def test_initials_appear_in_no_output(prefect_harness, tmp_path):
     assert not leaks
 
 
-def test_same_input_gives_byte_identical_outputs(sample_run, prefect_harness, tmp_path):
+def test_same_input_gives_byte_identical_outputs(sample_run, sample_sdtm, prefect_harness, tmp_path):
     from flows.pipeline import sdtmflow_run
 
     sdtmflow_run(input_dir=SAMPLE, output_dir=tmp_path, study_dir=DEFAULT_STUDY_DIR)
     again = (tmp_path / "latest").resolve()
     assert again.name == sample_run.name  # content-addressed run id
-    for folder in ("xpt", "parquet"):
+    for folder in (sample_sdtm.relative_to(sample_run), "parquet", "dataset-json"):
         first = sorted((sample_run / folder).iterdir())
         assert [p.name for p in first] == sorted(p.name for p in (again / folder).iterdir())
         for path in first:

@@ -205,15 +205,15 @@ def test_sv_one_record_per_subject_visit_with_first_and_last_dates():
 # --- the published sample ------------------------------------------------------------------------
 
 
-def test_sample_package_has_trial_design_with_a_valid_sstdtc(sample_run):
+def test_sample_package_has_trial_design_with_a_valid_sstdtc(sample_sdtm):
     for name in ("ts", "ta", "te", "tv", "ti", "mh", "sv"):
-        assert (sample_run / "xpt" / f"{name}.xpt").is_file(), name
-    ts, _ = pyreadstat.read_xport(sample_run / "xpt" / "ts.xpt")
+        assert (sample_sdtm / f"{name}.xpt").is_file(), name
+    ts, _ = pyreadstat.read_xport(sample_sdtm / "ts.xpt")
     sstdtc = ts.loc[ts["TSPARMCD"] == "SSTDTC", "TSVAL"]
     assert len(sstdtc) == 1 and sstdtc.str.match(ISO_DATE).all()
-    dm, _ = pyreadstat.read_xport(sample_run / "xpt" / "dm.xpt")
+    dm, _ = pyreadstat.read_xport(sample_sdtm / "dm.xpt")
     assert sstdtc.iloc[0] == dm["RFICDTC"].str.slice(0, 10).loc[lambda d: d.str.match(ISO_DATE)].min()
-    tv, _ = pyreadstat.read_xport(sample_run / "xpt" / "tv.xpt")
+    tv, _ = pyreadstat.read_xport(sample_sdtm / "tv.xpt")
     visits = STUDY.visits.sort_values("VISITNUM")
     assert tv["VISITNUM"].tolist() == visits["VISITNUM"].tolist() and tv["VISIT"].tolist() == visits["VISIT"].tolist()
     np.testing.assert_array_equal(tv["VISITDY"].to_numpy(float), visits["VISITDY"].to_numpy(float, na_value=np.nan))

@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from transforms.submission import find_sdtm_datasets
+
 # The variables that identify one record of each dataset across runs (records repeating a key
 # pair up in --SEQ order). A dataset without an entry is matched on all its values except
 # --SEQ, so a change there reads as one record removed and one added.
@@ -151,7 +153,7 @@ def read_published_domains(run_dir: Path | None) -> dict[str, pd.DataFrame]:
     """
     if run_dir is None or not Path(run_dir).is_dir():
         return {}
-    names = sorted(path.stem.upper() for path in (Path(run_dir) / "xpt").glob("*.xpt"))
+    names = sorted(path.stem.upper() for path in find_sdtm_datasets(run_dir))
     frames = {}
     for name in names:
         path = Path(run_dir) / "parquet" / f"{name.lower()}.parquet"

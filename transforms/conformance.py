@@ -159,7 +159,10 @@ def run_rules(package: Package, rules: pd.DataFrame) -> pd.DataFrame:
 
 def _as_findings(hits: pd.DataFrame, rule, package: Package) -> pd.DataFrame:
     dataset = hits["dataset"].fillna("")
-    file = np.where(dataset != "", "xpt/" + dataset.str.lower() + ".xpt", None)
+    # The dataset's path in the run folder as written (the submission folder), else its file name.
+    written = {Path(f).name: f for f in package.files if f.endswith(".xpt")}
+    names = dataset.str.lower() + ".xpt"
+    file = np.where(dataset != "", names.map(written).fillna(names), None)
     record = pd.array(hits["record"], dtype="Int64") + 1
     out = pd.DataFrame(
         {

@@ -67,7 +67,6 @@ class DefineStudy:
     studyid: str
     title: str
     sdtmig_version: str
-    dataset_folder: str = "xpt"
 
 
 def build_define_xml(
@@ -104,6 +103,26 @@ def build_define_xml(
         + f'<?xml-stylesheet type="text/xsl" href="{STYLESHEET}"?>\n'.encode()
     )
     return header + body
+
+
+def compute_study_oid(studyid: str) -> str:
+    """Study/@OID; Dataset-JSON's studyOID refers to it."""
+    return f"STDY.{studyid}"
+
+
+def compute_metadata_version_oid(studyid: str, sdtmig_version: str) -> str:
+    """MetaDataVersion/@OID; Dataset-JSON's metaDataVersionOID refers to it."""
+    return f"MDV.{studyid}.SDTMIG.{sdtmig_version}"
+
+
+def compute_item_group_oid(dataset: str) -> str:
+    """ItemGroupDef/@OID of a dataset; Dataset-JSON's itemGroupOID refers to it."""
+    return f"IG.{dataset}"
+
+
+def compute_item_oid(dataset: str, variable: str) -> str:
+    """ItemDef/@OID of a dataset's variable; Dataset-JSON's itemOID refers to it."""
+    return f"IT.{dataset}.{variable}"
 
 
 def check_define_schema(define_xml: bytes, schema_path: Path) -> list[str]:
@@ -251,13 +270,13 @@ class _Builder:
         ):
             root.set(name, value)
         root.set(_def("Context"), "Submission")
-        study = _sub(root, _odm("Study"), {"OID": f"STDY.{s.studyid}"})
+        study = _sub(root, _odm("Study"), {"OID": compute_study_oid(s.studyid)})
         globals_ = _sub(study, _odm("GlobalVariables"))
         _sub(globals_, _odm("StudyName"), text=s.studyid)
         _sub(globals_, _odm("StudyDescription"), text=s.title)
         _sub(globals_, _odm("ProtocolName"), text=s.studyid)
         mdv = _sub(study, _odm("MetaDataVersion"), {
-            "OID": f"MDV.{s.studyid}.SDTMIG.{s.sdtmig_version}",
+            "OID": compute_metadata_version_oid(s.studyid, s.sdtmig_version),
             "Name": f"{s.studyid} SDTM datasets",
             "Description": f"SDTM tabulation datasets of study {s.studyid} (SDTMIG {s.sdtmig_version})",
         })
@@ -280,7 +299,7 @@ class _Builder:
             dataset, variable, value = self.where_clauses[oid]
             where = _sub(mdv, _def("WhereClauseDef"), {"OID": oid})
             check = _sub(where, _odm("RangeCheck"), {"Comparator": "EQ", "SoftHard": "Soft"})
-            check.set(_def("ItemOID"), f"IT.{dataset}.{variable}")
+            check.set(_def("ItemOID"), compute_item_oid(dataset, variable))
             _sub(check, _odm("CheckValue"), text=value)
         for group in groups:
             mdv.append(group)
@@ -310,7 +329,7 @@ class _Builder:
         meta = self.dataset_meta.loc[name]
         trial_design = meta["class"] == "Trial Design"
         group = etree.Element(_odm("ItemGroupDef"), {
-            "OID": f"IG.{name}", "Domain": name, "Name": name,
+            "OID": compute_item_group_oid(name), "Domain": name, "Name": name,
             "Repeating": "No" if name in NON_REPEATING or trial_design else "Yes",
             "IsReferenceData": "Yes" if trial_design else "No",
             "SASDatasetName": name, "Purpose": "Tabulation",
@@ -329,7 +348,7 @@ class _Builder:
         for order, v in enumerate(meta_vars.itertuples(), start=1):
             method = self._method_for(f"{name}.{v.variable}", v) if v.origin == "Derived" else None
             _sub(group, _odm("ItemRef"), {
-                "ItemOID": f"IT.{name}.{v.variable}", "OrderNumber": order,
+                "ItemOID": compute_item_oid(name, v.variable), "OrderNumber": order,
                 "Mandatory": "Yes" if v.core == "Req" else "No",
                 "KeySequence": keys.index(v.variable) + 1 if v.variable in keys else None,
                 "MethodOID": method,
@@ -337,15 +356,17 @@ class _Builder:
             self.item_defs.append(self._item_def(name, v, frame, value_level))
         _sub(group, _def("Class"), {"Name": meta["class"].upper().replace("-", " ")})
         leaf = _sub(group, _def("leaf"), {"ID": f"LF.{name}"})
+        # A bare file name: define.xml sits beside the datasets (FDA Study Data Technical
+        # Conformance Guide), so the leaf resolves wherever the folder is copied.
         href = f"{name.lower()}.xpt"
-        leaf.set(f"{{{XLINK_NS}}}href", f"{self.study.dataset_folder}/{href}" if self.study.dataset_folder else href)
+        leaf.set(f"{{{XLINK_NS}}}href", href)
         _sub(leaf, _def("title"), text=href)
         return group
 
     def _item_def(self, dataset: str, v, frame: pd.DataFrame, value_level: tuple[str, list[str]] | None):
         values = frame[v.variable]
         data_type = compute_data_type(values, v.type, v.variable)
-        attrib = {"OID": f"IT.{dataset}.{v.variable}", "Name": v.variable, "DataType": data_type}
+        attrib = {"OID": compute_item_oid(dataset, v.variable), "Name": v.variable, "DataType": data_type}
         if data_type not in ISO8601_TYPES:
             attrib["Length"] = self.lengths[dataset][v.variable]
         if data_type == "float":
@@ -403,7 +424,7 @@ class _Builder:
                 continue  # this test never has a value here (e.g. INR has no unit)
             where = f"WC.{dataset}.{testcd}.{code}"
             self.where_clauses[where] = (dataset, testcd, code)
-            item_oid = f"IT.{dataset}.{v.variable}.{code}"
+            item_oid = f"{compute_item_oid(dataset, v.variable)}.{code}"
             data_type = self.value_types.get((dataset, code)) or compute_data_type(
                 values, v.type, v.variable, value_level=True
             )

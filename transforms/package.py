@@ -1,27 +1,37 @@
-"""Write a run's package into its staging folder: XPT v5 + Parquet per domain, the lineage of every
-record, the findings, the reconciliation and a manifest (what went in, what came out, hashes).
+"""Write a run's package into its staging folder: XPT v5, Dataset-JSON and Parquet per domain, the
+lineage of every record, the findings, the reconciliation and a manifest (what went in, what came
+out, hashes).
 
-Layout (OUT/runs/<run id>/): xpt/<domain>.xpt, parquet/<domain>.parquet, lineage.csv,
-findings.csv, reconciliation.csv, manifest.json, validation/ (Great Expectations Data Docs).
+Layout (OUT/runs/<run id>/): m5/datasets/<studyid>/tabulations/sdtm/ (the FDA submission folder:
+<domain>.xpt, define.xml, define2-1.xsl, define.html), dataset-json/<domain>.json and .ndjson,
+parquet/<domain>.parquet, lineage.csv, findings.csv, reconciliation.csv, manifest.json,
+validation/ (Great Expectations Data Docs). A dataset without records is written nowhere.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from transforms.dataset_json import DatasetJsonHeader, build_dataset_json_metadata, write_dataset_json
+from transforms.define import compute_metadata_version_oid, compute_study_oid
 from transforms.findings import LINEAGE, concat_findings, sort_findings
 from transforms.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.publish import compute_file_sha256
 from transforms.queries import build_queries, write_queries
 from transforms.study import MAPPINGS_DIR, STANDARDS_DIR, Study
-from transforms.submission import write_conformance, write_define
+from transforms.submission import compute_sdtm_folder, read_study_table, write_conformance, write_define
 from transforms.write import apply_variable_metadata, write_parquet, write_xpt
+
+
+PARQUET_DIR = "parquet"
+DATASET_JSON_DIR = "dataset-json"
 
 
 def read_transliteration() -> pd.DataFrame:
@@ -49,24 +59,36 @@ def write_package(
     variables = read_variable_metadata(STANDARDS_DIR, study.directory)
     datasets = read_dataset_metadata(STANDARDS_DIR).set_index("dataset")
     timestamp = compute_package_timestamp(files)
+    sdtm_dir = run_dir / compute_sdtm_folder(study.studyid)
+    json_header = compute_dataset_json_header(study, timestamp)
+    keys = read_dataset_keys(study)
     outputs = []
     lengths, written = {}, {}  # what the XPT writer wrote: define.xml and conformance read these
+    # FDA: a dataset without records is not submitted (nor described in define.xml).
+    empty = sorted(name for name, frame in domains.items() if frame.empty)
     for name, frame in domains.items():
+        if frame.empty:
+            continue
         meta = variables[variables["dataset"] == name]
         label = datasets.loc[name, "label"]
-        xpt = run_dir / "xpt" / f"{name.lower()}.xpt"
-        parquet = run_dir / "parquet" / f"{name.lower()}.parquet"
-        xpt.parent.mkdir(parents=True, exist_ok=True)
-        parquet.parent.mkdir(parents=True, exist_ok=True)
+        xpt = sdtm_dir / f"{name.lower()}.xpt"
+        parquet = run_dir / PARQUET_DIR / f"{name.lower()}.parquet"
+        jsons = [run_dir / DATASET_JSON_DIR / f"{name.lower()}{suffix}" for suffix in (".json", ".ndjson")]
+        for path in (xpt, parquet, *jsons):
+            path.parent.mkdir(parents=True, exist_ok=True)
         lengths[name] = write_xpt(frame, meta, name, label, xpt, timestamp)
         written[name] = apply_variable_metadata(frame, meta)
         write_parquet(frame, meta, name, label, parquet, run_id)
-        outputs += [_describe(run_dir, xpt, len(frame)), _describe(run_dir, parquet, len(frame))]
+        metadata = build_dataset_json_metadata(written[name], meta, name, label, lengths[name], keys.get(name, []),
+                                               json_header)
+        for path in jsons:
+            write_dataset_json(written[name], metadata, path)
+        outputs += [_describe(run_dir, path, len(frame)) for path in (xpt, parquet, *jsons)]
     for name, frame in analysis.items():
-        path = run_dir / "parquet" / f"{name}.parquet"
+        path = run_dir / PARQUET_DIR / f"{name}.parquet"
         write_analysis_parquet(frame.drop(columns=LINEAGE, errors="ignore"), path, run_id)
         outputs.append(_describe(run_dir, path, len(frame)))
-    submission = write_define(run_dir, written, lengths, variables, datasets.reset_index(), study, timestamp)
+    submission = write_define(sdtm_dir, written, lengths, variables, datasets.reset_index(), study, timestamp)
     conformance, reports = write_conformance(run_dir, written, variables, datasets.reset_index(), study, timestamp)
     outputs += [_describe(run_dir, path, 0) for path in submission + reports]
     findings = concat_findings(findings, conformance)
@@ -91,11 +113,33 @@ def write_package(
         "findings_by_severity": findings["severity"].value_counts().sort_index().to_dict(),
         "conformance_by_severity": conformance["severity"].value_counts().sort_index().to_dict(),
         "site_queries": len(queries),
+        "datasets_without_records": empty,  # not written, not in define.xml
         # Great Expectations Data Docs of every raw and SDTM suite (written by the checks)
         "data_docs": "validation/index.html" if (run_dir / "validation" / "index.html").is_file() else None,
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     return manifest
+
+
+def compute_dataset_json_header(study: Study, timestamp: datetime) -> DatasetJsonHeader:
+    """The file-level attributes of the run's Dataset-JSON files: define.xml's study and metadata
+    version OIDs, the way back to define.xml (metaDataRef, relative to dataset-json/), and the
+    export date as both creation and last-modified date-time (as in the XPT header)."""
+    sdtmig = study.config["study"].get("sdtmig_version", "3.4")
+    return DatasetJsonHeader(
+        created=timestamp,
+        modified=timestamp,
+        source_system=("sdtmflow", version("sdtmflow")),
+        study_oid=compute_study_oid(study.studyid),
+        metadata_version_oid=compute_metadata_version_oid(study.studyid, sdtmig),
+        metadata_ref=(Path("..") / compute_sdtm_folder(study.studyid) / "define.xml").as_posix(),
+    )
+
+
+def read_dataset_keys(study: Study) -> dict[str, list[str]]:
+    """Key variables per dataset, in order, from the study's datasets.csv (define.xml's KeySequence)."""
+    table = read_study_table(study, "datasets.csv")
+    return {row.dataset: row.keys.split() for row in table.itertuples()}
 
 
 def write_analysis_parquet(frame: pd.DataFrame, path: Path, run_id: str) -> None:

@@ -41,7 +41,8 @@ class OutputLocked(RuntimeError):
 
 CODE_PACKAGES = ("transforms", "flows", "expectations")
 # Libraries whose version can change the bytes written (readers, writers, the validator).
-LIBRARIES = ("pandas", "numpy", "pyarrow", "pyreadstat", "python-calamine", "openpyxl", "great-expectations", "lxml")
+LIBRARIES = ("pandas", "numpy", "pyarrow", "pyreadstat", "python-calamine", "openpyxl", "great-expectations", "lxml",
+             "orjson")
 
 
 def compute_file_sha256(path: Path) -> str:

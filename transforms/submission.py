@@ -1,5 +1,9 @@
 """Write the submission documents of a run: define.xml, define.html (+ the CDISC stylesheet) and
-the conformance report (conformance.xlsx, conformance.html).
+the conformance report (conformance.xlsx, conformance.html); and where the submission lives.
+
+The SDTM tabulations follow the eCTD module 5 layout FDA expects (Study Data Technical
+Conformance Guide): `m5/datasets/<studyid lower-case>/tabulations/sdtm/` holds every dataset
+(.xpt), define.xml and its stylesheet, and define.xml names each dataset by its bare file name.
 
 The I/O edge around the pure builders in transforms.define and transforms.conformance: it reads
 the study's datasets.csv and methods.csv, writes the files atomically (temp file + rename, as the
@@ -35,6 +39,21 @@ from transforms.study import MAPPINGS_DIR, STANDARDS_DIR, Study
 DEFINE_DIR = STANDARDS_DIR / "define-xml-2.1"
 DEFINE_SCHEMA = DEFINE_DIR / "schema" / "cdisc-define-2.1" / "define2-1-0.xsd"
 CONFORMANCE_RULES = MAPPINGS_DIR / "conformance_rules.csv"
+SDTM_FOLDER = "m5/datasets/{study}/tabulations/sdtm"
+# Runs published before the eCTD layout kept their datasets here.
+LEGACY_XPT_FOLDER = "xpt"
+
+
+def compute_sdtm_folder(studyid: str) -> Path:
+    """The SDTM submission folder of a study, relative to the run folder."""
+    return Path(SDTM_FOLDER.format(study=studyid.lower()))
+
+
+def find_sdtm_datasets(run_dir: Path) -> list[Path]:
+    """The XPT datasets a published run submitted (either layout), sorted by path."""
+    run_dir = Path(run_dir)
+    found = run_dir.glob(f"{SDTM_FOLDER.format(study='*')}/*.xpt")
+    return sorted([*found, *run_dir.glob(f"{LEGACY_XPT_FOLDER}/*.xpt")])
 
 
 class DefineSchemaError(ValueError):
@@ -49,7 +68,7 @@ def read_study_table(study: Study, filename: str) -> pd.DataFrame:
 
 
 def write_define(
-    run_dir: Path,
+    folder: Path,
     datasets: dict[str, pd.DataFrame],
     lengths: dict[str, dict[str, int]],
     variables: pd.DataFrame,
@@ -57,8 +76,8 @@ def write_define(
     study: Study,
     created: datetime,
 ) -> list[Path]:
-    """define.xml, define.html and the stylesheet in `run_dir`; raises DefineSchemaError (and
-    writes nothing) when the document is not valid Define-XML 2.1."""
+    """define.xml, define.html and the stylesheet in `folder` (the one holding the datasets);
+    raises DefineSchemaError (and writes nothing) when the document is not valid Define-XML 2.1."""
     ct = study.ct
     value_types = {("TS", row.TSPARMCD): row.value_type for row in ct.ts_parameters.itertuples()}
     document = build_define_xml(
@@ -71,8 +90,8 @@ def write_define(
     errors = check_define_schema(document, DEFINE_SCHEMA)
     if errors:
         raise DefineSchemaError("define.xml is not valid Define-XML 2.1:\n" + "\n".join(errors[:20]))
-    run_dir = Path(run_dir)
-    paths = [run_dir / "define.xml", run_dir / STYLESHEET, run_dir / "define.html"]
+    folder = Path(folder)
+    paths = [folder / "define.xml", folder / STYLESHEET, folder / "define.html"]
     _write_bytes(paths[0], document)
     _write_bytes(paths[1], (DEFINE_DIR / STYLESHEET).read_bytes())
     _write_bytes(paths[2], render_define_html(document, DEFINE_DIR / STYLESHEET))
@@ -93,7 +112,7 @@ def write_conformance(
     run_dir = Path(run_dir)
     rules = read_conformance_rules(CONFORMANCE_RULES)
     files = {p.relative_to(run_dir).as_posix(): p.stat().st_size for p in sorted(run_dir.rglob("*")) if p.is_file()}
-    define = run_dir / "define.xml"
+    define = run_dir / compute_sdtm_folder(study.studyid) / "define.xml"
     findings = check_conformance(
         datasets, variables, study, rules, files,
         dataset_labels=dict(zip(dataset_meta["dataset"], dataset_meta["label"])),
