@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from transforms.findings import (
@@ -23,8 +24,19 @@ from transforms.findings import (
     concat_findings,
     empty_findings,
     make_finding,
+    make_row_findings,
 )
-from transforms.read_files import STAGE, list_input_files, read_file_tables
+from transforms.read_files import (  # noqa: F401 — list_input_files: ingest's public API
+    INVENTORY_COLUMNS,
+    STAGE,
+    check_input_entries,
+    compute_file_order,
+    compute_filled_rows,
+    compute_inventory_frame,
+    list_input_entries,
+    list_input_files,
+    read_file_tables,
+)
 
 SHEETS = ("demographics", "infusions", "labs", "assessments")
 
@@ -32,9 +44,18 @@ SHEETS = ("demographics", "infusions", "labs", "assessments")
 @dataclass(frozen=True)
 class Export:
     """What ingest read: one text frame per sheet kind (all files stacked, oldest file first), the
-    findings, the files (name, size, export date, order), an inventory of every sheet met
-    (file, sheet, kind, rows, loaded) that the reconciliation counts from, and the headers as the
-    site wrote them (file, sheet, column, header), for queries that speak the site's language."""
+    findings, the files read (name, size, export date, order), the inventory the reconciliation
+    counts from, and the headers as the site wrote them (file, sheet, column, header), for queries
+    that speak the site's language.
+
+    The inventory (columns: transforms.read_files.INVENTORY_COLUMNS) has one row per sheet of
+    every file read, recognised or not, and one per entry of the folder not read (sheet and kind
+    None: a stray file, a link, a folder, an unreadable or duplicate file):
+    file, sheet, kind (contract sheet or None), rows (data rows present: below the header, blank
+    rows excluded; lines of a text file; 0 where nothing can be counted), loaded (the rows went on
+    to standardise), held_back (rows ingest held back: all of them when not loaded, each covered
+    by a finding), status ("read", or why not: unknown sheet, duplicate sheet, required column
+    missing, or the entry's rule for an entry not read)."""
 
     sheets: dict[str, pd.DataFrame]
     findings: pd.DataFrame
@@ -45,51 +66,78 @@ class Export:
     )
 
 
-def read_export(input_dir: Path, raw_columns: pd.DataFrame) -> Export:
-    """Read every workbook and CSV in `input_dir`; nothing in it can make this raise."""
-    inputs = list_input_files(input_dir)
+def read_export(input_dir: Path, raw_columns: pd.DataFrame, entries: pd.DataFrame | None = None) -> Export:
+    """Read every entry of `input_dir`; nothing in it can make this raise.
+
+    `entries` (list_input_entries) describes the folder as the site left it when the files are
+    read from elsewhere (the pipeline reads archived copies through a folder of links, named as
+    the entries to read); by default the folder itself is listed."""
+    input_dir = Path(input_dir)
+    entries = list_input_entries(input_dir) if entries is None else entries
+    inputs = compute_file_order(entries)
     parts: dict[str, list[pd.DataFrame]] = {sheet: [] for sheet in SHEETS}
-    inventory, headers = [], []
-    findings = [empty_findings()]
-    for path in inputs["path"]:
-        tables, file_findings = read_file_tables(Path(path))
-        findings.append(file_findings)
-        findings.append(check_no_data(tables, Path(path).name))
+    inventory, headers = list_skipped_entries(entries), []
+    findings = [empty_findings(), check_input_entries(entries)]
+    count_known = count_known_headers(raw_columns)
+    originals: dict[str, tuple[str, int]] = {}
+    for name in inputs["name"]:
+        read = read_file_tables(input_dir / name, count_known)
+        # --- the file layer's verdicts: a copy of an earlier file, an unreadable file, copied sheets
+        if read.sha256 in originals:
+            first, rows = originals[read.sha256]
+            findings.append(check_duplicate_file(name, first, rows))
+            inventory.append(_inventory_row(name, None, None, rows, False, rows, "duplicate file"))
+            continue
+        if read.sha256 is not None:
+            originals[read.sha256] = (name, int(read.sheets["rows"].sum()))
+        findings.append(read.findings)
+        if read.sheets.empty:
+            inventory.append(_inventory_row(name, None, None, 0, False, 0, "unreadable"))
+            continue
+        for copy in read.sheets[read.sheets["status"] != "read"].itertuples(index=False):
+            inventory.append(_inventory_row(name, copy.sheet, match_sheet_kind(copy.sheet), copy.rows,
+                                            False, copy.rows, copy.status))
+        present = read.sheets.set_index("sheet")
+        tables = read.tables
+        # --- the sheet/column layer
+        findings.append(check_no_data(tables, name))
         for sheet_name, table in tables.items():
+            rows, truncated = int(present.at[sheet_name, "rows"]), int(present.at[sheet_name, "held_back"])
             kind = match_sheet_kind(sheet_name)
             if kind is None:
                 findings.append(
                     make_finding(
-                        severity=WARNING, stage=STAGE, rule="SF-0004", file=Path(path).name,
+                        severity=WARNING, stage=STAGE, rule="SF-0004", file=name,
                         sheet=sheet_name,
-                        message=f"unknown sheet '{sheet_name}' ignored: expected one of "
+                        message=f"unknown sheet '{sheet_name}' ignored ({rows} rows not read): expected one of "
                         "Demographics, Infusions, Labs, Assessments",
                     )
                 )
+                inventory.append(_inventory_row(name, sheet_name, None, rows, False, rows, "unknown sheet"))
                 continue
             if table.columns.empty and table.empty:
                 # a blank sheet: nothing to load, and not N missing columns (check_no_data says
                 # so when the whole file is blank)
-                inventory.append(
-                    {"file": Path(path).name, "sheet": sheet_name, "kind": kind, "rows": 0, "loaded": True}
-                )
+                inventory.append(_inventory_row(name, sheet_name, kind, 0, True, 0, "read"))
                 continue
             columns = raw_columns[raw_columns["sheet"] == kind]
             frame, sheet_findings, loaded = assign_canonical_columns(
-                table, columns, Path(path).name, sheet_name
+                table, columns, name, sheet_name
             )
             rename, _ = match_columns(table.columns, columns)
             headers += [
-                {"file": Path(path).name, "sheet": sheet_name, "column": column, "header": str(header)}
+                {"file": name, "sheet": sheet_name, "column": column, "header": str(header)}
                 for header, column in rename.items()
             ]
             findings.append(sheet_findings)
-            inventory.append(
-                {"file": Path(path).name, "sheet": sheet_name, "kind": kind,
-                 "rows": len(frame), "loaded": loaded}
-            )
             if loaded:
+                dropped = check_rows_without_contract_values(table, frame, name, sheet_name)
+                findings.append(dropped)
+                inventory.append(_inventory_row(name, sheet_name, kind, rows, True, truncated + len(dropped), "read"))
                 parts[kind].append(frame)
+            else:
+                inventory.append(_inventory_row(name, sheet_name, kind, rows, False, rows,
+                                                "required column missing"))
     sheets = {
         kind: (
             pd.concat(frames, ignore_index=True)
@@ -98,9 +146,59 @@ def read_export(input_dir: Path, raw_columns: pd.DataFrame) -> Export:
         )
         for kind, frames in parts.items()
     }
-    inventory = pd.DataFrame(inventory, columns=["file", "sheet", "kind", "rows", "loaded"])
+    inventory = compute_inventory_frame(inventory)
     headers = pd.DataFrame(headers, columns=["file", "sheet", "column", "header"])
     return Export(sheets, concat_findings(*findings), inputs.drop(columns="path"), inventory, headers)
+
+
+def count_known_headers(raw_columns: pd.DataFrame):
+    """For read_files' header-row search: (sheet name, cells) -> how many cells are headers of
+    the contract sheet that name is (0 for a sheet we do not know)."""
+    keys = {kind: set(compute_header_key(group["header"])) for kind, group in raw_columns.groupby("sheet")}
+
+    def count(sheet_name: str, cells: list) -> int:
+        known = keys.get(match_sheet_kind(sheet_name), set())
+        return sum(key in known for key in compute_header_key(cells))
+
+    return count
+
+
+def list_skipped_entries(entries: pd.DataFrame) -> list[dict]:
+    """Inventory rows of the folder's entries not read: their rows (where counted) held back."""
+    skipped = entries[~entries["read"]]
+    return [
+        _inventory_row(e.name, None, None, int(e.rows), False, int(e.rows), e.rule)
+        for e in skipped.itertuples(index=False)
+    ]
+
+
+def check_duplicate_file(file: str, original: str, rows: int) -> pd.DataFrame:
+    """One finding for a file whose bytes are those of an earlier one: it is not read again."""
+    return make_finding(
+        severity=WARNING, stage=STAGE, rule="SF-0010", file=file,
+        message=f"same content as '{original}' (identical bytes): not read again ({rows} rows); "
+        "send each export once",
+    )
+
+
+def check_rows_without_contract_values(table: pd.DataFrame, frame: pd.DataFrame, file: str,
+                                       sheet: str) -> pd.DataFrame:
+    """WARNING for each row with values only in columns that are not read (an extra or headerless
+    column): the row is not loaded, and says so instead of vanishing."""
+    filled = table.index[compute_filled_rows(table).to_numpy()] + 2
+    missing = np.setdiff1d(filled.to_numpy(), frame["_row"].to_numpy())
+    if not len(missing):
+        return empty_findings()
+    rows = pd.DataFrame({"_file": file, "_sheet": sheet, "_row": missing})
+    return make_row_findings(
+        rows, severity=WARNING, stage=STAGE, rule="SF-0017", variable=None, value=pd.Series(None, index=rows.index),
+        message="row has values only in columns that are not read: not loaded; move the values into "
+        "the sheet's columns or delete the row",
+    )
+
+
+def _inventory_row(file, sheet, kind, rows, loaded, held_back, status) -> dict:
+    return dict(zip(INVENTORY_COLUMNS, (file, sheet, kind, rows, loaded, held_back, status)))
 
 
 def check_no_data(tables: dict[str, pd.DataFrame], file: str) -> pd.DataFrame:
