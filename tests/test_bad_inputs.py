@@ -399,8 +399,9 @@ CASES = [
     extra_file("file_corrupt_workbook", "site01_extra_2026-03-30.xlsx", b"PK\x03\x04 not really a zip", "SF-0001"),
     extra_file("file_password_protected", "site01_locked_2026-03-30.xlsx",
                b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512, "SF-0001"),
-    extra_file("file_csv_not_utf8", "labs_2026-03-30.csv",
-               "Subject,Visit,Collection date,Test,Result\n01-001,Baseline,2025-03-28,谷丙转氨酶,35\n".encode("gbk"),
+    # GB18030 text is read (tests/test_read_files.py); 0xFF starts a character in no encoding we read
+    extra_file("file_csv_undecodable", "labs_2026-03-30.csv",
+               b"Subject,Visit,Collection date,Test,Result\n01-001,Baseline,2025-03-28,\xff\xfe\xff,35\n",
                "SF-0001"),
     extra_file("file_empty_csv", "labs_2026-03-29.csv", b"", "SF-0001"),
     extra_file("file_headers_only", "site01_2026-03-30.xlsx",

@@ -110,7 +110,11 @@ def list_input_entries(input_dir: Path) -> pd.DataFrame:
         raise FileNotFoundError(f"input folder {input_dir} does not exist")
     root = input_dir.resolve()
     rows = [_describe_entry(path, root) for path in sorted(input_dir.iterdir())]
-    return pd.DataFrame(rows, columns=ENTRY_COLUMNS).astype({"size": "int64", "rows": "int64", "read": bool})
+    entries = pd.DataFrame(rows, columns=ENTRY_COLUMNS).astype(object).astype(
+        {"size": "int64", "rows": "int64", "read": bool})
+    for column in ("format", "severity", "rule", "message"):
+        entries[column] = entries[column].where(entries[column].notna(), None)
+    return entries
 
 
 def list_input_files(input_dir: Path) -> pd.DataFrame:
@@ -471,11 +475,11 @@ def check_header_row(grid: pd.DataFrame, header: int | None, file: str, sheet: s
         return empty_findings()
     above = grid.iloc[:header]
     titles = [v for v in above.to_numpy().ravel() if str(v).strip()]
-    shown = f" ('{str(titles[0]).strip()}')" if titles else ""
+    shown = f"'{str(titles[0]).strip()}'" if titles else "blank"
+    skipped = f"row 1 ({shown}) is not data and was" if header == 1 else f"rows 1-{header} ({shown}) are not data and were"
     return make_finding(
         severity=INFO, stage=STAGE, rule="SF-0013", file=file, sheet=sheet, row=header + 1,
-        message=f"header row is row {header + 1}, not row 1: rows 1-{header}{shown} are not data and "
-        "were skipped")
+        message=f"header row is row {header + 1}, not row 1: {skipped} skipped")
 
 
 def check_unnamed_columns(table: pd.DataFrame, file: str, sheet: str) -> pd.DataFrame:
