@@ -45,6 +45,7 @@ from transforms.publish import (
     publish_run,
     stage_run_dir,
 )
+from transforms.read_files import list_input_entries
 from transforms.reconcile import check_reconciliation, format_reconciliation, reconcile_rows
 from transforms.standardise_sheets import standardise_export
 from transforms.study import MAPPINGS_DIR, Study, read_study
@@ -69,8 +70,8 @@ def load_study(study_dir: Path) -> Study:
 
 
 @io_stage
-def ingest(input_dir: Path, study: Study) -> Export:
-    return read_export(input_dir, study.raw_columns)
+def ingest(input_dir: Path, study: Study, entries: pd.DataFrame | None = None) -> Export:
+    return read_export(input_dir, study.raw_columns, entries)
 
 
 @stage
@@ -122,21 +123,23 @@ def sdtmflow_run(input_dir: Path, output_dir: Path, study_dir: Path) -> str:
     with hold_output_lock(output_dir), record_stage_seconds() as seconds:
         clear_leftovers(output_dir)
         study = load_study(study_dir)
-        inputs = archive(input_dir, output_dir)
+        # listed once: the files archived and read, and every other entry ingest accounts for
+        entries = list_input_entries(input_dir)
+        inputs = archive(input_dir, output_dir, entries)
         versions = compute_versions(study_dir, MAPPINGS_DIR)
         run_id = compute_run_id(inputs, input_dir, versions)
         published = find_published_run(output_dir, run_id)
         if published is not None:
             return finish_unchanged(output_dir, published, study.studyid)
         try:
-            return build_and_publish(inputs, output_dir, study, run_id, versions, seconds)
+            return build_and_publish(inputs, output_dir, study, run_id, versions, seconds, entries)
         except Exception as failure:
             record_failure(output_dir, run_id, failure)
             raise
 
 
 def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_id: str,
-                      versions: dict, seconds: dict[str, float]) -> str:
+                      versions: dict, seconds: dict[str, float], entries: pd.DataFrame | None = None) -> str:
     """A new run's stages, under the lock: build in a staging folder, publish it by rename.
     Ingest reads the archived copies (through a folder of links), never the live export."""
     started, started_at = time.perf_counter(), datetime.now(timezone.utc)
@@ -144,7 +147,9 @@ def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_
     staging = stage_run_dir(output_dir, run_id)
     snapshot = staging.with_name(staging.name + ".input")
     try:
-        export = ingest(link_input_snapshot(inputs, output_dir, snapshot), study)
+        # the snapshot's links point into the archive by design: the folder as the site left it
+        # is `entries`, so a link of the site's own is judged there, not here
+        export = ingest(link_input_snapshot(inputs, output_dir, snapshot), study, entries)
         sheets = standardise(export, study)
         valid, validation_findings = validate(sheets, export, study, transliteration, staging / "validation")
         domains, analysis, map_findings = map_to_sdtm(valid, study, transliteration)
