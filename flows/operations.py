@@ -24,6 +24,7 @@ from prefect.cache_policies import NONE
 from transforms.audit import append_history, complete_manifest, describe_output, write_run_log
 from transforms.changes import compute_changes, read_lineage, read_published_domains
 from transforms.ingest import list_input_files
+from transforms.read_files import compute_file_order
 from transforms.publish import archive_inputs, clear_stale_staging, point_latest, read_latest_run_id
 from transforms.study import read_study
 
@@ -101,10 +102,11 @@ io_task = timed_task(cache_policy=NONE, retries=2, retry_delay_seconds=2, retry_
 
 
 @io_task
-def archive(input_dir: Path, output_dir: Path) -> pd.DataFrame:
+def archive(input_dir: Path, output_dir: Path, entries: pd.DataFrame | None = None) -> pd.DataFrame:
     """List the export and archive each file by content (OUT/archive); returns the file table
-    with sha256 and archive path."""
-    files = list_input_files(input_dir)
+    with sha256 and archive path. `entries` (list_input_entries): the listing to archive from,
+    so ingest accounts for exactly the folder that was archived."""
+    files = list_input_files(input_dir) if entries is None else compute_file_order(entries)
     return archive_inputs(files.drop(columns="path"), input_dir, output_dir)
 
 

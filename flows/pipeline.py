@@ -45,6 +45,7 @@ from transforms.publish import (
     publish_run,
     stage_run_dir,
 )
+from transforms.read_files import list_input_entries
 from transforms.reconcile import format_reconciliation
 from transforms.study import MAPPINGS_DIR, Study, read_study
 from transforms.submission import compute_sdtm_folder
@@ -111,21 +112,23 @@ def sdtmflow_run(input_dir: Path, output_dir: Path, study_dir: Path) -> str:
     with hold_output_lock(output_dir), record_stage_seconds() as seconds:
         clear_leftovers(output_dir)
         study = load_study(study_dir)
-        inputs = archive(input_dir, output_dir)
+        # listed once: the files archived and read, and every other entry ingest accounts for
+        entries = list_input_entries(input_dir)
+        inputs = archive(input_dir, output_dir, entries)
         versions = compute_versions(study_dir, MAPPINGS_DIR)
         run_id = compute_run_id(inputs, input_dir, versions)
         published = find_published_run(output_dir, run_id)
         if published is not None:
             return finish_unchanged(output_dir, published, study.studyid)
         try:
-            return build_and_publish(inputs, output_dir, study, run_id, versions, seconds)
+            return build_and_publish(inputs, output_dir, study, run_id, versions, seconds, entries)
         except Exception as failure:
             record_failure(output_dir, run_id, failure)
             raise
 
 
 def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_id: str,
-                      versions: dict, seconds: dict[str, float]) -> str:
+                      versions: dict, seconds: dict[str, float], entries: pd.DataFrame | None = None) -> str:
     """A new run's stages, under the lock: build in a staging folder, publish it by rename.
     Ingest reads the archived copies (through a folder of links), never the live export."""
     started, started_at = time.perf_counter(), datetime.now(timezone.utc)
@@ -137,6 +140,9 @@ def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_
             link_input_snapshot(inputs, output_dir, snapshot), study, transliteration,
             staging / "validation", run_as_task,
             today=started_at.date().isoformat(),  # UTC: a date after it cannot have happened
+            # the snapshot's links point into the archive by design: the folder as the site left
+            # it is `entries`, so a link of the site's own is judged there, not here
+            entries=entries,
         )
         export, domains, findings, counts = built.export, built.domains, built.findings, built.counts
         # an SDTM suite failing is a mapping bug: like a lost row, nothing is published

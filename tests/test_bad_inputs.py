@@ -242,6 +242,25 @@ def extra_file(name, filename, content: bytes, rule):
     return Case(name, mutate, files, extra_files=(filename,))
 
 
+def folder_case(name, filename, make, rule, severity, sheet=None):
+    """Something beside the export (a stray file, a link, a copy): one finding about it, the rest
+    arrives. `make(folder, path, k)` creates it at `path`."""
+
+    def files(folder, k):
+        make(folder, folder / extra_name(filename, k), k)
+
+    def mutate(frames):
+        return [(rule, severity, (filename, sheet), None, None, None)]
+
+    return Case(name, mutate, files, extra_files=(filename,))
+
+
+def copy_sheet(folder, path, k):
+    book = openpyxl.load_workbook(path)
+    book.copy_worksheet(book["Infusions"])  # 'Infusions Copy'
+    book.save(path)
+
+
 def missing_column(name, sheet, header):
     def mutate(frames):
         frames[sheet] = frames[sheet].drop(columns=[header])
@@ -439,13 +458,22 @@ CASES = [
     extra_file("file_corrupt_workbook", "site01_extra_2026-03-30.xlsx", b"PK\x03\x04 not really a zip", "SF-0001"),
     extra_file("file_password_protected", "site01_locked_2026-03-30.xlsx",
                b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512, "SF-0001"),
-    extra_file("file_csv_not_utf8", "labs_2026-03-30.csv",
-               "Subject,Visit,Collection date,Test,Result\n01-001,Baseline,2025-03-28,谷丙转氨酶,35\n".encode("gbk"),
+    # GB18030 text is read (tests/test_read_files.py); 0xFF starts a character in no encoding we read
+    extra_file("file_csv_undecodable", "labs_2026-03-30.csv",
+               b"Subject,Visit,Collection date,Test,Result\n01-001,Baseline,2025-03-28,\xff\xfe\xff,35\n",
                "SF-0001"),
     extra_file("file_empty_csv", "labs_2026-03-29.csv", b"", "SF-0001"),
     extra_file("file_headers_only", "site01_2026-03-30.xlsx",
                workbook_with({"Labs": [["Subject", "Visit", "Collection date", "Test", "Result"]]}), "SF-0005"),
     Case("file_unknown_sheet", unknown_sheet, add_notes_sheet),
+    folder_case("file_stray_notes", "notes.txt",
+                lambda folder, path, k: path.write_text("resend Friday\n", encoding="utf-8"), "SF-0006", WARNING),
+    folder_case("file_dangling_link", "labs_link.csv",
+                lambda folder, path, k: path.symlink_to(folder / "nowhere.csv"), "SF-0009", ERROR),
+    folder_case("file_same_export_twice", "labs_copy_2026-03-31.csv",
+                lambda folder, path, k: shutil.copy(folder / labs_name(k), path), "SF-0010", WARNING),
+    folder_case("file_sheet_copied", WORKBOOK_NAME,
+                lambda folder, path, k: copy_sheet(folder, path, k), "SF-0011", WARNING, sheet="Infusions Copy"),
     Case("file_extra_column", extra_column),
     missing_column("file_missing_required_column", "Infusions", "Dose (10^6 cells/kg)"),
     missing_column("file_missing_result_column", "Labs", "Result"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import openpyxl
 import pandas as pd
@@ -11,6 +12,8 @@ import pytest
 from transforms import ingest
 from transforms.ingest import compute_header_key, list_input_files, match_sheet_kind
 from transforms.study import DEFAULT_STUDY_DIR, read_study
+
+DATA = Path(__file__).parent / "data" / "workbooks"
 
 
 STUDY = read_study(DEFAULT_STUDY_DIR)
@@ -77,7 +80,8 @@ def test_rows_keep_lineage_as_the_site_numbers_them(tmp_path, raw_columns):
     assert labs.loc[1, "result"] == "<5"
     assert set(labs["_file"]) == {"export.xlsx"} and set(labs["_sheet"]) == {"Labs"}
     assert export.inventory.to_dict(orient="records") == [
-        {"file": "export.xlsx", "sheet": "Labs", "kind": "labs", "rows": 2, "loaded": True}
+        {"file": "export.xlsx", "sheet": "Labs", "kind": "labs", "rows": 2, "loaded": True,
+         "held_back": 0, "status": "read"}
     ]
 
 
@@ -111,26 +115,35 @@ def test_unknown_sheet_and_extra_column_are_reported_and_ignored(tmp_path, raw_c
     assert "Comment" not in export.sheets["labs"].columns and len(export.sheets["labs"]) == 1
 
 
-def test_corrupt_encrypted_empty_and_non_utf8_files_are_findings_not_crashes(tmp_path, raw_columns):
+def test_corrupt_encrypted_empty_and_undecodable_files_are_findings_not_crashes(tmp_path, raw_columns):
     (tmp_path / "broken.xlsx").write_bytes(b"this is not a workbook")
-    (tmp_path / "locked.xlsx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100)
+    (tmp_path / "locked.xlsx").write_bytes((DATA / "password.xlsx").read_bytes())
     (tmp_path / "empty.csv").write_bytes(b"")
-    (tmp_path / "labs_gbk.csv").write_bytes("Subject,Visit,Collection date,Test,Result\n01-001,Baseline,2026-03-05,谷丙转氨酶,35\n".encode("gbk"))
+    # 0xFF starts no character in UTF-8 nor in GB18030
+    (tmp_path / "labs_bad.csv").write_bytes(b"Subject,Visit,Collection date,Test,Result\n01-001,\xff\xff,x,ALT,35\n")
     (tmp_path / "labs.csv").write_text(
         "Subject,Visit,Collection date,Test,Result\n01-001,Baseline,2026-03-05,ALT,35\n", encoding="utf-8"
     )
     export = read_export(tmp_path, raw_columns)
-    by_file = export.findings.set_index("file")["message"]
-    assert "cannot be read" in by_file["broken.xlsx"]
-    assert "password-protected" in by_file["locked.xlsx"]
-    assert "empty" in by_file["empty.csv"]
-    assert "not UTF-8" in by_file["labs_gbk.csv"]
+    by_file = export.findings.set_index("file")
+    assert by_file["rule"].to_dict() == {
+        "broken.xlsx": "SF-0001", "empty.csv": "SF-0001", "labs_bad.csv": "SF-0001", "locked.xlsx": "SF-0001"}
+    assert (by_file["severity"] == "ERROR").all()
+    assert "content is not one" in by_file.at["broken.xlsx", "message"]
+    assert "password-protected" in by_file.at["locked.xlsx", "message"]
+    assert "empty" in by_file.at["empty.csv", "message"]
+    assert "not UTF-8, UTF-16 or GB18030" in by_file.at["labs_bad.csv", "message"]
     assert len(export.sheets["labs"]) == 1  # the good file still arrived
+    # every file is in the inventory, the unreadable ones with no sheet
+    assert sorted(export.inventory[["file", "sheet", "loaded"]].values.tolist(), key=str) == [
+        ["broken.xlsx", None, False], ["empty.csv", None, False], ["labs.csv", "labs", True],
+        ["labs_bad.csv", None, False], ["locked.xlsx", None, False]]
 
 
 def test_files_are_ordered_by_the_date_in_their_name(tmp_path):
-    for name in ["labs_2026-03-02.csv", "labs_2026-02-28.csv", "site01_20260301.xlsx"]:
-        (tmp_path / name).write_text("x")
+    for name in ["labs_2026-03-02.csv", "labs_2026-02-28.csv"]:
+        (tmp_path / name).write_text("a,b\n1,2\n")
+    _workbook(tmp_path / "site01_20260301.xlsx", {"Labs": [["a"]]})
     files = list_input_files(tmp_path)
     assert files["name"].tolist() == ["labs_2026-02-28.csv", "site01_20260301.xlsx", "labs_2026-03-02.csv"]
     assert files["order"].tolist() == [0, 1, 2]

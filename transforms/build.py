@@ -56,6 +56,7 @@ def build(
     run_stage: StageRunner = run_plainly,
     check_output: bool = True,
     today: str | None = None,
+    entries: pd.DataFrame | None = None,
 ) -> Built:
     """Every stage from the export folder to the reconciled SDTM domains.
 
@@ -63,8 +64,12 @@ def build(
     `check_output`: run the SDTM suites on the mapped domains (a failure there is a mapping bug,
     one of `problems`); fuzzing turns them off to stay fast, never a real run.
     `today`: the run's day (YYYY-MM-DD, UTC): no date may be after it (None: the clock's).
+    `entries`: the input folder as the site left it (read_files.list_input_entries), when the
+    files are read from elsewhere (the flow reads archived copies); None lists `input_dir`.
     """
-    export = run_stage("ingest", read_export, input_dir, study.raw_columns, study.sheet_names)
+    export = run_stage(
+        "ingest", read_export, input_dir, study.raw_columns, study.sheet_names, entries
+    )
     cleaned, text_findings = run_stage("clean_text", standardise_text, export.sheets, study)
     sheets = run_stage("standardise", standardise_export, cleaned, study)
     # the SDTM checks, which follow, write the folder's Data Docs once for both

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from transforms.findings import (
@@ -25,19 +25,37 @@ from transforms.findings import (
     concat_findings,
     empty_findings,
     make_finding,
+    make_row_findings,
+)
+from transforms.read_files import (  # noqa: F401 — list_input_files: ingest's public API
+    INVENTORY_COLUMNS,
+    STAGE,
+    check_input_entries,
+    compute_file_order,
+    compute_filled_rows,
+    compute_inventory_frame,
+    list_input_entries,
+    list_input_files,
+    read_file_tables,
 )
 
-STAGE = "ingest"
-_DATE_IN_NAME = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # an encrypted (password-protected) xlsx is an OLE container
 
 
 @dataclass(frozen=True)
 class Export:
     """What ingest read: one text frame per sheet kind (all files stacked, oldest file first), the
-    findings, the files (name, size, export date, order), an inventory of every sheet met
-    (file, sheet, kind, rows, loaded) that the reconciliation counts from, and the headers as the
-    site wrote them (file, sheet, column, header), for queries that speak the site's language."""
+    findings, the files read (name, size, export date, order), the inventory the reconciliation
+    counts from, and the headers as the site wrote them (file, sheet, column, header), for queries
+    that speak the site's language.
+
+    The inventory (columns: transforms.read_files.INVENTORY_COLUMNS) has one row per sheet of
+    every file read, recognised or not, and one per entry of the folder not read (sheet and kind
+    None: a stray file, a link, a folder, an unreadable or duplicate file):
+    file, sheet, kind (contract sheet or None), rows (data rows present: below the header, blank
+    rows excluded; lines of a text file; 0 where nothing can be counted), loaded (the rows went on
+    to standardise), held_back (rows ingest held back: all of them when not loaded, each covered
+    by a finding), status ("read", or why not: unknown sheet, duplicate sheet, required column
+    missing, or the entry's rule for an entry not read)."""
 
     sheets: dict[str, pd.DataFrame]
     findings: pd.DataFrame
@@ -49,55 +67,83 @@ class Export:
 
 
 def read_export(
-    input_dir: Path, raw_columns: pd.DataFrame, sheet_names: dict[str, list[str]]
+    input_dir: Path, raw_columns: pd.DataFrame, sheet_names: dict[str, list[str]],
+    entries: pd.DataFrame | None = None,
 ) -> Export:
-    """Read every workbook and CSV in `input_dir`; nothing in it can make this raise.
+    """Read every entry of `input_dir`; nothing in it can make this raise.
 
     `raw_columns` (raw_columns.csv) and `sheet_names` ({sheet id: the names it may carry}, from
-    sheets.csv) are the study's: which sheets and headers the site sends is data, not code."""
-    inputs = list_input_files(input_dir)
+    sheets.csv) are the study's: which sheets and headers the site sends is data, not code.
+
+    `entries` (list_input_entries) describes the folder as the site left it when the files are
+    read from elsewhere (the pipeline reads archived copies through a folder of links, named as
+    the entries to read); by default the folder itself is listed."""
+    input_dir = Path(input_dir)
+    entries = list_input_entries(input_dir) if entries is None else entries
+    inputs = compute_file_order(entries)
     parts: dict[str, list[pd.DataFrame]] = {sheet: [] for sheet in sheet_names}
-    inventory, headers = [], []
-    findings = [empty_findings()]
-    for path in inputs["path"]:
-        tables, file_findings = read_file_tables(Path(path))
-        findings.append(file_findings)
-        findings.append(check_no_data(tables, Path(path).name, sheet_names))
+    inventory, headers = list_skipped_entries(entries), []
+    findings = [empty_findings(), check_input_entries(entries)]
+    count_known = count_known_headers(raw_columns, sheet_names)
+    originals: dict[str, tuple[str, int]] = {}
+    for name in inputs["name"]:
+        read = read_file_tables(input_dir / name, count_known)
+        # --- the file layer's verdicts: a copy of an earlier file, an unreadable file, copied sheets
+        if read.sha256 in originals:
+            first, rows = originals[read.sha256]
+            findings.append(check_duplicate_file(name, first, rows))
+            inventory.append(_inventory_row(name, None, None, rows, False, rows, "duplicate file"))
+            continue
+        if read.sha256 is not None:
+            originals[read.sha256] = (name, int(read.sheets["rows"].sum()))
+        findings.append(read.findings)
+        if read.sheets.empty:
+            inventory.append(_inventory_row(name, None, None, 0, False, 0, "unreadable"))
+            continue
+        for copy in read.sheets[read.sheets["status"] != "read"].itertuples(index=False):
+            inventory.append(_inventory_row(name, copy.sheet, match_sheet_kind(copy.sheet, sheet_names), copy.rows,
+                                            False, copy.rows, copy.status))
+        present = read.sheets.set_index("sheet")
+        tables = read.tables
+        # --- the sheet/column layer
+        findings.append(check_no_data(tables, name, sheet_names))
         for sheet_name, table in tables.items():
+            rows, truncated = int(present.at[sheet_name, "rows"]), int(present.at[sheet_name, "held_back"])
             kind = match_sheet_kind(sheet_name, sheet_names)
             if kind is None:
                 findings.append(
                     make_finding(
-                        severity=WARNING, stage=STAGE, rule="SF-0004", file=Path(path).name,
+                        severity=WARNING, stage=STAGE, rule="SF-0004", file=name,
                         sheet=sheet_name,
-                        message=f"unknown sheet '{sheet_name}' ignored: expected one of "
+                        message=f"unknown sheet '{sheet_name}' ignored ({rows} rows not read): expected one of "
                         + _expected_sheets(sheet_names),
                     )
                 )
+                inventory.append(_inventory_row(name, sheet_name, None, rows, False, rows, "unknown sheet"))
                 continue
             if table.columns.empty and table.empty:
                 # a blank sheet: nothing to load, and not N missing columns (check_no_data says
                 # so when the whole file is blank)
-                inventory.append(
-                    {"file": Path(path).name, "sheet": sheet_name, "kind": kind, "rows": 0, "loaded": True}
-                )
+                inventory.append(_inventory_row(name, sheet_name, kind, 0, True, 0, "read"))
                 continue
             columns = raw_columns[raw_columns["sheet"] == kind]
             frame, sheet_findings, loaded = assign_canonical_columns(
-                table, columns, Path(path).name, sheet_name
+                table, columns, name, sheet_name
             )
             rename, _ = match_columns(table.columns, columns)
             headers += [
-                {"file": Path(path).name, "sheet": sheet_name, "column": column, "header": str(header)}
+                {"file": name, "sheet": sheet_name, "column": column, "header": str(header)}
                 for header, column in rename.items()
             ]
             findings.append(sheet_findings)
-            inventory.append(
-                {"file": Path(path).name, "sheet": sheet_name, "kind": kind,
-                 "rows": len(frame), "loaded": loaded}
-            )
             if loaded:
+                dropped = check_rows_without_contract_values(table, frame, name, sheet_name)
+                findings.append(dropped)
+                inventory.append(_inventory_row(name, sheet_name, kind, rows, True, truncated + len(dropped), "read"))
                 parts[kind].append(frame)
+            else:
+                inventory.append(_inventory_row(name, sheet_name, kind, rows, False, rows,
+                                                "required column missing"))
     sheets = {
         kind: (
             pd.concat(frames, ignore_index=True)
@@ -106,9 +152,59 @@ def read_export(
         )
         for kind, frames in parts.items()
     }
-    inventory = pd.DataFrame(inventory, columns=["file", "sheet", "kind", "rows", "loaded"])
+    inventory = compute_inventory_frame(inventory)
     headers = pd.DataFrame(headers, columns=["file", "sheet", "column", "header"])
     return Export(sheets, concat_findings(*findings), inputs.drop(columns="path"), inventory, headers)
+
+
+def count_known_headers(raw_columns: pd.DataFrame, sheet_names: dict[str, list[str]]):
+    """For read_files' header-row search: (sheet name, cells) -> how many cells are headers (or
+    header aliases) of the study sheet that name is (0 for a sheet we do not know)."""
+    keys = {kind: set(compute_header_lookup(group)) for kind, group in raw_columns.groupby("sheet")}
+
+    def count(sheet_name: str, cells: list) -> int:
+        known = keys.get(match_sheet_kind(sheet_name, sheet_names), set())
+        return sum(key in known for key in compute_header_key(cells))
+
+    return count
+
+
+def list_skipped_entries(entries: pd.DataFrame) -> list[dict]:
+    """Inventory rows of the folder's entries not read: their rows (where counted) held back."""
+    skipped = entries[~entries["read"]]
+    return [
+        _inventory_row(e.name, None, None, int(e.rows), False, int(e.rows), e.rule)
+        for e in skipped.itertuples(index=False)
+    ]
+
+
+def check_duplicate_file(file: str, original: str, rows: int) -> pd.DataFrame:
+    """One finding for a file whose bytes are those of an earlier one: it is not read again."""
+    return make_finding(
+        severity=WARNING, stage=STAGE, rule="SF-0010", file=file,
+        message=f"same content as '{original}' (identical bytes): not read again ({rows} rows); "
+        "send each export once",
+    )
+
+
+def check_rows_without_contract_values(table: pd.DataFrame, frame: pd.DataFrame, file: str,
+                                       sheet: str) -> pd.DataFrame:
+    """WARNING for each row with values only in columns that are not read (an extra or headerless
+    column): the row is not loaded, and says so instead of vanishing."""
+    filled = table.index[compute_filled_rows(table).to_numpy()] + 2
+    missing = np.setdiff1d(filled.to_numpy(), frame["_row"].to_numpy())
+    if not len(missing):
+        return empty_findings()
+    rows = pd.DataFrame({"_file": file, "_sheet": sheet, "_row": missing})
+    return make_row_findings(
+        rows, severity=WARNING, stage=STAGE, rule="SF-0017", variable=None, value=pd.Series(None, index=rows.index),
+        message="row has values only in columns that are not read: not loaded; move the values into "
+        "the sheet's columns or delete the row",
+    )
+
+
+def _inventory_row(file, sheet, kind, rows, loaded, held_back, status) -> dict:
+    return dict(zip(INVENTORY_COLUMNS, (file, sheet, kind, rows, loaded, held_back, status)))
 
 
 def check_no_data(
@@ -145,84 +241,6 @@ def _has_data(table: pd.DataFrame) -> bool:
         if text.apply(lambda c: c.str.strip().fillna("") != "").to_numpy().any():
             return True
     return False
-
-
-def list_input_files(input_dir: Path) -> pd.DataFrame:
-    """Files of the export, oldest first: a date in the name (`Labs_2026-03-01.csv`) orders them,
-    then the name. File dates, not modification times, because a copy or a git clone resets mtimes
-    and the newest export must win the same way on every machine."""
-    input_dir = Path(input_dir)
-    if not input_dir.is_dir():
-        raise FileNotFoundError(f"input folder {input_dir} does not exist")
-    paths = sorted(
-        p for p in input_dir.iterdir()
-        if p.is_file() and p.suffix.lower() in (".xlsx", ".csv") and not p.name.startswith(("~$", "."))
-    )
-    dates = [
-        "".join(m.groups()) if (m := _DATE_IN_NAME.search(p.name)) else "00000000" for p in paths
-    ]
-    files = pd.DataFrame(
-        {
-            "path": [str(p) for p in paths],
-            "name": [p.name for p in paths],
-            "size": [p.stat().st_size for p in paths],
-            "export_date": dates,
-        }
-    )
-    files = files.sort_values(["export_date", "name"], kind="stable").reset_index(drop=True)
-    return files.assign(order=range(len(files)))
-
-
-def read_file_tables(path: Path) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """All tables of one file as raw text frames (header row as columns), or a file-level finding."""
-    try:
-        if path.suffix.lower() == ".csv":
-            return {path.stem: read_csv_text(path)}, empty_findings()
-        return read_workbook_text(path), empty_findings()
-    except UnicodeDecodeError as error:
-        message = (
-            f"file is not UTF-8 text (byte {error.start}): re-export it as 'CSV UTF-8' "
-            "so Chinese text and units like µmol/L survive"
-        )
-    except _EncryptedWorkbook:
-        message = "workbook is password-protected: export it again without a password"
-    except _EmptyFile:
-        message = "file is empty: the export did not write any data"
-    except Exception as error:  # noqa: BLE001 — any reader failure is the site's file, not our bug
-        message = f"file cannot be read ({type(error).__name__}: {error}); re-export it"
-    return {}, make_finding(severity=ERROR, stage=STAGE, rule="SF-0001", file=path.name, message=message)
-
-
-class _EncryptedWorkbook(Exception):
-    pass
-
-
-class _EmptyFile(Exception):
-    pass
-
-
-def read_workbook_text(path: Path) -> dict[str, pd.DataFrame]:
-    """Every sheet of an xlsx as text. calamine is ~6x faster than openpyxl on large sheets."""
-    head = path.read_bytes()[:8]
-    if not head:
-        raise _EmptyFile()
-    if head.startswith(_OLE_MAGIC):
-        raise _EncryptedWorkbook()
-    if not zipfile.is_zipfile(path):
-        raise ValueError("not an xlsx workbook (no zip container)")
-    # keep_default_na=False: "None" (no ascites) and "NA" are answers the site gave, not blanks.
-    return pd.read_excel(
-        path, sheet_name=None, engine="calamine", dtype=str, header=0, keep_default_na=False
-    )
-
-
-def read_csv_text(path: Path) -> pd.DataFrame:
-    """A CSV as text. utf-8-sig: Excel's 'CSV UTF-8' starts with a byte-order mark."""
-    if path.stat().st_size == 0:
-        raise _EmptyFile()
-    return pd.read_csv(
-        path, dtype=str, encoding="utf-8-sig", keep_default_na=False, skip_blank_lines=False
-    )
 
 
 def match_sheet_kind(name: str, sheet_names: dict[str, list[str]]) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from transforms.findings import ERROR, LINEAGE
+from transforms.read_files import INVENTORY_COLUMNS
 
 KEY = ["file", "sheet", "row"]
 
@@ -21,7 +22,9 @@ def reconcile_rows(
     findings: pd.DataFrame,
     domains: dict[str, pd.DataFrame],
 ) -> pd.DataFrame:
-    """Counts per file and sheet: read, mapped, held_back, unaccounted, mapped_with_error."""
+    """Counts per file and sheet, and per entry of the folder not read (sheet None): read (rows
+    present, from the inventory), mapped, held_back (by a row finding, or by ingest: a sheet or
+    entry not read, a truncated row), unaccounted, mapped_with_error, status (the inventory's)."""
     raw = pd.concat(
         [frame[LINEAGE] for frame in sheets.values() if not frame.empty]
         or [pd.DataFrame(columns=LINEAGE)],
@@ -49,24 +52,42 @@ def reconcile_rows(
         unaccounted=~status["is_mapped"] & ~status["has_finding"],
         mapped_with_error=status["is_mapped"] & status["has_error"],
     )
-    loaded = status.groupby(["file", "sheet"], as_index=False).agg(
-        read=("row", "size"),
+    in_frames = status.groupby(["file", "sheet"], as_index=False).agg(
+        in_frame=("row", "size"),
         mapped=("is_mapped", "sum"),
-        held_back=("held_back", "sum"),
-        unaccounted=("unaccounted", "sum"),
+        finding_held=("held_back", "sum"),
         mapped_with_error=("mapped_with_error", "sum"),
     )
-    rejected = inventory.loc[~inventory["loaded"].astype(bool), ["file", "sheet", "rows"]].rename(
-        columns={"rows": "read"}
+    # Rows present, not rows recognised: every sheet and entry the inventory lists counts with
+    # the rows it holds; the frames' lineage says which of them were mapped or held back.
+    present = complete_inventory(inventory).drop(columns="loaded").rename(columns={"held_back": "ingest_held"})
+    counts = present.merge(in_frames, on=["file", "sheet"], how="outer")
+    counts = counts.fillna({"in_frame": 0, "mapped": 0, "finding_held": 0, "mapped_with_error": 0,
+                            "ingest_held": 0})
+    counts["rows"] = counts["rows"].fillna(counts["in_frame"])
+    counts = counts.assign(
+        read=counts["rows"],
+        held_back=counts["finding_held"] + counts["ingest_held"],
     )
-    rejected = rejected.assign(
-        mapped=0, held_back=rejected["read"], unaccounted=0, mapped_with_error=0
-    )
-    kinds = inventory[["file", "sheet", "kind"]]
-    counts = pd.concat([loaded, rejected], ignore_index=True).merge(kinds, on=["file", "sheet"], how="left")
-    columns = ["kind", "file", "sheet", "read", "mapped", "held_back", "unaccounted", "mapped_with_error"]
-    counts = counts[columns].astype({c: "int64" for c in columns[3:]})
-    return counts.sort_values(["kind", "file", "sheet"], kind="stable").reset_index(drop=True)
+    counts = counts.assign(unaccounted=counts["read"] - counts["mapped"] - counts["held_back"])
+    columns = ["kind", "file", "sheet", "read", "mapped", "held_back", "unaccounted", "mapped_with_error", "status"]
+    counts = counts[columns].astype({c: "int64" for c in columns[3:8]}).astype(
+        {"kind": object, "sheet": object, "status": object})
+    for column in ("kind", "sheet", "status"):
+        counts[column] = counts[column].where(counts[column].notna(), None)
+    return counts.sort_values(["kind", "file", "sheet"], kind="stable", na_position="last").reset_index(drop=True)
+
+
+def complete_inventory(inventory: pd.DataFrame) -> pd.DataFrame:
+    """The inventory with every INVENTORY_COLUMNS column: one without `held_back` / `status`
+    (built before they existed) holds back all the rows of a sheet not loaded."""
+    loaded = inventory["loaded"].astype(bool)
+    defaults = {
+        "held_back": inventory["rows"].where(~loaded, 0),
+        "status": pd.Series("read", index=inventory.index).where(loaded, "not loaded"),
+    }
+    out = inventory.assign(**{c: v for c, v in defaults.items() if c not in inventory.columns})
+    return out[INVENTORY_COLUMNS].astype({"loaded": bool})
 
 
 def check_reconciliation(counts: pd.DataFrame) -> list[str]:
@@ -89,16 +110,25 @@ def format_reconciliation(counts: pd.DataFrame) -> str:
     """The per-sheet table the run prints at its end."""
     lines = [f"{'sheet':<12} {'file':<40} {'read':>7} {'mapped':>7} {'held back':>9}"]
     for row in counts.itertuples(index=False):
+        where = f"{row.file} / {row.sheet}" if row.sheet is not None else f"{row.file} (not read)"
+        note = "" if getattr(row, "status", None) in (None, "read") else f"   {row.status}"
         lines.append(
-            f"{row.kind:<12} {row.file + ' / ' + row.sheet:<40.40} {row.read:>7} {row.mapped:>7} {row.held_back:>9}"
+            f"{row.kind or '-':<12} {where:<40.40} {row.read:>7} {row.mapped:>7} {row.held_back:>9}{note}"
         )
     total = counts[["read", "mapped", "held_back"]].sum()
     verdict = "OK" if not check_reconciliation(counts) else "MISMATCH"
+    seen, read = compute_file_counts(counts)
     lines.append(
         f"{'all':<12} {'':<40} {total['read']:>7} {total['mapped']:>7} {total['held_back']:>9}"
-        f"   rows read = mapped + held back: {verdict}"
+        f"   files: {seen} seen, {read} read, {seen - read} not read;"
+        f" rows read = mapped + held back: {verdict}"
     )
     return "\n".join(lines)
+
+
+def compute_file_counts(counts: pd.DataFrame) -> tuple[int, int]:
+    """(entries of the export folder seen, files read): a file is read when its sheets were."""
+    return int(counts["file"].nunique()), int(counts.loc[counts["sheet"].notna(), "file"].nunique())
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
