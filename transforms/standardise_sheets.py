@@ -71,7 +71,7 @@ def standardise_labs(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
     out = assign_subject_ids(out, study)
     ct = study.terminology
     when = compute_iso8601_datetime(frame["collection_date"], frame["collection_time"])
-    result = compute_numeric_result(frame["result"])
+    result = compute_numeric_result(frame["result"], study.result_values)
     coded = out.assign(
         LBDTC=when["dtc"],
         problem_collection_time=_time_problem(

@@ -131,6 +131,7 @@ def build_context(sheets: dict[str, pd.DataFrame], study: Study) -> dict:
         "age_range": (study.config["study"]["age_min"], study.config["study"]["age_max"]),
         "arm_doses": sorted(float(d) for d in study.arms["dose"]),
         "spellings": terminology.groupby("codelist", sort=False)["raw"].agg(list).to_dict(),
+        "result_values": list(study.result_values["raw"]),
     }
 
 
