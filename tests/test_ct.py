@@ -171,3 +171,16 @@ def test_read_study_refuses_a_bad_result_values_csv_naming_the_file(study_copy):
     (study_copy / "result_values.csv").write_text("raw,stresc,stresn,meaning\n<20,<20,,\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"result_values.csv:\n  - row 2 '<20': is a number already"):
         read_study(study_copy)
+
+
+def test_the_sdtm_value_sets_are_the_study_ct(study_copy):
+    from expectations.sdtm import build_value_sets
+
+    with (study_copy / "codelists.csv").open("a", encoding="utf-8") as handle:
+        handle.write("LBCAT,Category for Lab Test,,,CHEMISTRY,,,,\n")
+        handle.write("SEX,,,,U,,,,Yes\n")
+    sets = build_value_sets(read_study(study_copy))
+    assert "10^6 cells/kg" in sets["UNIT"] and sets["LBCAT"] == ["CHEMISTRY"] and sets["SEX"] == ["F", "M"]
+    (study_copy / "codelists.csv").unlink()
+    sets = build_value_sets(read_study(study_copy))
+    assert "10^6 cells/kg" not in sets["UNIT"] and "LBCAT" not in sets and sets["SEX"] == ["F", "M", "U"]
