@@ -87,6 +87,7 @@ def test_every_inconsistent_study_row_is_named_with_its_fix():
             {"codelist": "OWN", "value": "B"},
             {"codelist": "OWN", "value": "B"},
             {"codelist": "OWN", "value": "C", "excluded": "yes"},
+            {"codelist": "METHOD", "nci_codelist": "C85492", "value": "MY ASSAY", "extended": "Yes"},
         ), "study/codelists.csv")
     assert str(error.value).splitlines() == [
         "study/codelists.csv:",
@@ -100,6 +101,8 @@ def test_every_inconsistent_study_row_is_named_with_its_fix():
         "code); clear `extended`",
         "  - OWN 'A': extended = Yes in a codelist without nci_codelist; only a CDISC codelist is "
         "extended (a sponsor codelist's terms are all the sponsor's): clear `extended`",
+        "  - METHOD 'MY ASSAY': extended = Yes, but codelist C85492 is not marked extensible = Yes; a "
+        "CDISC codelist takes sponsor terms only when it is extensible",
         "  - OWN 'C': `extended` and `excluded` are Yes or blank",
     ]
 

@@ -158,6 +158,12 @@ def check_study_codelists(
         "codelist is extended (a sponsor codelist's terms are all the sponsor's): clear `extended`"
         for r in study[marked & ~shared_list & (study["nci_codelist"] == "").to_numpy()].itertuples()
     ]
+    problems += [
+        f"{r.codelist} {r.value!r}: extended = Yes, but codelist {r.nci_codelist} is not marked "
+        "extensible = Yes; a CDISC codelist takes sponsor terms only when it is extensible"
+        for r in study[marked & ~shared_list & (study["nci_codelist"] != "").to_numpy()
+                       & (study["extensible"] != "Yes").to_numpy()].itertuples()
+    ]
     bad_flags = ~study["excluded"].isin(["", "Yes"]) | ~study["extended"].isin(["", "Yes"])
     problems += [
         f"{r.codelist} {r.value!r}: `extended` and `excluded` are Yes or blank"
