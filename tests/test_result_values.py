@@ -130,3 +130,21 @@ def test_large_column_uses_the_table_only_for_unread_rows():
     out = compute_numeric_result(raw, RESULT_VALUES)
     assert out["stresc"].notna().sum() == 1 and out["stresc"].iloc[-1] == "NOT DETECTED"
     assert out["problem"].isna().all()
+
+
+def test_the_site_query_names_the_declared_results_only_when_there_are_some():
+    from expectations.raw import build_raw_suite
+    from transforms.study import DEFAULT_STUDY_DIR
+
+    raw_columns = pd.read_csv(DEFAULT_STUDY_DIR / "raw_columns.csv", dtype=str, keep_default_na=False)
+    context = {"known_subjects": ["01-001"], "known_visits": ["Baseline"], "known_tests": ["ALT"],
+               "known_units": [("ALT", "U/L")]}
+
+    def message(**extra):
+        suite = build_raw_suite("labs", raw_columns, {**context, **extra})
+        return next(e.meta["message"] for e in suite if e.meta["rule"] == "SF-0117")
+
+    assert message().startswith("Result is not a number or a number with a qualifier (<5, >1000): ")
+    assert message(result_values=["TND", "Negative"]).startswith(
+        "Result is not a number, a number with a qualifier (<5, >1000) or one of TND, Negative: "
+    )
