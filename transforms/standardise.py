@@ -321,13 +321,13 @@ def compute_standard_result(
     stresc = parsed["operator"].fillna("") + _format_plain(value)
     stresn = value.where(parsed["operator"].isna())
     declared = parsed["stresc"].notna().to_numpy()
+    if declared.any():  # positional: arrays, so a duplicated index cannot misalign
+        stresc = stresc.mask(declared, parsed["stresc"].to_numpy(object))
+        stresn = stresn.mask(declared, parsed["stresn"].to_numpy())
     return pd.DataFrame(
-        {
-            "LBSTRESC": np.where(declared, parsed["stresc"].to_numpy(object), stresc.to_numpy(object)),
-            "LBSTRESN": np.where(declared, parsed["stresn"].to_numpy(), stresn.to_numpy("float64")),
-        },
+        {"LBSTRESC": stresc.astype("str").array, "LBSTRESN": stresn.astype("float64").array},
         index=orres.index,
-    ).astype({"LBSTRESC": "str", "LBSTRESN": "float64"})
+    )
 
 
 def check_result_values(result_values: pd.DataFrame) -> list[str]:
@@ -395,16 +395,21 @@ def _as_text(values: pd.Series) -> pd.Series:
 def _declared_results(text: pd.Series, unread: np.ndarray, result_values: pd.DataFrame | None) -> pd.DataFrame:
     """stresc / stresn of the `unread` rows whose text the study declares; NA elsewhere. Only
     unread rows are keyed, so a million numeric results cost nothing here."""
-    stresc = np.full(len(text), None, dtype=object)
-    stresn = np.full(len(text), np.nan)
+    stresc = pd.Series(pd.NA, index=text.index, dtype="str")
+    stresn = pd.Series(np.nan, index=text.index, dtype="float64")
     if result_values is not None and not result_values.empty and unread.any():
         lookup = _result_lookup(result_values)
         keys = normalise_key(text[unread])
-        stresc[unread] = keys.map(lookup["stresc"]).to_numpy(object, na_value=None)
-        stresn[unread] = keys.map(lookup["stresn"]).to_numpy("float64", na_value=np.nan)
-    return pd.DataFrame(
-        {"stresc": pd.Series(stresc, dtype="str").array, "stresn": stresn}, index=text.index
-    )
+        stresc = stresc.mask(unread, _spread(keys.map(lookup["stresc"]).to_numpy(object), unread, None))
+        stresn = stresn.mask(unread, _spread(keys.map(lookup["stresn"]).to_numpy("float64"), unread, np.nan))
+    return pd.DataFrame({"stresc": stresc.array, "stresn": stresn.array}, index=text.index)
+
+
+def _spread(values: np.ndarray, where: np.ndarray, fill) -> np.ndarray:
+    """`values` (one per True of `where`) placed at those positions, `fill` elsewhere."""
+    out = np.full(len(where), fill, dtype=values.dtype)
+    out[where] = values
+    return out
 
 
 def _result_lookup(result_values: pd.DataFrame) -> pd.DataFrame:
