@@ -86,8 +86,9 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
     assessments), `known_tests` (LBTESTCD codes; labs) and `known_units` ((LBTESTCD, unit) pairs,
     unit NA or "" for a test reported without unit; labs). Optional, each adding its checks when
     given: `plausible_ranges` ((LBTESTCD, low, high, standard unit); labs), `age_range`
-    ((min, max) years at consent; demographics), `arm_doses` (the planned doses; infusions) and
-    `spellings` ({codelist: accepted raw spellings}, named in the not-recognised messages).
+    ((min, max) years at consent; demographics), `arm_doses` (the planned doses; infusions),
+    `spellings` ({codelist: accepted raw spellings}, named in the not-recognised messages) and
+    `result_values` (the non-numeric results the study declares, named in SF-0117's message).
     """
     columns = _sheet_columns(sheet, raw_columns, context)
     _check_context(sheet, columns, context)
@@ -127,7 +128,7 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
             "correct the test name, or ask the data manager to add this spelling",
         )
         suite += _unit_checks(context["known_units"], headers)
-        suite += _result_checks(headers)
+        suite += _result_checks(headers, context.get("result_values") or [])
         if context.get("plausible_ranges") is not None:
             suite += _plausibility_checks(context["plausible_ranges"], headers)
     suite += _coded_checks(columns, context.get("spellings") or {})
@@ -318,17 +319,22 @@ def _unit_checks(known_units: list, headers: dict) -> list:
     ]
 
 
-def _result_checks(headers: dict) -> list:
-    """A result is a number, a number with a qualifier (`<5`, `>1000`) or blank with a reason
-    (the blank case is SF-0101); standardisation says in `problem_result` what it could not read."""
+def _result_checks(headers: dict, declared: list) -> list:
+    """A result is a number (`6.98E+05` too), a number with a qualifier (`<5`, `>1000`), one of
+    the study's `declared` results (result_values.csv: `TND`, `NEG` ...) or blank with a reason
+    (the blank case is SF-0101); standardisation says in `problem_result` what it could not read,
+    so a declared result never fails here."""
     reason = _named(headers, "not_done_reason")
     result = _named(headers, "result")
+    accepted = "a number or a number with a qualifier (<5, >1000)"
+    if declared:
+        accepted = "a number, a number with a qualifier (<5, >1000) or one of " + ", ".join(declared)
     return [
         gxe.ExpectColumnValuesToBeNull(
             column=PROBLEM_PREFIX + "result",
             meta=_meta(
                 "SF-0117", ERROR, "result",
-                f"{result} is not a number or a number with a qualifier (<5, >1000): send the number "
+                f"{result} is not {accepted}: send the number "
                 f"as the lab printed it, or leave {result} blank and fill in '{reason}'",
                 uses=["result", PROBLEM_PREFIX + "result"], helpers=[PROBLEM_PREFIX + "result"],
                 detail_column=PROBLEM_PREFIX + "result",

@@ -8,9 +8,10 @@ domain in variables.csv is checked the day it is mapped. What a suite holds:
 - SF-0502 --SEQ unique per USUBJID;
 - SF-0503 --TESTCD (and TSPARMCD) a valid test code: `^[A-Z][A-Z0-9_]{0,7}$`;
 - SF-0504 --DTC ISO 8601 (complete or partial date, optional time);
-- SF-0505 values inside the codelist the metadata names (`study_codelist`: the CDISC
-  submission values of mappings/ct when the study has them, else the study terminology; VISIT:
-  the planned visits and the `Unscheduled N.NN` visits the mapping numbers);
+- SF-0505 values inside the codelist the metadata names (`study_codelist`: the terms of the
+  study's CT, `Study.ct` = mappings/ct merged with the study's codelists.csv, when it has the
+  codelist, else the study terminology; VISIT: the planned visits and the `Unscheduled N.NN`
+  visits the mapping numbers);
 - SF-0506 every USUBJID in DM;
 - SF-0507 --STRESN equal to --STRESC wherever --STRESC is a number, and null otherwise;
 - SF-0508 VISITNUM <-> VISIT one to one, across every domain that carries both;
@@ -165,8 +166,9 @@ def build_visit_suite() -> list:
 def build_value_sets(study: Study) -> dict:
     """Codelist name -> allowed values (list) or pattern (str), from the study's data.
 
-    A codelist in mappings/ct (the CDISC submission values the pipeline may write) takes its
-    values from there; one only in the study terminology (ARMCD) from terminology.csv. VISIT is
+    A codelist of the study's CT (`Study.ct`: the shared CDISC terms with the study's own
+    extensions and exclusions, transforms.ct.merge_study_ct) takes its values from there; one only
+    in the study terminology (ARMCD) from terminology.csv. VISIT is
     the planned visit names plus the unscheduled visits the mapping numbers (`Unscheduled 4.01`).
     """
     sets: dict = {}

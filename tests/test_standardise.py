@@ -438,4 +438,4 @@ def test_functions_leave_inputs_alone_and_keep_a_duplicated_index():
         pd.testing.assert_series_equal(before, after)
     assert as_list(outputs[2]["dtc"]) == ["2026-03-05T09:40", None, None]
     assert as_list(outputs[3]) == [1, -1, None]
-    assert as_list(outputs[6]["LBSTRESC"]) == ["<85.5", "34.2", None]
+    assert as_list(outputs[6]["LBSTRESC"]) == ["<85.5", "34.2", "0.0000001"]  # 1e-7: scientific notation is a number

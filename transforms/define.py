@@ -3,7 +3,8 @@
 Nothing here is typed twice: dataset and variable names, labels, order, core and origin come from
 `read_variable_metadata` / `read_dataset_metadata` (SDTMIG + the study's variables.csv), lengths
 are the ones the XPT writer wrote, datatypes and value-level lengths are computed from the very
-frames written, codelists and their NCI codes from `mappings/ct/`, key variables and value-level
+frames written, codelists and their NCI codes from the study's CT (`Study.ct`: `mappings/ct/` with
+the study's codelists.csv merged over it, transforms.ct.merge_study_ct), key variables and value-level
 metadata from the study's `datasets.csv`, derivations from `methods.csv` (shared algorithms) and the
 variable spec's comments. So define.xml and the datasets cannot disagree.
 
@@ -14,9 +15,11 @@ Choices (Define-XML 2.1 specification and the CDISC SDTM example):
   --DUR/TEDUR (durationDatetime). ISO 8601 datatypes carry no Length (as in the CDISC example);
   every text/integer/float ItemDef has Length = the XPT length.
 * Codelists list the values present in the data, in CT-table order. A value of an extensible
-  CDISC codelist that the CT table marks `extended`, or does not know, is flagged
-  def:ExtendedValue="Yes"; a term whose C-code was not verified is listed without an Alias.
-  ARMCD (decoded by ARM from study.toml) and VISIT are sponsor codelists built from the data.
+  CDISC codelist that the study's CT marks `extended` (a sponsor extension the study declared),
+  or does not know, is flagged def:ExtendedValue="Yes"; a term whose C-code was not verified is
+  listed without an Alias. A codelist the study adds without an nci_codelist is a sponsor
+  codelist (no def:StandardOID, no Alias). ARMCD (decoded by ARM from study.toml) and VISIT are
+  sponsor codelists built from the data.
 * Every Derived variable has a MethodDef: the shared algorithm of methods.csv naming it, else one
   made from the variable's comment in variables.csv (a derived variable with neither is a
   configuration error). Comments of non-derived variables become def:CommentDef.

@@ -16,7 +16,7 @@ def build_lb(
 ) -> pd.DataFrame:
     """LB from standardised Labs rows that passed validation, with DM's reference dates."""
     tests = labs[["LBTESTCD"]].merge(study.lab_tests, on="LBTESTCD", how="left")
-    standard = compute_standard_result(labs["result"], labs["factor"])
+    standard = compute_standard_result(labs["result"], labs["factor"], study.result_values)
     low = compute_standard_result(labs["normal_low"], labs["factor"])["LBSTRESN"]
     high = compute_standard_result(labs["normal_high"], labs["factor"])["LBSTRESN"]
     not_done = labs["result"].isna() & labs["not_done_reason"].notna()

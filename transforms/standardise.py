@@ -29,8 +29,13 @@ __all__ = [
     "compute_age",
     "compute_numeric_result",
     "compute_standard_result",
+    "check_result_values",
     "compute_reference_range_indicator",
 ]
+
+# A study's result_values.csv: a non-numeric result as the site writes it (matched on
+# normalise_key) -> its --STRESC, its --STRESN (blank: none) and what it means.
+RESULT_VALUE_COLUMNS = ["raw", "stresc", "stresn", "meaning"]
 
 # Excel's day 0. Serial 1 is therefore 1899-12-31, one day off what Excel displays for serials
 # below 61 (Excel keeps Lotus's fictitious 1900-02-29); no date in this study is that old, and the
@@ -65,7 +70,10 @@ _TIME_PATTERN = (
 )
 
 # Operator and number of a lab result. `[0-9]`, not `\d`: other scripts' digits are no numbers here.
-_NUMERIC_PATTERN = r"^(?P<op><=|>=|<|>|≤|≥)?\s*(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))$"
+# Scientific notation (6.98E+05, 6.98e5: how instruments and Excel print large counts) is a number.
+_NUMERIC_PATTERN = (
+    r"^(?P<op><=|>=|<|>|≤|≥)?\s*(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)$"
+)
 # A decimal comma (12,6) is refused rather than read: a comma also groups thousands (1,200), the two
 # cannot be told apart, and a wrong guess would silently scale a result by 1000.
 _COMMA_NUMBER_PATTERN = r"^(?:<=|>=|<|>|≤|≥)?\s*[+-]?[0-9]+(?:,[0-9]+)+(?:\.[0-9]*)?$"
@@ -272,21 +280,27 @@ def compute_age(birth_dtc: pd.Series, ref_dtc: pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------------------------------
 
 
-def compute_numeric_result(orres: pd.Series) -> pd.DataFrame:
+def compute_numeric_result(orres: pd.Series, result_values: pd.DataFrame | None = None) -> pd.DataFrame:
     """Split a result as written into `operator` and `number`, with a `problem` for non-numbers.
 
-    Accepts `35`, `12.6`, `-2`, `<5`, `< 5`, `>1000`, `<=5`, `≤5`, `≥5` (full-width forms too,
-    after NFKC). `operator` is `<`, `>`, `<=`, `>=` or NA; `number` is float64 (NaN if none).
-    Blank gives no problem; any other text that is not a number is a problem, including a decimal
-    comma such as `12,6`, which is ambiguous with a thousands separator.
+    Accepts `35`, `12.6`, `-2`, `<5`, `< 5`, `>1000`, `<=5`, `≤5`, `≥5`, `6.98E+05`, `6.98e5`
+    (full-width forms too, after NFKC). `operator` is `<`, `>`, `<=`, `>=` or NA; `number` is
+    float64 (NaN if none). A text the study declares in `result_values` (RESULT_VALUE_COLUMNS,
+    e.g. `TND`, `Negative`) is no problem: `stresc` / `stresn` carry its declared standard result
+    (NA / NaN on every other row), `number` stays NaN. Blank gives no problem; any other text
+    that is not a number is a problem, including a decimal comma such as `12,6`, which is
+    ambiguous with a thousands separator.
     """
     text = _as_text(orres)
     folded = text.str.normalize("NFKC")
     groups, _ = _groups(folded, _NUMERIC_PATTERN)
     operator = _str_series(groups["op"], text.index).replace({"≤": "<=", "≥": ">="})
     number = pd.to_numeric(_str_series(groups["num"], text.index)).astype("float64")
+    number = number.where(np.isfinite(number))  # 1E+999 overflows to inf: not a result
 
-    bad = text.notna().to_numpy() & number.isna().to_numpy()
+    unread = text.notna().to_numpy() & number.isna().to_numpy()
+    declared = _declared_results(text, unread, result_values)
+    bad = unread & declared["stresc"].isna().to_numpy()
     comma = bad & folded.str.contains(_COMMA_NUMBER_PATTERN, regex=True).fillna(False).to_numpy()
     problems = _Problems(len(text))
     problems.add(
@@ -302,31 +316,69 @@ def compute_numeric_result(orres: pd.Series) -> pd.DataFrame:
             "operator": operator.array,
             "number": number.array,
             "problem": problems.series(text.index).array,
+            "stresc": declared["stresc"].array,
+            "stresn": declared["stresn"].array,
         },
         index=text.index,
     )
 
 
-def compute_standard_result(orres: pd.Series, factor: pd.Series) -> pd.DataFrame:
+def compute_standard_result(
+    orres: pd.Series, factor: pd.Series, result_values: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Result in standard units: `LBSTRESC` (text) and `LBSTRESN` (float64) = number × factor.
 
     LBSTRESN is not rounded to a display precision, only to 12 significant digits to strip binary
     noise (0.9 × 17.1 gives 15.39, not 15.390000000000002). LBSTRESC is that number without
-    trailing zeros (`11.97`, `35`), prefixed by the operator when there is one; a censored result
-    such as `<5` with factor 17.1 gives LBSTRESC `<85.5` and LBSTRESN NaN. A non-numeric result
-    or a missing factor gives NA in both.
+    trailing zeros and exponent (`11.97`, `35`, `6.98E+05` -> `698000`), prefixed by the operator
+    when there is one; a censored result such as `<5` with factor 17.1 gives LBSTRESC `<85.5` and
+    LBSTRESN NaN. A result declared in `result_values` gives its declared stresc / stresn as they
+    stand (they are standard results already; no factor applies). Any other non-numeric result,
+    or a missing factor, gives NA in both.
     """
     _check_same_index(orres=orres, factor=factor)
-    parsed = compute_numeric_result(orres)
+    parsed = compute_numeric_result(orres, result_values)
     scale = pd.to_numeric(factor).astype("float64")
     product = (parsed["number"] * scale).to_numpy()
     value = pd.Series(_round_significant(product, 12), index=orres.index)
     stresc = parsed["operator"].fillna("") + _format_plain(value)
     stresn = value.where(parsed["operator"].isna())
+    declared = parsed["stresc"].notna().to_numpy()
+    if declared.any():  # positional: arrays, so a duplicated index cannot misalign
+        stresc = stresc.mask(declared, parsed["stresc"].to_numpy(object))
+        stresn = stresn.mask(declared, parsed["stresn"].to_numpy())
     return pd.DataFrame(
         {"LBSTRESC": stresc.astype("str").array, "LBSTRESN": stresn.astype("float64").array},
         index=orres.index,
     )
+
+
+def check_result_values(result_values: pd.DataFrame) -> list[str]:
+    """Every row of a study's result_values table that cannot be used, one sentence each: a
+    missing column, a blank or repeated raw text, a raw text that is a number already (the operator
+    rule reads `<20`), a blank stresc, a stresn that is not the number stresc states."""
+    missing = [c for c in RESULT_VALUE_COLUMNS if c not in result_values.columns]
+    if missing:
+        return [f"missing column(s) {', '.join(missing)} (columns: {', '.join(RESULT_VALUE_COLUMNS)})"]
+    table = result_values.reset_index(drop=True).fillna("")
+    key = normalise_key(table["raw"])
+    numeric = compute_numeric_result(table["raw"])["number"].notna()
+    stresn = pd.to_numeric(table["stresn"].replace("", None), errors="coerce").astype("float64")
+    stated = pd.to_numeric(table["stresc"].where(table["stresc"] != ""), errors="coerce").astype("float64")
+    stresn_bad = (table["stresn"] != "") & (stresn.isna() | (stated != stresn).fillna(True))
+    checks = [
+        (key.isna(), "raw is blank: give the text the site writes"),
+        (key.duplicated(keep=False) & key.notna(), "repeats a raw text (keys ignore case, width and "
+         "spacing): keep one row"),
+        (numeric, "is a number already (the operator rule reads <5-style results): remove the row"),
+        (table["stresc"].str.strip() == "", "stresc is blank: give the standard result text"),
+        (stresn_bad, "stresn must be blank or the number stresc states"),
+    ]
+    return [
+        f"row {row + 2} {raw!r}: {message}"  # row 1 is the header
+        for mask, message in checks
+        for row, raw in zip(table.index[mask.to_numpy()], table.loc[mask.to_numpy(), "raw"])
+    ]
 
 
 def compute_reference_range_indicator(
@@ -361,6 +413,40 @@ def _as_text(values: pd.Series) -> pd.Series:
     """Trimmed `str` copy of a raw column; blank cells become NA."""
     text = values.astype("str").str.strip()
     return text.mask(text == "")
+
+
+def _declared_results(text: pd.Series, unread: np.ndarray, result_values: pd.DataFrame | None) -> pd.DataFrame:
+    """stresc / stresn of the `unread` rows whose text the study declares; NA elsewhere. Only
+    unread rows are keyed, so a million numeric results cost nothing here."""
+    stresc = pd.Series(pd.NA, index=text.index, dtype="str")
+    stresn = pd.Series(np.nan, index=text.index, dtype="float64")
+    if result_values is not None and not result_values.empty and unread.any():
+        lookup = _result_lookup(result_values)
+        keys = normalise_key(text[unread])
+        stresc = stresc.mask(unread, _spread(keys.map(lookup["stresc"]).to_numpy(object), unread, None))
+        stresn = stresn.mask(unread, _spread(keys.map(lookup["stresn"]).to_numpy("float64"), unread, np.nan))
+    return pd.DataFrame({"stresc": stresc.array, "stresn": stresn.array}, index=text.index)
+
+
+def _spread(values: np.ndarray, where: np.ndarray, fill) -> np.ndarray:
+    """`values` (one per True of `where`) placed at those positions, `fill` elsewhere."""
+    out = np.full(len(where), fill, dtype=values.dtype)
+    out[where] = values
+    return out
+
+
+def _result_lookup(result_values: pd.DataFrame) -> pd.DataFrame:
+    """stresc and stresn by normalised raw text; raises ValueError for a table that cannot be
+    used (read_study reports the same problems with the file's path at load)."""
+    problems = check_result_values(result_values)
+    if problems:
+        raise ValueError("result_values table: " + "; ".join(problems))
+    table = result_values.fillna("")
+    return pd.DataFrame(
+        {"stresc": table["stresc"].str.strip().to_numpy(),
+         "stresn": pd.to_numeric(table["stresn"].replace("", None)).astype("float64").to_numpy()},
+        index=normalise_key(table["raw"]).to_numpy(),
+    )
 
 
 def _check_same_index(**series: pd.Series) -> None:

@@ -69,8 +69,9 @@ def assign_age_at_consent(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
 
 
 def assign_results(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
-    """Operator, number and problem of each result, and its conversion to the standard unit."""
-    result = compute_numeric_result(frame["result"])
+    """Operator, number and problem of each result (the study's declared qualitative results
+    too), and its conversion to the standard unit."""
+    result = compute_numeric_result(frame["result"], study.result_values)
     coded = frame.assign(
         result_operator=result["operator"],
         result_number=result["number"],

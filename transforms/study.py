@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from transforms.ct import ControlledTerminology, read_ct
+from transforms.ct import (
+    STUDY_CODELIST_COLUMNS, ControlledTerminology, check_terminology_in_ct, merge_study_ct, read_ct,
+)
+from transforms.standardise import RESULT_VALUE_COLUMNS, check_result_values
 
 MAPPINGS_DIR = Path(str(files("mappings")))
 # Sheet roles (sheets.csv `role`): what the pipeline does with a sheet's rows. The subjects sheet
@@ -34,7 +37,11 @@ TABLE_FILES = {
     "scores": "scores.csv",
     "rs_tests": "rs_tests.csv",
     "mapping": "mapping.csv",
+    "codelists": "codelists.csv",  # merged over mappings/ct into Study.ct
+    "result_values": "result_values.csv",
 }
+# Tables a study may leave out: absent, they are empty (nothing to add to the shared rules).
+_OPTIONAL = {"codelists": STUDY_CODELIST_COLUMNS, "result_values": RESULT_VALUE_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class Study:
     rs_tests: pd.DataFrame
     # mapping.csv: how each SDTM variable is filled (transforms.spec_map)
     mapping: pd.DataFrame
+    result_values: pd.DataFrame  # qualitative / censored results the study accepts, as --STRESC/N
     # trial_design.toml (TS, TE, TA, TV, TI, MH settings) and mappings/ct; empty/None when absent
     trial_design: dict = field(default_factory=dict)
     ct: ControlledTerminology | None = None
@@ -165,6 +173,9 @@ def read_study(study_dir: Path) -> Study:
     tables = {}
     for name, filename in TABLE_FILES.items():
         path = study_dir / filename
+        if name in _OPTIONAL and not path.is_file():
+            tables[name] = pd.DataFrame(columns=_OPTIONAL[name], dtype=object)
+            continue
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: every study folder needs {filename}")
         # keep_default_na=False: an empty cell is "" (e.g. INR's empty unit), never the text "NA"
@@ -181,7 +192,9 @@ def read_study(study_dir: Path) -> Study:
     if design_path.is_file():
         with design_path.open("rb") as handle:
             trial_design = tomllib.load(handle)
-    return Study(
-        directory=study_dir, config=config, **tables,
-        trial_design=trial_design, ct=read_ct(MAPPINGS_DIR / "ct"),
-    )
+    ct = merge_study_ct(read_ct(MAPPINGS_DIR / "ct"), tables.pop("codelists"), study_dir / "codelists.csv")
+    for path, problems in ((study_dir / "terminology.csv", check_terminology_in_ct(tables["terminology"], ct)),
+                           (study_dir / "result_values.csv", check_result_values(tables["result_values"]))):
+        if problems:
+            raise ValueError(f"{path}:\n" + "\n".join(f"  - {p}" for p in problems))
+    return Study(directory=study_dir, config=config, **tables, trial_design=trial_design, ct=ct)

@@ -65,8 +65,9 @@ def build_ts(dm: pd.DataFrame, study: Study) -> pd.DataFrame:
     unknown = sorted(records.loc[parm.isna(), "TSPARMCD"].unique())
     if unknown:
         raise ValueError(
-            f"TSPARMCD {unknown} not in mappings/ct/codelists.csv (codelist TSPARMCD, with TSPARM "
-            "as decode): add the CT term or remove the parameter"
+            f"TSPARMCD {unknown} not in the study's CT (mappings/ct/codelists.csv or the study's "
+            "codelists.csv, codelist TSPARMCD, with TSPARM as decode): add the CT term or remove "
+            "the parameter"
         )
     coded = _code_values(records, study)
     ts = pd.DataFrame(

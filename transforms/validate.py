@@ -170,6 +170,7 @@ def build_context(sheets: dict[str, pd.DataFrame], study: Study) -> dict:
         "arm_doses": sorted(compute_allowed_doses(study.arms)["EXDOSE"].unique()),
         "not_given_column": compute_not_given_column(study),
         "spellings": terminology.groupby("codelist", sort=False)["raw"].agg(list).to_dict(),
+        "result_values": list(study.result_values["raw"]),
     }
 
 
