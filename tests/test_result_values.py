@@ -137,8 +137,13 @@ def test_the_site_query_names_the_declared_results_only_when_there_are_some():
     from transforms.study import DEFAULT_STUDY_DIR
 
     raw_columns = pd.read_csv(DEFAULT_STUDY_DIR / "raw_columns.csv", dtype=str, keep_default_na=False)
+    from transforms.study import read_study
+
+    study = read_study(DEFAULT_STUDY_DIR)
     context = {"known_subjects": ["01-001"], "known_visits": ["Baseline"], "known_tests": ["ALT"],
-               "known_units": [("ALT", "U/L")]}
+               "known_units": [("ALT", "U/L")], "record_keys": study.record_keys,
+               "roles": dict(zip(study.sheets["sheet"], study.sheets["role"])),
+               "subjects_label": "Demographics"}
 
     def message(**extra):
         suite = build_raw_suite("labs", raw_columns, {**context, **extra})

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 # A study's result_values.csv: a non-numeric result as the site writes it (matched on
-# normalise_key) -> its --STRESC, its --STRESN (blank: none) and what it means.
+# compute_lookup_key) -> its --STRESC, its --STRESN (blank: none) and what it means.
 RESULT_VALUE_COLUMNS = ["raw", "stresc", "stresn", "meaning"]
 
 # Excel's day 0. Serial 1 is therefore 1899-12-31, one day off what Excel displays for serials
@@ -361,7 +361,7 @@ def check_result_values(result_values: pd.DataFrame) -> list[str]:
     if missing:
         return [f"missing column(s) {', '.join(missing)} (columns: {', '.join(RESULT_VALUE_COLUMNS)})"]
     table = result_values.reset_index(drop=True).fillna("")
-    key = normalise_key(table["raw"])
+    key = compute_lookup_key(table["raw"])
     numeric = compute_numeric_result(table["raw"])["number"].notna()
     stresn = pd.to_numeric(table["stresn"].replace("", None), errors="coerce").astype("float64")
     stated = pd.to_numeric(table["stresc"].where(table["stresc"] != ""), errors="coerce").astype("float64")
@@ -422,7 +422,7 @@ def _declared_results(text: pd.Series, unread: np.ndarray, result_values: pd.Dat
     stresn = pd.Series(np.nan, index=text.index, dtype="float64")
     if result_values is not None and not result_values.empty and unread.any():
         lookup = _result_lookup(result_values)
-        keys = normalise_key(text[unread])
+        keys = compute_lookup_key(text[unread])
         stresc = stresc.mask(unread, _spread(keys.map(lookup["stresc"]).to_numpy(object), unread, None))
         stresn = stresn.mask(unread, _spread(keys.map(lookup["stresn"]).to_numpy("float64"), unread, np.nan))
     return pd.DataFrame({"stresc": stresc.array, "stresn": stresn.array}, index=text.index)
@@ -445,7 +445,7 @@ def _result_lookup(result_values: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {"stresc": table["stresc"].str.strip().to_numpy(),
          "stresn": pd.to_numeric(table["stresn"].replace("", None)).astype("float64").to_numpy()},
-        index=normalise_key(table["raw"]).to_numpy(),
+        index=compute_lookup_key(table["raw"]).to_numpy(),
     )
 
 

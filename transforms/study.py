@@ -41,7 +41,7 @@ TABLE_FILES = {
     "result_values": "result_values.csv",
 }
 # Tables a study may leave out: absent, they are empty (nothing to add to the shared rules).
-_OPTIONAL = {"codelists": STUDY_CODELIST_COLUMNS, "result_values": RESULT_VALUE_COLUMNS}
+OPTIONAL_TABLES = {"codelists": STUDY_CODELIST_COLUMNS, "result_values": RESULT_VALUE_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -173,8 +173,8 @@ def read_study(study_dir: Path) -> Study:
     tables = {}
     for name, filename in TABLE_FILES.items():
         path = study_dir / filename
-        if name in _OPTIONAL and not path.is_file():
-            tables[name] = pd.DataFrame(columns=_OPTIONAL[name], dtype=object)
+        if name in OPTIONAL_TABLES and not path.is_file():
+            tables[name] = pd.DataFrame(columns=OPTIONAL_TABLES[name], dtype=object)
             continue
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: every study folder needs {filename}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from transforms.spec_map import ALGORITHMS, ASSIGN, HARDCODE, read_condition, read_study_value
-from transforms.study import ROLES, SUBJECTS, TABLE_FILES
+from transforms.study import OPTIONAL_TABLES, ROLES, SUBJECTS, TABLE_FILES
 
 KINDS = ("text", "date", "time", "number", "identifying")
 ACTUAL_ARM_RULES = ("dose_level", "planned_regimen")
@@ -60,7 +60,11 @@ def check_study(study_dir: Path) -> list[Problem]:
         return [Problem(str(study_dir), None, None, "is not a folder: give the study folder (e.g. mappings/<study>)")]
     problems: list[Problem] = []
     config = _read_toml(study_dir / "study.toml", problems)
-    tables = {name: _read_table(study_dir / name, problems) for name in TABLE_FILES.values()}
+    tables = {
+        filename: _read_table(study_dir / filename, problems)
+        for name, filename in TABLE_FILES.items()
+        if name not in OPTIONAL_TABLES or (study_dir / filename).is_file()
+    }
     variables = _read_table(study_dir / "variables.csv", problems)
     tables["variables.csv"] = variables
     for name, frame in tables.items():
@@ -74,7 +78,7 @@ def check_study(study_dir: Path) -> list[Problem]:
     if sheets is not None:
         problems += check_sheets(sheets)
     if sheets is not None and columns is not None:
-        problems += check_raw_columns(columns, sheets, tables["terminology.csv"])
+        problems += check_raw_columns(columns, sheets, tables.get("terminology.csv"))
     if tables["visits.csv"] is not None:
         problems += check_visits(tables["visits.csv"])
     if all(part is not None for part in (config, sheets, columns, tables["mapping.csv"], variables)):
