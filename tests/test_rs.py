@@ -204,7 +204,7 @@ def test_consistency_check_catches_a_tampered_meld(rs, conversions):
     assert (finding["subject"], finding["variable"], finding["value"]) == ("01-001", "RSSTRESN", "21")
     assert (finding["file"], finding["sheet"]) == ("site01_export_2026-03-31.xlsx", "Assessments")
     assert pd.isna(finding["row"])  # the raw row was mapped; the finding is about the RS record
-    for part in [S1, "Week 4", "MELD0101 = 21", "recomputed from LB = 20", "Assessments row 4"]:
+    for part in [S1, "Week 4", "MELD0101 = 21", "recomputed from LB = 20", "assessment row 4"]:
         assert part in finding["message"], part
 
 
@@ -227,4 +227,4 @@ def test_consistency_check_catches_a_missing_or_extra_meld_record(rs, conversion
     assessments = make_assessments()
     fewer = assessments[assessments["_row"] != 4]
     findings = check_meld_consistency(make_lb(), rs, fewer, conversions=conversions)
-    assert len(findings) == 1 and "no Assessments row" in findings.iloc[0]["message"]
+    assert len(findings) == 1 and "no assessment row" in findings.iloc[0]["message"]

@@ -319,7 +319,7 @@ def check_consent_after_first_dose(
     rows = demographics[late]
     subject = rows["subject"]
     message = (
-        headers.get("consent_date", "Consent date") + " (" + consent[late].astype("object")
+        headers.get("consent_date", "consent_date") + " (" + consent[late].astype("object")
         + ") is after the subject's first dose (" + when[late].astype("object") + ", "
         + subject.map(first["_file"]).astype("object") + " row "
         + subject.map(first["_row"]).astype("str").astype("object")
@@ -377,7 +377,7 @@ def check_planned_dose(
     rows = infusions[wrong]
     other = dose[wrong].map({d: a for a, d in dose_of_arm.items()})
     message = (
-        headers.get("dose", "Dose") + " is the dose of arm " + other.astype("object")
+        headers.get("dose", "dose") + " is the dose of arm " + other.astype("object")
         + " but the subject was randomised to " + armcd[wrong].astype("object")
         + " (" + expected[wrong].map("{:g}".format).astype("object")
         + "): check the dose, or the subject's randomised arm; DM's actual arm follows the doses given"

@@ -108,7 +108,7 @@ def derive_score_inputs(
     _require_columns(lb, _LB_COLUMNS, "lb", "the LB domain from build_lb")
     _require_columns(
         assessments, _ASSESSMENT_COLUMNS, "assessments",
-        "the standardised Assessments sheet after derive_visit_variables",
+        "the standardised assessments sheet after derive_visit_variables",
     )
     labs = lb.loc[lb["LBTESTCD"].isin(list(LAB_INPUTS)) & lb["LBSTRESN"].notna(), _LB_COLUMNS]
     _check_lab_units(labs)

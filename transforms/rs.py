@@ -191,14 +191,14 @@ def check_meld_consistency(
         "MELD0101 = " + _number_text(bad["RSSTRESN"], "NOT DONE"),
     )
     lb_text = np.where(
-        rs_only, "there is no Assessments row for this visit",
+        rs_only, "there is no assessment row for this visit",
         "recomputed from LB = " + _number_text(bad["expected"], "not computable"),
     )
     row_text = np.where(rs_only, bad["_row_rs"].astype("object"), bad["_row"].astype("object"))
     message = (
         "MELD of " + bad["USUBJID"].astype("object") + " at " + visit + " (VISITNUM "
         + compute_result_text(bad["VISITNUM"], 2).astype("object") + "): RS " + rs_text + " but "
-        + lb_text + " (Assessments row " + pd.Series(row_text, index=bad.index).astype(str)
+        + lb_text + " (assessment row " + pd.Series(row_text, index=bad.index).astype(str)
         + "); RS does not follow from the LB records it is built from, so the package must not "
         "be submitted until the difference is explained"
     )

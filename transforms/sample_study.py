@@ -132,7 +132,9 @@ def draw_result(test, rng) -> dict:
     text = getattr(test, "sample_text", "") or ""
     if text and rng.random() < 0.3:
         return {"result": text}
-    return {"result": _number(round(rng.uniform(low, high), 2)),
+    value = round(rng.uniform(low, high), 2)
+    # large counts (viral loads) come as lab systems print them: 6.98E+05
+    return {"result": f"{value:.2E}" if value >= 1e5 else _number(value),
             "normal_low": getattr(test, "normal_low", "") or None,
             "normal_high": getattr(test, "normal_high", "") or None}
 
