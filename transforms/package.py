@@ -2,7 +2,8 @@
 record, the findings, the reconciliation and a manifest (what went in, what came out, hashes).
 
 Layout (OUT/runs/<run id>/): xpt/<domain>.xpt, parquet/<domain>.parquet, lineage.csv,
-findings.csv, reconciliation.csv, manifest.json, validation/ (Great Expectations Data Docs).
+findings.csv, reconciliation.csv, report.html (analysis report), manifest.json, validation/ (Great
+Expectations Data Docs).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from transforms.findings import LINEAGE, concat_findings, sort_findings
 from transforms.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.publish import compute_file_sha256
 from transforms.queries import build_queries, write_queries
+from transforms.report import write_report
 from transforms.study import MAPPINGS_DIR, STANDARDS_DIR, Study
 from transforms.submission import write_conformance, write_define
 from transforms.write import apply_variable_metadata, write_parquet, write_xpt
@@ -79,6 +81,9 @@ def write_package(
     for filename, table in tables.items():
         table.to_csv(run_dir / filename, index=False, lineterminator="\n")
         outputs.append(_describe(run_dir, run_dir / filename, len(table)))
+    # the analysis report reads what was just written: the Parquet files and the findings
+    report = write_report(run_dir / "parquet", tables["findings.csv"], run_dir / "report.html")
+    outputs.append(_describe(run_dir, report, 0))
     queries = build_queries(findings, sheets, headers)
     outputs += [_describe(run_dir, path, len(queries)) for path in write_queries(queries, run_dir, timestamp)]
     manifest = {
