@@ -213,3 +213,20 @@ def test_the_report_is_the_same_bytes_when_written_again(sample_run, report, tmp
     findings = pd.read_csv(sample_run / "findings.csv", dtype=str, keep_default_na=False).replace("", None)
     again = write_report(sample_run / "parquet", findings, tmp_path / "report.html")
     assert again.read_bytes() == report.read_bytes()
+
+
+@pytest.mark.slow
+def test_the_run_summary_artifact_links_the_report(sample_run, report):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.operations import artifact_key
+
+    studyid = pd.read_parquet(sample_run / "parquet" / "dm.parquet")["STUDYID"].iloc[0]
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(studyid, "summary")])),
+            limit=1,
+        )
+    assert f"analysis report (disposition, scores, labs, data quality): {report}" in artifact.data
+    assert f"({report.as_uri()})" in artifact.data
