@@ -140,6 +140,8 @@ def test_a_study_without_scores_gets_no_score_section(tmp_path):
                        tmp_path / "report.html")
     text = out.read_text(encoding="utf-8")
     assert "Scores over the visits" not in text
+    ids = re.findall(r' id="([^"]+)"', text)
+    assert len(ids) == len(set(ids))  # the contents' links land on one place each
     assert "Alanine Aminotransferase (ALT)" in text and "No findings." in text
     (numbers,) = pd.read_html(io.StringIO(text), attrs={"id": "numbers-ALT"})
     assert numbers[["ARM", "VISIT", "n", "median"]].to_dict("list") == {

@@ -194,7 +194,7 @@ def derive_disposition(dm: pd.DataFrame, seen: pd.DataFrame, visits: pd.DataFram
     present = present[present["VISITNUM"].isin(visits["VISITNUM"])]
     by_visit = present.groupby(["ARM", "VISITNUM"])["USUBJID"].nunique().unstack("VISITNUM")
     by_visit = by_visit.reindex(columns=visits["VISITNUM"]).set_axis(visits["VISIT"].tolist(), axis=1)
-    table = counts.join(by_visit, how="outer").fillna(0).astype("int64")
+    table = counts.join(by_visit, how="outer").fillna(0).astype("int64").rename_axis(columns=None)
     total = pd.DataFrame(
         [[
             subjects["USUBJID"].nunique(),
@@ -213,7 +213,7 @@ def derive_findings_by_rule(findings: pd.DataFrame) -> pd.DataFrame:
     columns = ["rule", "stage", *SEVERITIES, "total", "example"]
     if findings.empty:
         return pd.DataFrame(columns=columns)
-    counts = pd.crosstab(findings["rule"], findings["severity"]).reindex(columns=SEVERITIES, fill_value=0)
+    counts = pd.crosstab(findings["rule"], findings["severity"]).reindex(columns=SEVERITIES, fill_value=0).rename_axis(columns=None)
     first = findings.drop_duplicates("rule").set_index("rule")
     table = counts.assign(
         total=counts.sum(axis=1), stage=first["stage"], example=first["message"].astype("object").fillna(""),
@@ -237,7 +237,7 @@ def derive_findings_by_site(findings: pd.DataFrame, dm: pd.DataFrame) -> pd.Data
     named = subject.notna() & (subject.astype(str).str.strip() != "")
     site = subject.astype(str).map(site_of).astype("object")
     site = site.where(site.notna(), NO_SITE).where(named, NO_SUBJECT)
-    counts = pd.crosstab(site.rename("site"), findings["severity"]).reindex(columns=SEVERITIES, fill_value=0)
+    counts = pd.crosstab(site.rename("site"), findings["severity"]).reindex(columns=SEVERITIES, fill_value=0).rename_axis(columns=None)
     table = counts.assign(total=counts.sum(axis=1)).reset_index()
     return table.sort_values("site")[columns].reset_index(drop=True)
 
@@ -387,8 +387,8 @@ def render_report(tables: dict, findings: pd.DataFrame) -> str:
     if "lb" in tables and tables["lb"]["LBSTRESN"].notna().any():
         sections.append(_labs_section(tables["lb"], arms_of, arms, visits))
     sections.append(_findings_section(findings, dm))
-    contents = "".join(f'<li><a href="#{anchor}">{html.escape(title)}</a></li>' for anchor, title, _ in sections)
-    body = "".join(f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{text}</section>'
+    contents = "".join(f'<li><a href="#section-{anchor}">{html.escape(title)}</a></li>' for anchor, title, _ in sections)
+    body = "".join(f'<section id="section-{anchor}"><h2>{html.escape(title)}</h2>{text}</section>'
                    for anchor, title, text in sections)
     run_id = html.escape(tables.get("_run_id", ""))
     return (
@@ -508,6 +508,6 @@ h1{font-size:1.5em}h2{border-bottom:2px solid #ccc;padding-bottom:.2em;margin-to
 img{max-width:100%;display:block;margin:.4em 0}
 table{border-collapse:collapse;font-size:12px;margin:.5em 0}th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
-table.findings-by-rule td:last-child{text-align:left;max-width:520px}
+table.findings-by-rule td:last-child,table.findings-by-rule th:last-child{text-align:left;max-width:520px}
 .meta{color:#555}details{margin-bottom:1em}summary{cursor:pointer;color:#1f4e99}
 """
