@@ -256,18 +256,18 @@ def render_png(figure: Figure) -> bytes:
 def render_measure_figure(
     frame: pd.DataFrame,
     value: str,
-    change: str,
+    summary: pd.DataFrame,
+    changes: pd.DataFrame,
     visits: pd.DataFrame,
     arms: list[str],
     title: str,
     unit: str = "",
     ranges: pd.DataFrame | None = None,
 ) -> bytes:
-    """One panel per arm (each subject's line, median and IQR band per visit, the reference
-    range), and one panel of the change from baseline (median and IQR per arm and visit)."""
+    """One panel per arm (each subject's line of `value` from `frame`, the median and IQR band
+    of `summary`, the reference range), and one panel of the change from baseline (`changes`:
+    median and IQR per arm and visit); both summaries are derive_visit_summary's."""
     positions = pd.Series(np.arange(len(visits)), index=visits["VISITNUM"].to_numpy())
-    summary = derive_visit_summary(frame, value, visits)
-    changes = derive_visit_summary(frame, change, visits)
     with rc_context(_STYLE):
         figure = Figure(figsize=(3.4 * (len(arms) + 1), 3.1))
         # fixed margins: constrained layout would measure every tick label, twice the drawing
@@ -428,8 +428,7 @@ def _scores_section(scores: pd.DataFrame, arms_of: pd.DataFrame, arms: list, vis
              "the change from baseline is the table's own (&lt;score&gt;_CHG).</p>"]
     for score in derive_score_columns(scores):
         parts.append(f'<h3 id="score-{html.escape(score)}">{html.escape(score)}</h3>')
-        parts.append(_image(render_measure_figure(frame, score, f"{score}_CHG", visits, arms, score), score))
-        parts.append(_numbers(frame, score, f"{score}_CHG", visits, score))
+        parts.append(_measure(frame, score, f"{score}_CHG", visits, arms, score, score))
     return "scores", "Scores over the visits", "".join(parts)
 
 
@@ -451,9 +450,7 @@ def _labs_section(lb: pd.DataFrame, arms_of: pd.DataFrame, arms: list, visits: p
         if other:
             note += f" {other} results in another unit are not plotted."
         parts.append(f'<p class="meta">{note}</p>')
-        parts.append(_image(render_measure_figure(rows, "LBSTRESN", "CHG", visits, arms, test.LBTESTCD,
-                                                  test.LBSTRESU, ranges), title))
-        parts.append(_numbers(rows, "LBSTRESN", "CHG", visits, test.LBTESTCD))
+        parts.append(_measure(rows, "LBSTRESN", "CHG", visits, arms, test.LBTESTCD, title, test.LBSTRESU, ranges))
     return "labs", "Liver labs over the visits", "".join(parts)
 
 
@@ -471,14 +468,16 @@ def _findings_section(findings: pd.DataFrame, dm: pd.DataFrame):
     return "quality", "Data quality", text
 
 
-def _numbers(frame: pd.DataFrame, value: str, change: str, visits: pd.DataFrame, measure: str) -> str:
+def _measure(frame, value, change, visits, arms, measure, title, unit="", ranges=None) -> str:
+    """A measure's plot and, under it, the numbers it draws (table id "numbers-<measure>")."""
     summary = derive_visit_summary(frame, value, visits)
-    changes = derive_visit_summary(frame, change, visits).rename(
-        columns={"n": "change n", "median": "change median", "q1": "change q1", "q3": "change q3"}
-    )
-    table = summary.merge(changes, on=["ARM", "VISITNUM", "VISIT"], how="outer").sort_values(["ARM", "VISITNUM"])
-    table = table.astype({"n": "Int64", "change n": "Int64"})
-    return ("<details><summary>Numbers behind the plot</summary>"
+    changes = derive_visit_summary(frame, change, visits)
+    png = render_measure_figure(frame, value, summary, changes, visits, arms, measure, unit, ranges)
+    table = summary.merge(
+        changes.rename(columns={"n": "change n", "median": "change median", "q1": "change q1", "q3": "change q3"}),
+        on=["ARM", "VISITNUM", "VISIT"], how="outer",
+    ).sort_values(["ARM", "VISITNUM"]).astype({"n": "Int64", "change n": "Int64"})
+    return (_image(png, title) + "<details><summary>Numbers behind the plot</summary>"
             + _table(table, "numbers", measure) + "</details>")
 
 
