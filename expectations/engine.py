@@ -12,9 +12,13 @@ validation, and a nightly run validates a dozen frames.
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import json
+import os
+import re
+import shutil
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -62,6 +66,25 @@ DOCS_NOTE = (
     "rows examined. Every failing row of the sheet, with its file, sheet and row number, is in "
     "findings.csv and the site queries."
 )
+
+# The scripts, styles and images GX's page templates load from CDNs, vendored so the Data Docs open
+# with no network (a reviewer's laptop, an archive years later). assets.csv maps each URL to its
+# local copy; README.md beside it says where each file came from and under which licence.
+ASSETS_DIR = Path(__file__).resolve().parent / "datadocs_assets"
+# a file named "great_expectations:<path>" is GX's own copy in the site's static/ folder
+_GX_STATIC = "great_expectations:"
+# where, inside a Data Docs folder, the vendored files are copied
+_VENDOR_DIR = Path("static") / "vendor"
+# Every external URL a page or style sheet would *load* (script, style, image, font). Links a
+# reader may click (<a href>, GX's documentation) are left alone: they load nothing by themselves.
+_LOADED_URL = re.compile(
+    r"""(?:<(?:script|img)\b[^>]*?\ssrc|<link\b[^>]*?\shref)\s*=\s*["'](https?://[^"']+)["']"""
+    r"""|url\(\s*["']?(https?://[^"')\s]+)""",
+    re.IGNORECASE,
+)
+# integrity/crossorigin make the browser fetch in CORS mode, which file:// pages cannot
+_CORS_ATTRIBUTES = re.compile(r"""\s(?:integrity|crossorigin)\s*=\s*["'][^"']*["']""", re.IGNORECASE)
+_SCRIPT_OR_LINK = re.compile(r"<(?:script|link)\b[^>]*>", re.IGNORECASE)
 
 _DATASOURCE, _ASSET, _BATCH = "sdtmflow_frames", "frame", "whole_frame"
 _DOCS_LISTS = ("unexpected_list", "unexpected_index_list", "partial_unexpected_list",
@@ -527,3 +550,61 @@ def _build_docs(engine: _Engine, folder: Path) -> None:
         store.set(key, result)
     folder.mkdir(parents=True, exist_ok=True)
     context.build_data_docs(site_names=[site])
+    localise_data_docs(folder)
+
+
+@functools.cache
+def read_docs_assets() -> dict[str, str]:
+    """URL (without its query) -> local file, from datadocs_assets/assets.csv."""
+    with open(ASSETS_DIR / "assets.csv", newline="", encoding="utf-8") as handle:
+        return {row["url"]: row["file"] for row in csv.DictReader(handle)}
+
+
+def localise_data_docs(folder: Path) -> None:
+    """Make the Data Docs in `folder` open with no network: copy the vendored assets into
+    static/vendor/ and point every page and style sheet at them.
+
+    GX writes the CDN URLs into every page (and its own style sheet) on each build, so this runs
+    after each build; pages already rewritten are left as they are. A URL GX loads that
+    assets.csv does not know (a GX upgrade with new templates) raises: the docs would be blank
+    offline."""
+    folder = Path(folder)
+    shutil.copytree(ASSETS_DIR, folder / _VENDOR_DIR, dirs_exist_ok=True)
+    files = sorted(folder.rglob("*.html")) + sorted((folder / "static" / "styles").glob("*.css"))
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        rewritten = rewrite_asset_urls(text, Path(os.path.relpath(folder, path.parent)).as_posix())
+        if rewritten != text:
+            path.write_text(rewritten, encoding="utf-8")
+
+
+def rewrite_asset_urls(text: str, to_root: str) -> str:
+    """`text` (a Data Docs page or style sheet) with each external asset URL replaced by the path
+    of its local copy, relative to the file (`to_root`: the file's path back to the docs folder).
+
+    Raises ValueError naming the URLs assets.csv has no copy of."""
+    assets = read_docs_assets()
+    loaded = {url for pair in _LOADED_URL.findall(text) for url in pair if url}
+    unknown = sorted({url for url in loaded if url.split("?")[0] not in assets})
+    if unknown:
+        raise ValueError(
+            "Data Docs would load these URLs from the network: " + ", ".join(unknown) + ". "
+            f"Vendor each file into {ASSETS_DIR} (npm pack <package>@<version>) and add its URL "
+            "to assets.csv there"
+        )
+
+    def local(url: str) -> str:
+        file = assets[url.split("?")[0]]
+        if file.startswith(_GX_STATIC):
+            return f"{to_root}/static/{file[len(_GX_STATIC):]}"
+        return f"{to_root}/{_VENDOR_DIR.as_posix()}/{file}"
+
+    def replace(match: re.Match) -> str:
+        group = 1 if match.group(1) else 2
+        start, end = match.span(group)
+        offset = match.start()
+        whole = match.group(0)
+        return whole[: start - offset] + local(match.group(group)) + whole[end - offset:]
+
+    text = _LOADED_URL.sub(replace, text)
+    return _SCRIPT_OR_LINK.sub(lambda tag: _CORS_ATTRIBUTES.sub("", tag.group(0)), text)

@@ -198,7 +198,8 @@ def create_published_artifacts(studyid: str, run_dir: Path, summary: str, counts
     create_markdown_artifact(
         markdown=(
             f"# {studyid}: published {run_dir.name}\n\n```\n{summary}\n```\n\n"
-            f"Stage timings: {timings}\n\nPackage: `{run_dir}`\n"
+            f"Stage timings: {timings}\n\nPackage: `{run_dir}`\n\n"
+            f"Analysis report: [{run_dir / 'report.html'}]({(run_dir / 'report.html').as_uri()})\n"
         ),
         key=artifact_key(studyid, "summary"),
         description="sdtmflow run summary",

@@ -178,6 +178,7 @@ def format_summary(run_dir: Path, domains, findings: pd.DataFrame, counts: pd.Da
             "findings: " + ", ".join(f"{s} {int(severity.get(s, 0))}" for s in ("ERROR", "WARNING", "INFO"))
             + f" (see {run_dir / 'findings.csv'}; site queries: {run_dir / 'queries.xlsx'})",
             f"validation report (Great Expectations Data Docs): {run_dir / 'validation' / 'index.html'}",
+            f"analysis report (disposition, scores, labs, data quality): {run_dir / 'report.html'}",
             "conformance (FDA/CDISC rules): "
             + ", ".join(f"{s} {int((conformance or {}).get(s, 0))}" for s in ("ERROR", "WARNING"))
             + f" (see {run_dir / 'conformance.html'}; define.xml: {sdtm_dir / 'define.html'})",

@@ -61,3 +61,31 @@ def sample_sdtm(sample_run) -> Path:
     from transforms.submission import compute_sdtm_folder
 
     return sample_run / compute_sdtm_folder(read_study(DEFAULT_STUDY_DIR).studyid)
+
+
+@pytest.fixture(scope="session")
+def offline_chromium(tmp_path_factory):
+    """Run headless chromium on a local page with no network: `run(path, *flags)` returns its
+    stdout (e.g. with "--dump-dom", the DOM after the page's scripts ran).
+
+    In a network namespace of its own when `unshare -n` is allowed (root, or user namespaces),
+    and with every host name unresolvable either way, so a page that still needs a CDN shows it."""
+    import subprocess
+
+    chromium = require_tool("chromium")
+    isolate = []
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-n", "true"], capture_output=True).returncode == 0:
+        isolate = [unshare, "-n"]
+    profile = tmp_path_factory.mktemp("chromium_profile")
+
+    def run(path: Path, *flags: str) -> str:
+        command = isolate + [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={profile}",
+            *flags, Path(path).resolve().as_uri(),
+        ]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+
+    return run

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import csv
+import hashlib
+import re
 import socket
 import threading
 from pathlib import Path
@@ -14,7 +18,13 @@ from great_expectations.expectations.row_conditions import Column
 
 import expectations.engine as engine_module
 from expectations.cover import plan_cover
-from expectations.engine import DOCS_UNEXPECTED_CAP, get_engine, validate_frame
+from expectations.engine import (
+    ASSETS_DIR,
+    DOCS_UNEXPECTED_CAP,
+    get_engine,
+    rewrite_asset_urls,
+    validate_frame,
+)
 from expectations.raw import RULES, build_raw_suite, check_raw_sheet
 from transforms.findings import FINDING_COLUMNS
 from transforms.study import DEFAULT_STUDY_DIR, read_study
@@ -285,6 +295,110 @@ def test_validation_and_docs_make_no_network_connection(tmp_path, monkeypatch):
     validate_frame(frame, "engine_offline", [E.ExpectColumnValuesToNotBeNull(column="a")],
                    data_docs_dir=tmp_path)
     assert get_engine().context.config.analytics_enabled is False
+
+
+# --- Data Docs offline -----------------------------------------------------------------------
+
+GX_VIEW = Path(gx.__file__).parent / "render" / "view"
+ASSETS = list(csv.DictReader((ASSETS_DIR / "assets.csv").open(encoding="utf-8")))
+
+
+def test_asset_urls_are_rewritten_to_the_local_copies_and_links_left_alone():
+    page = (
+        '<script src="https://code.jquery.com/jquery-3.7.1.min.js"></script>\n'
+        '<script src="https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js" '
+        'integrity="sha384-abc" crossorigin="anonymous"></script>\n'
+        '<img class="NO-CACHE"\n  src="https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/'
+        'logo-long.png?d=20260331T000000Z" alt="GX"/>\n'
+        "a { background: url('https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"
+        "full_logo_dark.png') 0 0; }\n"
+        '<a href="https://code.jquery.com/jquery-3.7.1.min.js">jQuery</a>\n'
+    )
+    assert rewrite_asset_urls(page, "../..") == (
+        '<script src="../../static/vendor/jquery@3.7.1/dist/jquery.min.js"></script>\n'
+        '<script src="../../static/vendor/bootstrap@4.3.1/dist/js/bootstrap.min.js"></script>\n'
+        '<img class="NO-CACHE"\n  src="../../static/images/logo-long.png" alt="GX"/>\n'
+        "a { background: url('../../static/images/logo-long.png') 0 0; }\n"
+        '<a href="https://code.jquery.com/jquery-3.7.1.min.js">jQuery</a>\n'
+    )
+
+
+def test_an_asset_url_without_a_local_copy_raises_with_the_fix():
+    with pytest.raises(ValueError, match="cdn.example.org/x.js.*assets.csv"):
+        rewrite_asset_urls('<script src="https://cdn.example.org/x.js"></script>', ".")
+
+
+def test_every_url_the_gx_templates_load_has_a_vendored_copy():
+    """Read from the installed GX's own templates: a GX upgrade that adds a CDN file fails here."""
+    templates = [p for p in sorted((GX_VIEW / "templates").glob("*.j2")) if not p.name.startswith("markdown_")]
+    text = "\n".join(p.read_text(encoding="utf-8") for p in templates + sorted((GX_VIEW / "static").rglob("*.css")))
+    links = {u.split("?")[0] for u in re.findall(r"<a\b[^>]*href=\"(https?://[^\"{]+)\"", text)}
+    used = {u.split("?")[0] for u in re.findall(r"https?://[^\"'()\s{?]+", text)} - links
+    used -= {u for u in used if u.startswith("http://www.w3.org/")}  # XML namespaces, not files
+    vendored = {a["url"] for a in ASSETS}
+    # a folder URL is a template variable the file name is appended to (top_navbar.j2's logo)
+    assert {u for u in used if not u.endswith("/")} <= vendored, used - vendored
+    assert all(any(v.startswith(u) for v in vendored) for u in used if u.endswith("/"))
+    for asset in ASSETS:
+        if asset["file"].startswith("great_expectations:"):
+            assert (GX_VIEW / "static" / asset["file"].split(":", 1)[1]).is_file()
+        else:
+            assert (ASSETS_DIR / asset["file"]).is_file(), asset["file"]
+    # the two files GX pins by hash: the vendored bytes are the very bytes the CDN serves
+    for url, digest in re.findall(r'src="(https?://[^"]+)"\s+integrity="sha384-([^"]+)"', text):
+        (file,) = [a["file"] for a in ASSETS if a["url"] == url]
+        assert base64.b64encode(hashlib.sha384((ASSETS_DIR / file).read_bytes()).digest()).decode() == digest
+
+
+def test_data_docs_pages_load_nothing_from_the_network(tmp_path):
+    frame = pd.DataFrame({"a": ["x", None]}, dtype="str")
+    validate_frame(frame, "engine_local", [E.ExpectColumnValuesToNotBeNull(column="a")],
+                   data_docs_dir=tmp_path)
+    pages = sorted(tmp_path.rglob("*.html")) + sorted((tmp_path / "static" / "styles").glob("*.css"))
+    assert len(pages) >= 3
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        loaded = re.findall(r"""(?:src|<link[^>]*href)=["']([^"']+)["']|url\(["']?([^"')]+)""", text)
+        targets = [a or b for a, b in loaded]
+        assert not [t for t in targets if re.match(r"https?:|//", t)], page
+        for target in targets:
+            # GX's own favicon link is one folder short on validation pages; a tab icon only
+            if not target.startswith(("data:", "#")) and not target.endswith("favicon.ico"):
+                assert (page.parent / target.split("?")[0]).resolve().is_file(), (page, target)
+        assert "integrity=" not in text
+
+
+def _rendered(offline_chromium, page: Path):
+    import lxml.html
+
+    return lxml.html.fromstring(offline_chromium(page, "--dump-dom"))
+
+
+@pytest.mark.slow
+def test_data_docs_render_in_a_browser_with_no_network(sample_run, offline_chromium):
+    """Chromium, network off: the index's tables (built by jQuery + bootstrap-table from the
+    vendored copies) list the suites, and a suite's page shows its expectation rows."""
+    docs = sample_run / "validation"
+    suites = sorted(p.name for p in (docs / "validations").iterdir())
+    assert len(suites) >= 8
+    index = _rendered(offline_chromium, docs / "index.html")
+    results = index.get_element_by_id("section-1-content-block-2-1-body-table")
+    rows = results.xpath("./tbody/tr")
+    # bootstrap-table shows 10 rows a page and says how many there are; the HTML as written has none
+    assert len(rows) == min(10, len(suites))
+    assert f"of {len(suites)} rows" in index.text_content()
+    linked = {r.get("data-href").split("/")[1] for r in rows}
+    assert linked <= set(suites) and len(linked) == len(rows)
+    (page,) = (docs / "validations" / "raw_labs").rglob("*.html")
+    assert "<tbody" not in (docs / "index.html").read_text(encoding="utf-8")
+    rendered = _rendered(offline_chromium, page)
+    text = re.sub(r"\s+", " ", rendered.text_content())
+    assert "Overview" in text and "Expectation Suite: raw_labs" in text
+    assert "values must belong to this set" in text
+    expectations = rendered.xpath("//table[contains(@class, 'table')]/tbody/tr")
+    assert len(expectations) >= 10
+    # bootstrap-table wrapped the tables: its script ran
+    assert rendered.xpath("//div[contains(@class, 'bootstrap-table')]")
 
 
 # --- raw suites -------------------------------------------------------------------------------

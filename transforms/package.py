@@ -4,8 +4,9 @@ out, hashes).
 
 Layout (OUT/runs/<run id>/): m5/datasets/<studyid>/tabulations/sdtm/ (the FDA submission folder:
 <domain>.xpt, define.xml, define2-1.xsl, define.html), dataset-json/<domain>.json and .ndjson,
-parquet/<domain>.parquet, lineage.csv, findings.csv, reconciliation.csv, manifest.json,
-validation/ (Great Expectations Data Docs). A dataset without records is written nowhere.
+parquet/<domain>.parquet, lineage.csv, findings.csv, reconciliation.csv, report.html (analysis
+report), manifest.json, validation/ (Great Expectations Data Docs). A dataset without records is
+written nowhere.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from transforms.findings import LINEAGE, concat_findings, sort_findings
 from transforms.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.publish import compute_file_sha256
 from transforms.queries import build_queries, write_queries
+from transforms.report import write_report
 from transforms.study import MAPPINGS_DIR, STANDARDS_DIR, Study
 from transforms.submission import compute_sdtm_folder, read_study_table, write_conformance, write_define
 from transforms.write import apply_variable_metadata, write_parquet, write_xpt
@@ -101,6 +103,9 @@ def write_package(
     for filename, table in tables.items():
         table.to_csv(run_dir / filename, index=False, lineterminator="\n")
         outputs.append(_describe(run_dir, run_dir / filename, len(table)))
+    # the analysis report reads what was just written: the Parquet files and the findings
+    report = write_report(run_dir / PARQUET_DIR, tables["findings.csv"], run_dir / "report.html")
+    outputs.append(_describe(run_dir, report, 0))
     queries = build_queries(findings, sheets, headers)
     outputs += [_describe(run_dir, path, len(queries)) for path in write_queries(queries, run_dir, timestamp)]
     manifest = {
