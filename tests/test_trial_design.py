@@ -80,14 +80,16 @@ def test_ts_parameters_from_config_with_ct_names_and_codes():
 
 
 def test_pclass_comes_from_the_study_folder_with_its_ct_name():
-    # CORE-000741: an interventional study has INTMODEL, INTTYPE and PCLASS with a TSVAL.
+    # CORE-000741 / SD1312: an interventional study has INTMODEL, INTTYPE and the pharmacological
+    # class (CT C98768, submission value PCLAS) with a TSVAL.
     ts = _ts()
-    pclass = ts.loc[("PCLASS", 1.0)]
-    assert pclass[["TSPARM", "TSVAL", "TSVALNF"]].tolist() == ["Pharmacologic Class", "Mesenchymal Stromal Cell Therapy", None]
+    pclass = ts.loc[("PCLAS", 1.0)]
+    assert pclass[["TSPARM", "TSVAL", "TSVALNF"]].tolist() == [
+        "Pharmacological Class of Invest. Therapy", "Mesenchymal Stromal Cell Therapy", None]
     assert pclass["TSVALCD"] is None and pclass["TSVCDREF"] is None  # MED-RT is not vendored: no code
-    changed = _ts(study=_with_design(ts=[{"TSPARMCD": "PCLASS", "TSVAL": "Another Class"}]))
-    assert changed.loc[("PCLASS", 1.0), "TSVAL"] == "Another Class"
-    assert {"INTMODEL", "INTTYPE", "PCLASS"} <= set(ts.index.get_level_values("TSPARMCD"))
+    changed = _ts(study=_with_design(ts=[{"TSPARMCD": "PCLAS", "TSVAL": "Another Class"}]))
+    assert changed.loc[("PCLAS", 1.0), "TSVAL"] == "Another Class"
+    assert {"INTMODEL", "INTTYPE", "PCLAS"} <= set(ts.index.get_level_values("TSPARMCD"))
 
 
 def test_ts_configuration_errors_name_the_fix():
