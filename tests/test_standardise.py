@@ -11,6 +11,7 @@ import pytest
 from transforms.standardise import (
     assign_ct,
     compute_age,
+    compute_continuous_result,
     compute_iso8601_date,
     compute_iso8601_datetime,
     compute_numeric_result,
@@ -320,6 +321,12 @@ def test_numeric_result_operators_and_numbers():
     ]  # fmt: skip
     assert out["number"].dtype == "float64"
     assert as_list(out["problem"]) == [None] * 13
+
+
+def test_continuous_result_is_a_plain_number_only():
+    # CORE-000289/290/298/299: `<5` and `>1000` are not continuous measurements.
+    raw = text("35", "12.6", "-2", ".5", "<5", ">1000", "<=5", "pos", None, "")
+    assert compute_continuous_result(raw).tolist() == [True, True, True, True, False, False, False, False, False, False]
 
 
 def test_numeric_result_problems():

@@ -1400,19 +1400,22 @@ def check_cat_not_redundant(package: Package, target: str) -> pd.DataFrame:
     return _concat(parts)
 
 
-_RESULT_WITH_OPERATOR = r"^(<=|>=|<|>)?\s*[+-]?(\d+\.?\d*|\.\d+)$"
+# CORE-000289/290/298/299's own test for "a continuous measurement" (the rule's regex, verbatim):
+# `<5` and `>1000` are not one.
+_CONTINUOUS_RESULT = r"^-?(\d+(\.\d+)?$)|(\.\d+$)"
 
 
-def check_ranges_need_continuous_result(package: Package, target: str) -> pd.DataFrame:
-    parts = []
-    for n, f, (orres,) in _findings_pairs(package, target, "ORRES"):
-        ranges = [c for c in (f"{n}ORNRLO", f"{n}ORNRHI", f"{n}STNRLO", f"{n}STNRHI") if c in f.columns]
-        if not ranges:
-            continue
-        has_range = pd.concat([f[c].notna() for c in ranges], axis=1).any(axis=1)
-        not_numeric = _filled(f[orres]) & ~f[orres].astype("str").str.match(_RESULT_WITH_OPERATOR)
-        parts.append(_hits(f, n, not_numeric & has_range, orres, f"{orres} is not a continuous result but a reference range is given"))
-    return _concat(parts)
+def check_range_needs_continuous_result(package: Package, target: str) -> pd.DataFrame:
+    """target `<dataset>.<range suffix>` (LB.ORNRHI): the range variable is empty wherever --ORRES
+    is populated but not a continuous measurement."""
+    dataset, suffix = target.split(".", 1)
+    frame = package.frame(dataset)
+    orres, limit = f"{dataset}ORRES", f"{dataset}{suffix}"
+    if frame is None or not {orres, limit} <= set(frame.columns):
+        return _concat([])
+    not_continuous = _filled(frame[orres]) & ~frame[orres].astype("str").str.match(_CONTINUOUS_RESULT)
+    message = orres + " " + frame[orres].astype("str") + f" is not a continuous result but {limit} is given"
+    return _hits(frame, dataset, not_continuous & _filled(frame[limit]), limit, message)
 
 
 def check_original_range_order(package: Package, target: str) -> pd.DataFrame:

@@ -30,6 +30,7 @@ __all__ = [
     "compute_numeric_result",
     "compute_standard_result",
     "compute_reference_range_indicator",
+    "compute_continuous_result",
 ]
 
 # Excel's day 0. Serial 1 is therefore 1899-12-31, one day off what Excel displays for serials
@@ -279,6 +280,17 @@ def _date_bounds(dtc: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
 # --------------------------------------------------------------------------------------------------
 # Lab results
 # --------------------------------------------------------------------------------------------------
+
+
+def compute_continuous_result(orres: pd.Series) -> pd.Series:
+    """True where a result as written is a continuous measurement: a plain number, no `<`/`>`.
+
+    CDISC's reading (CORE-000289/290/298/299, SDTMIG LB): a reference range belongs to a continuous
+    result only, and `<5` / `>1000` (beyond the assay's limits) are not one: LBSTRESN is null for
+    them, so a numeric standard range has nothing to be compared with. Missing results are False.
+    """
+    parsed = compute_numeric_result(orres)
+    return (parsed["number"].notna() & parsed["operator"].isna()).astype(bool)
 
 
 def compute_numeric_result(orres: pd.Series) -> pd.DataFrame:
