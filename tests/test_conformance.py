@@ -428,6 +428,26 @@ EXAMPLES = {
     "CORE-000758": (setv("DM", "ARMNRS", "ASSIGNED, NOT TREATED", rows=0), None),
     "CORE-000889": (setv("LB", "LBORNRHI", "5", rows=0), None),
     "CORE-000929": (setv("MH", "DOMAIN", "MX"), None),
+    # the engine's SDTMIG 3.4 rules that were not in the published list
+    "CORE-000072": (setv("LB", "LBBEATNO", "1"), None),
+    "CORE-000226": (setv("LB", "LBDTHREL", "x"), None),
+    "CORE-000115": (setv("DM", "ARM", "Screen Failure", rows=0), None),
+    "CORE-000146": (duplicate("TI", 0), None),
+    "CORE-000150": (ts_param("REGID", "TSVAL", "NCT00000000"), None),
+    "CORE-000365": (setv("MH", "MHCAT", "LIVER DISEASE AETIOLOGY", rows=1), None),
+    "CORE-000656": (setv("DM", "ACTARM", MHIGH, rows=0), None),
+    "CORE-000658": (setv("DM", "RFICDTC", "2025-04-02", rows=0), None),
+    "CORE-000713": (setv("DM", "RFICDTC", "2025-04-02", rows=0), None),
+    "CORE-000701": (setv("LB", "EPOCH", None, rows=0), None),
+    "CORE-000741": (ts_param("PCLAS", "TSVAL", None), None),
+    "CORE-000742": (ts_param("INDIC", "TSVALNF", "NA"), None),
+    "CORE-000743": (lambda p: setv("TI", "IETEST", p.datasets["TI"]["IETEST"].iloc[1], rows=0)(p), None),
+    "CORE-000761": (ts_param("TPHASE", "TSVCDVER", "2025"), None),
+    "CORE-000844": (setv("DM", "RACE", "MULTIPLE", rows=0), None),
+    "CORE-000886": (rows("EX", [0]), None),
+    "CORE-000915": (setv("LB", "LBLOBXFL", "Y", rows=1), None),
+    "CORE-000927": (setv("DM", "ARM", None, rows=0), None),
+    "CORE-001080": (ts_param("TPHASE", "TSVALCD", "C99999999"), None),
 }
 
 
@@ -501,7 +521,8 @@ def _catalogue_ids() -> set[str]:
     fda = pd.read_csv(CATALOGUES / "fda_validator_rules_v1.3_titles.txt", sep="|", header=None, dtype=str)[0]
     core = pd.read_csv(CATALOGUES / "core_published_rules.csv", dtype=str, keep_default_na=False)
     core = core[core["standards"].str.contains("SDTMIG 3.4")]
-    return set(fda.str.extract(r"^([A-Z]+\d+)")[0]) | set(core["core_id"])
+    engine = pd.read_csv(CATALOGUES / "core_engine_sdtmig34_rules.csv", dtype=str, keep_default_na=False)
+    return set(fda.str.extract(r"^([A-Z]+\d+)")[0]) | set(core["core_id"]) | set(engine["core_id"])
 
 
 def test_rule_table_states_every_catalogue_rule_once():
