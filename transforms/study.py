@@ -28,6 +28,7 @@ _TABLES = {
     "unit_conversions": "unit_conversions.csv",
     "scores": "scores.csv",
     "rs_tests": "rs_tests.csv",
+    "explained_issues": "explained_issues.csv",  # conformance issues the study explains (cSDRG)
 }
 
 
@@ -44,6 +45,7 @@ class Study:
     unit_conversions: pd.DataFrame
     scores: pd.DataFrame
     rs_tests: pd.DataFrame
+    explained_issues: pd.DataFrame
     # trial_design.toml (TS, TE, TA, TV, TI, MH settings) and mappings/ct; empty/None when absent
     trial_design: dict = field(default_factory=dict)
     ct: ControlledTerminology | None = None

@@ -18,6 +18,10 @@ import pandas as pd
 from transforms.workbook import compute_xlsx_bytes
 from transforms.conformance import (
     check_conformance,
+    check_explained_issues,
+    compute_explanations,
+    derive_explained_findings,
+    derive_report_findings,
     format_conformance_html,
     read_conformance_rules,
     summarise_conformance,
@@ -99,12 +103,25 @@ def write_conformance(
         dataset_labels=dict(zip(dataset_meta["dataset"], dataset_meta["label"])),
         define_xml=define.read_bytes() if define.is_file() else None,
     )
-    summary = summarise_conformance(findings, rules)
+    explained = read_explained_issues(study, rules)
+    explanation = compute_explanations(findings, explained, datasets, rules)
+    report = derive_report_findings(findings, explanation)
+    summary = summarise_conformance(report, rules)
     xlsx, html = run_dir / "conformance.xlsx", run_dir / "conformance.html"
-    sheets = {"summary": summary, "findings": findings, "rules": rules}
+    sheets = {"summary": summary, "findings": report, "explained issues": explained, "rules": rules}
     _write_bytes(xlsx, compute_workbook_bytes(sheets, created))
-    _write_bytes(html, format_conformance_html(summary, findings, study.studyid).encode("utf-8"))
-    return findings, [xlsx, html]
+    _write_bytes(html, format_conformance_html(summary, report, study.studyid).encode("utf-8"))
+    return derive_explained_findings(findings, explanation), [xlsx, html]
+
+
+def read_explained_issues(study: Study, rules: pd.DataFrame) -> pd.DataFrame:
+    """The study's explained_issues.csv, checked; raises ValueError listing every problem."""
+    explained = study.explained_issues.astype(object)
+    problems = check_explained_issues(explained, rules)
+    if problems:
+        path = study.directory / "explained_issues.csv"
+        raise ValueError(f"{path}:\n" + "\n".join(f"  - {p}" for p in problems))
+    return explained
 
 
 def compute_workbook_bytes(sheets: dict[str, pd.DataFrame], timestamp: datetime) -> bytes:
