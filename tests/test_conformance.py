@@ -20,6 +20,13 @@ import pytest
 from transforms.conformance import (
     CHECKS,
     COVERED,
+    EXPLAINED,
+    EXPLAINED_COLUMNS,
+    UNEXPLAINED,
+    check_explained_issues,
+    compute_explanations,
+    derive_explained_findings,
+    derive_report_findings,
     HIT_COLUMNS,
     IMPLEMENTED,
     NOT_APPLICABLE,
@@ -558,14 +565,25 @@ def test_summary_and_html_report():
     assert "SD0038" in html and "<table>" in html
 
 
-def test_sample_study_has_no_error_level_conformance_finding(sample_run):
+def test_sample_study_has_no_unexplained_error_level_conformance_finding(sample_run):
     findings = pd.read_csv(sample_run / "findings.csv", dtype=str, keep_default_na=False)
     conform = findings[findings["stage"] == "conform"]
     assert not (conform["severity"] == "ERROR").any(), conform[conform["severity"] == "ERROR"].to_string()
     assert (sample_run / "conformance.xlsx").is_file() and (sample_run / "conformance.html").is_file()
-    sheets = pd.read_excel(sample_run / "conformance.xlsx", sheet_name=None)
-    assert set(sheets) == {"summary", "findings", "rules"}
+    sheets = pd.read_excel(sample_run / "conformance.xlsx", sheet_name=None, engine="openpyxl", keep_default_na=False)
+    assert set(sheets) == {"summary", "findings", "explained issues", "rules"}
     assert len(sheets["rules"]) == len(RULES)
+    report = sheets["findings"]
+    unexplained = report[report["explained"] == UNEXPLAINED]
+    assert not (unexplained["severity"] == "ERROR").any(), unexplained.to_string()
+    # the two ALT results beyond the assay's limits keep their collected range: explained, citing the rule
+    ranges = report[report["rule"].isin(["CORE-000289", "CORE-000290"])]
+    assert len(ranges) == 4 and (ranges["explained"] == EXPLAINED).all()
+    assert ranges["explanation"].str.startswith(tuple(ranges["rule"].unique())).all()
+    # fixed in the data: AGE from partial birth dates, PCLAS, no standard range on '<5' / '>1000'
+    assert not report["rule"].isin(["CORE-000298", "CORE-000299", "CORE-000741", "SD1121", "SD2023"]).any()
+    html = (sample_run / "conformance.html").read_text()
+    assert "Unexplained findings: ERROR 0," in html and "EXPLAINED" in html and "CORE-000289: The result" in html
 
 
 def test_copy_is_not_shared():
@@ -573,3 +591,71 @@ def test_copy_is_not_shared():
     before = copy.deepcopy(BASE.datasets["LB"])
     setv("LB", "LBDY", 0.0)(BASE)
     pd.testing.assert_frame_equal(BASE.datasets["LB"], before)
+
+
+# --- explained issues ----------------------------------------------------------------------------
+
+
+def _explained(*rows) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=EXPLAINED_COLUMNS).astype(object)
+
+
+def test_explained_issue_table_problems_name_the_fix():
+    good = _explained(["CORE-000289", "LB", "LBORNRHI", "LBORRES=<5|>1000", "beyond the assay's limits"])
+    assert check_explained_issues(good, RULES) == []
+    bad = _explained(["CORE-999999", "LB", "", "", "x"], ["SD0022", "", "", "LBORRES", " "])
+    problems = check_explained_issues(bad, RULES)
+    assert problems == [
+        "line 2: rule 'CORE-999999' is not in mappings/conformance_rules.csv",
+        "line 3: explanation is empty: say why the issue is left in the data",
+        "line 3: dataset is empty: name the dataset (e.g. LB)",
+        "line 3: where 'LBORRES' is not COLUMN=value|value",
+    ]
+    assert "header must be" in check_explained_issues(good.drop(columns="where"), RULES)[0]
+
+
+def test_explanations_match_rule_dataset_variable_and_selected_records():
+    # LB record 1 (LBORRES 35 -> POSITIVE) and record 2 ('<5') fail CORE-000289; only '<5' is explained.
+    package = both(setv("LB", "LBORRES", "POSITIVE", rows=0))(BASE)
+    findings = run_rules(package, RULES[RULES["rule"].isin(["CORE-000289", "SD0022"])])
+    findings = pd.concat([findings, run_rules(setv("MH", "MHOCCUR", "Y", rows=1)(BASE), RULES[RULES["rule"] == "SD0022"])],
+                         ignore_index=True)
+    explained = _explained(
+        ["CORE-000289", "LB", "LBORNRHI", "LBORRES=<5", "beyond the assay's limits"],
+        ["CORE-000892", "MH", "", "", "onset not collected"],  # SD0022's check also cites CORE-000892
+    )
+    explanation = compute_explanations(findings, explained, package.datasets | {"MH": BASE.datasets["MH"]}, RULES)
+    by_rule = dict(zip(zip(findings["rule"], findings["row"]), explanation))
+    assert by_rule[("CORE-000289", 1)] is None
+    assert by_rule[("CORE-000289", 2)] == "CORE-000289: beyond the assay's limits"
+    assert by_rule[("SD0022", 2)] == "CORE-000892: onset not collected"
+    carried = derive_explained_findings(findings, explanation)
+    assert carried["severity"].tolist() == [
+        "ERROR" if e is None else "INFO" for e in explanation
+    ]
+    assert carried.loc[explanation.notna(), "message"].str.contains(r"\[explained: ").all()
+    report = derive_report_findings(findings, explanation)
+    summary = summarise_conformance(report, RULES).set_index("rule")
+    assert summary.loc["CORE-000289", ["findings", "explained", "result"]].tolist() == [2, 1, "FAIL"]
+    assert summary.loc["SD0022", ["findings", "explained", "result"]].tolist() == [1, 1, EXPLAINED]
+
+
+def test_explained_issues_in_the_written_report(tmp_path):
+    from openpyxl import load_workbook
+
+    from transforms.submission import write_conformance
+
+    explained = _explained(["CORE-000289", "LB", "LBORNRHI", "LBORRES=<5", "beyond the assay's limits"])
+    study = dataclasses.replace(STUDY, explained_issues=explained)
+    package = BASE
+    findings, paths = write_conformance(tmp_path, package.datasets, VARIABLES, DATASET_META, study, datetime(2026, 3, 31))
+    rows = findings[findings["rule"] == "CORE-000289"]
+    assert rows[["severity", "row"]].values.tolist() == [["INFO", 2]]
+    sheet = load_workbook(tmp_path / "conformance.xlsx")["findings"]
+    header = [c.value for c in sheet[1]]
+    records = [dict(zip(header, (c.value for c in row))) for row in sheet.iter_rows(min_row=2)]
+    record = next(r for r in records if r["rule"] == "CORE-000289")
+    assert (record["severity"], record["explained"], record["explanation"]) == (
+        "ERROR", "EXPLAINED", "CORE-000289: beyond the assay's limits")
+    html = (tmp_path / "conformance.html").read_text()
+    assert "CORE-000289: beyond the assay&#x27;s limits" in html and "explained: 1" in html
