@@ -212,8 +212,8 @@ def compute_explanations(findings: pd.DataFrame, explained: pd.DataFrame, datase
     explanation = pd.Series(None, index=findings.index, dtype=object)
     cites = {r.rule: {r.rule, *r.also_cites.split()} for r in rules.itertuples()}
     for issue in explained.itertuples():  # a handful of declared issues, not data rows
-        rule_hit = findings["rule"].map(lambda r: issue.rule in cites.get(r, {r}))
-        mask = rule_hit & (findings["sheet"] == issue.dataset) & explanation.isna()
+        covering = {issue.rule} | {rule for rule, cited in cites.items() if issue.rule in cited}
+        mask = findings["rule"].isin(covering) & (findings["sheet"] == issue.dataset) & explanation.isna()
         if issue.variable:
             mask &= findings["variable"] == issue.variable
         if issue.where:
