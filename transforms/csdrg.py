@@ -307,7 +307,11 @@ def _issue_details(findings: pd.DataFrame) -> list:
 
 
 def _cell(value) -> str:
-    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # XPT numbers are floats: TAETORD 1, not 1.0
+    return str(value)
 
 
 def format_csdrg_markdown(sections: list[Section], studyid: str) -> str:
