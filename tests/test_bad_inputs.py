@@ -398,7 +398,7 @@ CASES = [
     cell("dm_randomised_before_consent", "Demographics", 0, "Randomisation date", "2025-03-01", "SF-0116",
          WARNING, "randomisation_date"),
     Case("dm_age_17_at_consent", subject_too_young),
-    cell("dm_birth_partial", "Demographics", 0, "Date of birth", "1996-09", "SF-0121", INFO, "birth_date"),
+    cell("dm_birth_partial", "Demographics", 0, "Date of birth", "1996-03", "SF-0121", INFO, "birth_date"),
     cell("dm_transplant_yes", "Demographics", 0, "Liver transplant", "Y", "SF-0122", WARNING, "liver_transplant"),
     cell("dm_weight_comma", "Demographics", 0, "Weight (kg)", "82,6", "SF-0108", WARNING, "weight"),
     cell("dm_site_chinese", "Demographics", 2, "Site", "院", "SF-0113", ERROR, "site", cascade_subject="01-003"),

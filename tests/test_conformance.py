@@ -20,6 +20,13 @@ import pytest
 from transforms.conformance import (
     CHECKS,
     COVERED,
+    EXPLAINED,
+    EXPLAINED_COLUMNS,
+    UNEXPLAINED,
+    check_explained_issues,
+    compute_explanations,
+    derive_explained_findings,
+    derive_report_findings,
     HIT_COLUMNS,
     IMPLEMENTED,
     NOT_APPLICABLE,
@@ -80,7 +87,7 @@ def _raw_domains() -> dict[str, pd.DataFrame]:
             "LBORRES": ["35", "<5", "50", None], "LBORRESU": ["U/L", "U/L", "IU/L", None],
             "LBORNRLO": ["7", "7", "7", "7"], "LBORNRHI": ["40", "40", "40", "40"],
             "LBSTRESC": ["35", "<5", "50", None], "LBSTRESN": [35.0, np.nan, 50.0, np.nan],
-            "LBSTRESU": ["U/L", "U/L", "U/L", None], "LBSTNRLO": [7.0, 7.0, 7.0, np.nan], "LBSTNRHI": [40.0, 40.0, 40.0, np.nan],
+            "LBSTRESU": ["U/L", "U/L", "U/L", None], "LBSTNRLO": [7.0, np.nan, 7.0, np.nan], "LBSTNRHI": [40.0, np.nan, 40.0, np.nan],
             "LBNRIND": ["NORMAL", None, "HIGH", None], "LBSTAT": [None, None, None, "NOT DONE"],
             "LBREASND": [None, None, None, "Haemolysed"], "LBSPEC": "SERUM", "LBLOBXFL": ["Y", None, "Y", None],
             "VISITNUM": [2.0, 3.0, 2.0, 3.01], "VISIT": ["Baseline", "Week 1", "Baseline", "Unscheduled 3.01"],
@@ -409,7 +416,14 @@ EXAMPLES = {
     "CORE-000239": (setv("DM", "RFXSTDTC", "2025-03-31", rows=0), None),
     "CORE-000260": (setv("MH", "MHPRESP", "N", rows=1), None),
     "CORE-000265": (setv("MH", "MHENTPT", None), None),
-    "CORE-000290": (setv("LB", "LBORRES", "POSITIVE", rows=0), None),
+    # `<5` (row 1) keeps the collected range and has no standard one (mappings/README.md): the
+    # collected range is an explained issue, so the passing variant drops it.
+    "CORE-000289": (both(setv("LB", "LBORNRHI", None, rows=1), setv("LB", "LBORRES", "POSITIVE", rows=0)),
+                    setv("LB", "LBORNRHI", None, rows=1)),
+    "CORE-000290": (both(setv("LB", "LBORNRLO", None, rows=1), setv("LB", "LBORRES", ">1000", rows=0)),
+                    setv("LB", "LBORNRLO", None, rows=1)),
+    "CORE-000298": (setv("LB", "LBSTNRLO", 7.0, rows=1), None),
+    "CORE-000299": (setv("LB", "LBSTNRHI", 40.0, rows=1), None),
     "CORE-000293": (lambda p: dataclasses.replace(p, datasets={**p.datasets, "LABORATORY": p.datasets["LB"]}), None),
     "CORE-000324": (setv("MH", "MHENRTPT", "AFTER"), None),
     "CORE-000354": (setv("LB", "LBDTC", "2025-04", rows=0), None),
@@ -421,6 +435,26 @@ EXAMPLES = {
     "CORE-000758": (setv("DM", "ARMNRS", "ASSIGNED, NOT TREATED", rows=0), None),
     "CORE-000889": (setv("LB", "LBORNRHI", "5", rows=0), None),
     "CORE-000929": (setv("MH", "DOMAIN", "MX"), None),
+    # the engine's SDTMIG 3.4 rules that were not in the published list
+    "CORE-000072": (setv("LB", "LBBEATNO", "1"), None),
+    "CORE-000226": (setv("LB", "LBDTHREL", "x"), None),
+    "CORE-000115": (setv("DM", "ARM", "Screen Failure", rows=0), None),
+    "CORE-000146": (duplicate("TI", 0), None),
+    "CORE-000150": (ts_param("REGID", "TSVAL", "NCT00000000"), None),
+    "CORE-000365": (setv("MH", "MHCAT", "LIVER DISEASE AETIOLOGY", rows=1), None),
+    "CORE-000656": (setv("DM", "ACTARM", MHIGH, rows=0), None),
+    "CORE-000658": (setv("DM", "RFICDTC", "2025-04-02", rows=0), None),
+    "CORE-000713": (setv("DM", "RFICDTC", "2025-04-02", rows=0), None),
+    "CORE-000701": (setv("LB", "EPOCH", None, rows=0), None),
+    "CORE-000741": (ts_param("PCLAS", "TSVAL", None), None),
+    "CORE-000742": (ts_param("INDIC", "TSVALNF", "NA"), None),
+    "CORE-000743": (lambda p: setv("TI", "IETEST", p.datasets["TI"]["IETEST"].iloc[1], rows=0)(p), None),
+    "CORE-000761": (ts_param("TPHASE", "TSVCDVER", "2025"), None),
+    "CORE-000844": (setv("DM", "RACE", "MULTIPLE", rows=0), None),
+    "CORE-000886": (rows("EX", [0]), None),
+    "CORE-000915": (setv("LB", "LBLOBXFL", "Y", rows=1), None),
+    "CORE-000927": (setv("DM", "ARM", None, rows=0), None),
+    "CORE-001080": (ts_param("TPHASE", "TSVALCD", "C99999999"), None),
 }
 
 
@@ -494,7 +528,8 @@ def _catalogue_ids() -> set[str]:
     fda = pd.read_csv(CATALOGUES / "fda_validator_rules_v1.3_titles.txt", sep="|", header=None, dtype=str)[0]
     core = pd.read_csv(CATALOGUES / "core_published_rules.csv", dtype=str, keep_default_na=False)
     core = core[core["standards"].str.contains("SDTMIG 3.4")]
-    return set(fda.str.extract(r"^([A-Z]+\d+)")[0]) | set(core["core_id"])
+    engine = pd.read_csv(CATALOGUES / "core_engine_sdtmig34_rules.csv", dtype=str, keep_default_na=False)
+    return set(fda.str.extract(r"^([A-Z]+\d+)")[0]) | set(core["core_id"]) | set(engine["core_id"])
 
 
 def test_rule_table_states_every_catalogue_rule_once():
@@ -530,14 +565,25 @@ def test_summary_and_html_report():
     assert "SD0038" in html and "<table>" in html
 
 
-def test_sample_study_has_no_error_level_conformance_finding(sample_run):
+def test_sample_study_has_no_unexplained_error_level_conformance_finding(sample_run):
     findings = pd.read_csv(sample_run / "findings.csv", dtype=str, keep_default_na=False)
     conform = findings[findings["stage"] == "conform"]
     assert not (conform["severity"] == "ERROR").any(), conform[conform["severity"] == "ERROR"].to_string()
     assert (sample_run / "conformance.xlsx").is_file() and (sample_run / "conformance.html").is_file()
-    sheets = pd.read_excel(sample_run / "conformance.xlsx", sheet_name=None)
-    assert set(sheets) == {"summary", "findings", "rules"}
+    sheets = pd.read_excel(sample_run / "conformance.xlsx", sheet_name=None, engine="openpyxl", keep_default_na=False)
+    assert set(sheets) == {"summary", "findings", "explained issues", "rules"}
     assert len(sheets["rules"]) == len(RULES)
+    report = sheets["findings"]
+    unexplained = report[report["explained"] == UNEXPLAINED]
+    assert not (unexplained["severity"] == "ERROR").any(), unexplained.to_string()
+    # the two ALT results beyond the assay's limits keep their collected range: explained, citing the rule
+    ranges = report[report["rule"].isin(["CORE-000289", "CORE-000290"])]
+    assert len(ranges) == 4 and (ranges["explained"] == EXPLAINED).all()
+    assert ranges["explanation"].str.startswith(tuple(ranges["rule"].unique())).all()
+    # fixed in the data: AGE from partial birth dates, PCLAS, no standard range on '<5' / '>1000'
+    assert not report["rule"].isin(["CORE-000298", "CORE-000299", "CORE-000741", "SD1121", "SD2023"]).any()
+    html = (sample_run / "conformance.html").read_text()
+    assert "Unexplained findings: ERROR 0," in html and "EXPLAINED" in html and "CORE-000289: The result" in html
 
 
 def test_copy_is_not_shared():
@@ -545,3 +591,71 @@ def test_copy_is_not_shared():
     before = copy.deepcopy(BASE.datasets["LB"])
     setv("LB", "LBDY", 0.0)(BASE)
     pd.testing.assert_frame_equal(BASE.datasets["LB"], before)
+
+
+# --- explained issues ----------------------------------------------------------------------------
+
+
+def _explained(*rows) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=EXPLAINED_COLUMNS).astype(object)
+
+
+def test_explained_issue_table_problems_name_the_fix():
+    good = _explained(["CORE-000289", "LB", "LBORNRHI", "LBORRES=<5|>1000", "beyond the assay's limits"])
+    assert check_explained_issues(good, RULES) == []
+    bad = _explained(["CORE-999999", "LB", "", "", "x"], ["SD0022", "", "", "LBORRES", " "])
+    problems = check_explained_issues(bad, RULES)
+    assert problems == [
+        "line 2: rule 'CORE-999999' is not in mappings/conformance_rules.csv",
+        "line 3: explanation is empty: say why the issue is left in the data",
+        "line 3: dataset is empty: name the dataset (e.g. LB)",
+        "line 3: where 'LBORRES' is not COLUMN=value|value",
+    ]
+    assert "header must be" in check_explained_issues(good.drop(columns="where"), RULES)[0]
+
+
+def test_explanations_match_rule_dataset_variable_and_selected_records():
+    # LB record 1 (LBORRES 35 -> POSITIVE) and record 2 ('<5') fail CORE-000289; only '<5' is explained.
+    # MH record 1 (the HBV aetiology, ongoing at screening, no start) fails SD0022.
+    package = setv("LB", "LBORRES", "POSITIVE", rows=0)(BASE)
+    findings = run_rules(package, RULES[RULES["rule"].isin(["CORE-000289", "SD0022"])])
+    assert sorted(zip(findings["rule"], findings["row"])) == [("CORE-000289", 1), ("CORE-000289", 2), ("SD0022", 1)]
+    explained = _explained(
+        ["CORE-000289", "LB", "LBORNRHI", "LBORRES=<5", "beyond the assay's limits"],
+        ["CORE-000892", "MH", "", "", "onset not collected"],  # SD0022's check also cites CORE-000892
+    )
+    explanation = compute_explanations(findings, explained, package.datasets, RULES)
+    by_rule = dict(zip(zip(findings["rule"], findings["row"]), explanation))
+    assert pd.isna(by_rule[("CORE-000289", 1)])
+    assert by_rule[("CORE-000289", 2)] == "CORE-000289: beyond the assay's limits"
+    assert by_rule[("SD0022", 1)] == "CORE-000892: onset not collected"
+    carried = derive_explained_findings(findings, explanation)
+    assert carried["severity"].tolist() == [
+        "ERROR" if pd.isna(e) else "INFO" for e in explanation
+    ]
+    assert carried.loc[explanation.notna(), "message"].str.contains(r"\[explained: ").all()
+    report = derive_report_findings(findings, explanation)
+    summary = summarise_conformance(report, RULES).set_index("rule")
+    assert summary.loc["CORE-000289", ["findings", "explained", "result"]].tolist() == [2, 1, "FAIL"]
+    assert summary.loc["SD0022", ["findings", "explained", "result"]].tolist() == [1, 1, EXPLAINED]
+
+
+def test_explained_issues_in_the_written_report(tmp_path):
+    from openpyxl import load_workbook
+
+    from transforms.submission import write_conformance
+
+    explained = _explained(["CORE-000289", "LB", "LBORNRHI", "LBORRES=<5", "beyond the assay's limits"])
+    study = dataclasses.replace(STUDY, explained_issues=explained)
+    package = BASE
+    findings, paths = write_conformance(tmp_path, package.datasets, VARIABLES, DATASET_META, study, datetime(2026, 3, 31))
+    rows = findings[findings["rule"] == "CORE-000289"]
+    assert rows[["severity", "row"]].values.tolist() == [["INFO", 2]]
+    sheet = load_workbook(tmp_path / "conformance.xlsx")["findings"]
+    header = [c.value for c in sheet[1]]
+    records = [dict(zip(header, (c.value for c in row))) for row in sheet.iter_rows(min_row=2)]
+    record = next(r for r in records if r["rule"] == "CORE-000289")
+    assert (record["severity"], record["explained"], record["explanation"]) == (
+        "ERROR", "EXPLAINED", "CORE-000289: beyond the assay's limits")
+    html = (tmp_path / "conformance.html").read_text()
+    assert "CORE-000289: beyond the assay&#x27;s limits" in html and "explained: 1" in html

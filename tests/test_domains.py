@@ -154,3 +154,21 @@ def test_lb_units_results_and_flags(domains):
     flagged = lb[lb["LBLOBXFL"] == "Y"]
     assert sorted(zip(flagged.index, flagged["VISIT"])) == [
         ("ALT", "Baseline"), ("BILI", "Screening"), ("INR", "Baseline")]
+
+
+def test_lb_keeps_the_collected_range_but_no_standard_range_for_a_result_beyond_the_limits(domains):
+    # CORE-000298/299: LBORRES `<5` / `>1000` is not a continuous result, so LBSTNRLO/HI are null;
+    # the range the lab sent stays in LBORNRLO/HI (CORE-000289/290, an explained issue).
+    dm = domains[0].reset_index()
+    labs = raw(
+        "labs",
+        [
+            {"subject": "01-001", "visit": "Baseline", "collection_date": "2025-03-10", "test": "ALT (GPT)",
+             "result": result, "unit": "U/L", "normal_low": "7", "normal_high": "40"}
+            for result in ("<5", ">1000", "35")
+        ],
+    )
+    lb = build_lb(standardise_labs(labs, STUDY), dm, STUDY, NO_UNSCHEDULED).set_index("LBORRES")
+    assert lb.loc[["<5", ">1000"], ["LBORNRLO", "LBORNRHI"]].values.tolist() == [["7", "40"], ["7", "40"]]
+    assert lb.loc[["<5", ">1000"], ["LBSTNRLO", "LBSTNRHI"]].isna().all().all()
+    assert lb.loc["35", ["LBSTNRLO", "LBSTNRHI", "LBNRIND"]].tolist() == [7.0, 40.0, "NORMAL"]

@@ -11,6 +11,7 @@ import pytest
 from transforms.standardise import (
     assign_ct,
     compute_age,
+    compute_continuous_result,
     compute_iso8601_date,
     compute_iso8601_datetime,
     compute_numeric_result,
@@ -324,6 +325,28 @@ def test_age_leap_day_birthday():
     assert as_list(compute_age(birth, ref)) == [25, 26, 23, 24]
 
 
+def test_age_from_partial_birth_date_when_whole_years_are_certain():
+    # Worked by hand: the age is given only when every day the partial date may be gives the same
+    # completed years.
+    cases = [
+        ("1971-07", "2025-05-12", 53),  # July birthday still to come whatever the day: 2025-1971-1
+        ("1972-09", "2025-06-13", 52),
+        ("1971-03", "2025-05-12", 54),  # March birthday surely passed
+        ("1971-05", "2025-05-12", None),  # consent month = birth month: 53 or 54
+        ("1971-05", "2025-05-31", 54),  # last day of the month: every May birthday has passed
+        ("2000-02", "2025-02-28", None),  # born 29 Feb 2000 would still be 24
+        ("2001-02", "2025-02-28", 24),  # 2001 has no 29 Feb
+        ("1971", "2025-12-31", 54),  # year only: certain on 31 December only
+        ("1971", "2025-12-30", None),
+        ("1971", "2025-01-01", None),
+        ("1971-07", "2025-05", 53),  # a partial reference date works the same way
+        ("1971-13", "2025-05-12", None),  # not a month
+        ("1971-02-30", "2025-05-12", None),  # not a day
+    ]
+    birth, ref, expected = zip(*cases)
+    assert as_list(compute_age(text(*birth), text(*ref))) == list(expected)
+
+
 # --- lab results ----------------------------------------------------------------------------------
 
 
@@ -338,6 +361,12 @@ def test_numeric_result_operators_and_numbers():
     ]  # fmt: skip
     assert out["number"].dtype == "float64"
     assert as_list(out["problem"]) == [None] * 13
+
+
+def test_continuous_result_is_a_plain_number_only():
+    # CORE-000289/290/298/299: `<5` and `>1000` are not continuous measurements.
+    raw = text("35", "12.6", "-2", ".5", "<5", ">1000", "<=5", "pos", None, "")
+    assert compute_continuous_result(raw).tolist() == [True, True, True, True, False, False, False, False, False, False]
 
 
 def test_numeric_result_problems():

@@ -79,6 +79,19 @@ def test_ts_parameters_from_config_with_ct_names_and_codes():
     assert ts.loc[("REGID", 1.0), "TSVALNF"] == "NI" and ts.loc[("REGID", 1.0), "TSVAL"] is None
 
 
+def test_pclass_comes_from_the_study_folder_with_its_ct_name():
+    # CORE-000741 / SD1312: an interventional study has INTMODEL, INTTYPE and the pharmacological
+    # class (CT C98768, submission value PCLAS) with a TSVAL.
+    ts = _ts()
+    pclass = ts.loc[("PCLAS", 1.0)]
+    assert pclass[["TSPARM", "TSVAL", "TSVALNF"]].tolist() == [
+        "Pharmacological Class of Invest. Therapy", "Mesenchymal Stromal Cell Therapy", None]
+    assert pclass["TSVALCD"] is None and pclass["TSVCDREF"] is None  # MED-RT is not vendored: no code
+    changed = _ts(study=_with_design(ts=[{"TSPARMCD": "PCLAS", "TSVAL": "Another Class"}]))
+    assert changed.loc[("PCLAS", 1.0), "TSVAL"] == "Another Class"
+    assert {"INTMODEL", "INTTYPE", "PCLAS"} <= set(ts.index.get_level_values("TSPARMCD"))
+
+
 def test_ts_configuration_errors_name_the_fix():
     with pytest.raises(ValueError, match="TSPARMCD.*XXPARM.*codelists.csv"):
         build_ts(_dm(), _with_design(ts=[{"TSPARMCD": "XXPARM", "TSVAL": "1"}]))

@@ -182,13 +182,81 @@ def _as_findings(hits: pd.DataFrame, rule, package: Package) -> pd.DataFrame:
     return out[FINDING_COLUMNS]
 
 
+# --- explained issues ----------------------------------------------------------------------------
+
+EXPLAINED_COLUMNS = ["rule", "dataset", "variable", "where", "explanation"]
+EXPLAINED, UNEXPLAINED = "EXPLAINED", "UNEXPLAINED"
+
+
+def check_explained_issues(explained: pd.DataFrame, rules: pd.DataFrame) -> list[str]:
+    """Every problem of a study's explained_issues.csv, one sentence each with the fix.
+
+    A row explains the findings of `rule` (or of a rule whose check also cites it, so CORE-000892
+    explains SD0022) in `dataset`, on `variable` if given, and on the records `where` selects:
+    `COLUMN=value|value` (the record's COLUMN is one of the values), blank for every record."""
+    missing = [c for c in EXPLAINED_COLUMNS if c not in explained.columns]
+    if missing:
+        return [f"missing column(s) {missing}: the header must be {','.join(EXPLAINED_COLUMNS)}"]
+    known = set(rules["rule"])
+    problems = [f"line {i + 2}: rule {r!r} is not in mappings/conformance_rules.csv"
+                for i, r in enumerate(explained["rule"]) if r not in known]
+    problems += [f"line {i + 2}: explanation is empty: say why the issue is left in the data"
+                 for i, e in enumerate(explained["explanation"]) if not str(e).strip()]
+    problems += [f"line {i + 2}: dataset is empty: name the dataset (e.g. LB)"
+                 for i, d in enumerate(explained["dataset"]) if not str(d).strip()]
+    problems += [f"line {i + 2}: where {w!r} is not COLUMN=value|value"
+                 for i, w in enumerate(explained["where"]) if w and not re.match(r"^[A-Z][A-Z0-9_]{0,7}=.+$", w)]
+    return problems
+
+
+def compute_explanations(findings: pd.DataFrame, explained: pd.DataFrame, datasets: dict[str, pd.DataFrame],
+                         rules: pd.DataFrame) -> pd.Series:
+    """The explanation (citing its rule id) of each conformance finding, None where there is none."""
+    explanation = pd.Series(None, index=findings.index, dtype=object)
+    cites = {r.rule: {r.rule, *r.also_cites.split()} for r in rules.itertuples()}
+    for issue in explained.itertuples():  # a handful of declared issues, not data rows
+        covering = {issue.rule} | {rule for rule, cited in cites.items() if issue.rule in cited}
+        mask = findings["rule"].isin(covering) & (findings["sheet"] == issue.dataset) & explanation.isna()
+        if issue.variable:
+            mask &= findings["variable"] == issue.variable
+        if issue.where:
+            frame = datasets.get(issue.dataset, pd.DataFrame())
+            column, values = issue.where.split("=", 1)
+            chosen = frame[column].isin(values.split("|")) if column in frame.columns else pd.Series(False, index=frame.index)
+            records = set((np.flatnonzero(chosen.to_numpy()) + 1).tolist())
+            mask &= findings["row"].isin(records).fillna(False).astype(bool)
+        explanation[mask] = f"{issue.rule}: {issue.explanation}"
+    return explanation
+
+
+def derive_report_findings(findings: pd.DataFrame, explanation: pd.Series) -> pd.DataFrame:
+    """The findings as the conformance report shows them: EXPLAINED / UNEXPLAINED and the explanation."""
+    return findings.assign(
+        explained=np.where(explanation.notna(), EXPLAINED, UNEXPLAINED), explanation=explanation.to_numpy()
+    )
+
+
+def derive_explained_findings(findings: pd.DataFrame, explanation: pd.Series) -> pd.DataFrame:
+    """The findings the run carries on: an explained issue is INFO (it no longer counts against the
+    run) and its message ends with the explanation; the conformance report keeps the rule's severity."""
+    known = explanation.notna()
+    return findings.assign(
+        severity=findings["severity"].where(~known, "INFO"),
+        message=findings["message"].where(~known, findings["message"] + " [explained: " + explanation.fillna("") + "]"),
+    )
+
+
 def summarise_conformance(findings: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
     """One row per rule of the table: status, severity, how many findings it raised."""
     counts = findings.groupby("rule").size() if not findings.empty else pd.Series(dtype="int64")
+    explained = (findings.loc[findings["explained"] == EXPLAINED].groupby("rule").size()
+                 if "explained" in findings.columns and not findings.empty else pd.Series(dtype="int64"))
     summary = rules[["rule", "catalogue", "title", "status", "severity", "applies_to", "also_cites", "covered_by", "reason"]].copy()
     summary.insert(4, "findings", summary["rule"].map(counts).fillna(0).astype("int64"))
+    summary.insert(5, "explained", summary["rule"].map(explained).fillna(0).astype("int64"))
     summary["result"] = np.select(
-        [summary["status"] != IMPLEMENTED, summary["findings"] > 0], ["-", "FAIL"], "PASS"
+        [summary["status"] != IMPLEMENTED, summary["findings"] > summary["explained"], summary["findings"] > 0],
+        ["-", "FAIL", EXPLAINED], "PASS",
     )
     order = {IMPLEMENTED: 0, COVERED: 1, NOT_IMPLEMENTED: 2, NOT_APPLICABLE: 3}
     return summary.sort_values(["status", "rule"], key=lambda c: c.map(order) if c.name == "status" else c, kind="stable").reset_index(drop=True)
@@ -197,7 +265,9 @@ def summarise_conformance(findings: pd.DataFrame, rules: pd.DataFrame) -> pd.Dat
 def format_conformance_html(summary: pd.DataFrame, findings: pd.DataFrame, studyid: str) -> str:
     """A self-contained HTML report: counts, findings, then every rule with its status."""
     implemented = summary[summary["status"] == IMPLEMENTED]
-    severity = findings["severity"].value_counts() if not findings.empty else pd.Series(dtype="int64")
+    open_ = findings[findings["explained"] != EXPLAINED] if "explained" in findings.columns else findings
+    severity = open_["severity"].value_counts() if not open_.empty else pd.Series(dtype="int64")
+    n_explained = len(findings) - len(open_)
     counts = summary["status"].value_counts()
 
     def table(frame: pd.DataFrame) -> str:
@@ -219,8 +289,9 @@ td,th{{border:1px solid #bbb;padding:2px 6px;text-align:left;vertical-align:top}
 which rules are checked: mappings/conformance_rules.csv).</p>
 <p>Rules checked: {int(counts.get(IMPLEMENTED, 0))} implemented, {int(counts.get(COVERED, 0))} more covered by
 those checks; not applicable: {int(counts.get(NOT_APPLICABLE, 0))}; not implemented: {int(counts.get(NOT_IMPLEMENTED, 0))}.
-Findings: ERROR {int(severity.get("ERROR", 0))}, WARNING {int(severity.get("WARNING", 0))}.
-Rules failed: {len(failed)} of {len(implemented)}.</p>
+Unexplained findings: ERROR {int(severity.get("ERROR", 0))}, WARNING {int(severity.get("WARNING", 0))};
+explained: {n_explained} (the study's explained_issues.csv; each explanation cites its rule id).
+Rules failed: {len(failed)} of {len(implemented)}; explained: {int((implemented["result"] == EXPLAINED).sum())}.</p>
 <h2>Findings</h2>
 {table(findings) if not findings.empty else "<p>None.</p>"}
 <h2>Rules</h2>
@@ -1403,19 +1474,22 @@ def check_cat_not_redundant(package: Package, target: str) -> pd.DataFrame:
     return _concat(parts)
 
 
-_RESULT_WITH_OPERATOR = r"^(<=|>=|<|>)?\s*[+-]?(\d+\.?\d*|\.\d+)$"
+# CORE-000289/290/298/299's own test for "a continuous measurement" (the rule's regex, verbatim):
+# `<5` and `>1000` are not one.
+_CONTINUOUS_RESULT = r"^-?(\d+(\.\d+)?$)|(\.\d+$)"
 
 
-def check_ranges_need_continuous_result(package: Package, target: str) -> pd.DataFrame:
-    parts = []
-    for n, f, (orres,) in _findings_pairs(package, target, "ORRES"):
-        ranges = [c for c in (f"{n}ORNRLO", f"{n}ORNRHI", f"{n}STNRLO", f"{n}STNRHI") if c in f.columns]
-        if not ranges:
-            continue
-        has_range = pd.concat([f[c].notna() for c in ranges], axis=1).any(axis=1)
-        not_numeric = _filled(f[orres]) & ~f[orres].astype("str").str.match(_RESULT_WITH_OPERATOR)
-        parts.append(_hits(f, n, not_numeric & has_range, orres, f"{orres} is not a continuous result but a reference range is given"))
-    return _concat(parts)
+def check_range_needs_continuous_result(package: Package, target: str) -> pd.DataFrame:
+    """target `<dataset>.<range suffix>` (LB.ORNRHI): the range variable is empty wherever --ORRES
+    is populated but not a continuous measurement."""
+    dataset, suffix = target.split(".", 1)
+    frame = package.frame(dataset)
+    orres, limit = f"{dataset}ORRES", f"{dataset}{suffix}"
+    if frame is None or not {orres, limit} <= set(frame.columns):
+        return _concat([])
+    not_continuous = _filled(frame[orres]) & ~frame[orres].astype("str").str.match(_CONTINUOUS_RESULT)
+    message = orres + " " + frame[orres].astype("str") + f" is not a continuous result but {limit} is given"
+    return _hits(frame, dataset, not_continuous & _filled(frame[limit]), limit, message)
 
 
 def check_original_range_order(package: Package, target: str) -> pd.DataFrame:
@@ -1545,6 +1619,102 @@ def _presp_needed(suffix: str):
 
 check_stat_needs_presp = _presp_needed("STAT")
 check_reasnd_needs_presp = _presp_needed("REASND")
+
+
+# --- CORE rules of the engine's SDTMIG 3.4 list (cdisc-rules-engine resources/cache) -------------
+
+_NO_ARM_REASONS = {"SCREEN FAILURE", "NOT ASSIGNED", "UNPLANNED TREATMENT", "NOT TREATED"}
+
+
+def check_arm_not_a_reason(package: Package, target: str) -> pd.DataFrame:
+    """CORE-000115: ARM / ACTARM do not carry why a subject has no arm (SDTMIG 3.4: ARMNRS)."""
+    return _concat(
+        _hits(frame, name, frame[column].astype("str").str.upper().isin(_NO_ARM_REASONS) & frame[column].notna(),
+              column, f"{column} is a reason for no arm: it belongs in ARMNRS")
+        for name in _datasets(package, target) for column in ("ARM", "ACTARM")
+        if column in (frame := package.datasets[name]).columns
+    )
+
+
+def check_ts_parameters_valued(package: Package, target: str) -> pd.DataFrame:
+    """target `TS.<TSPARMCD> <TSPARMCD> ...`: each parameter has a record with TSVAL populated."""
+    ts = package.frame("TS")
+    parameters = _ts_parameter(target).split()
+    valued = set() if ts is None else set(ts.loc[_filled(ts["TSVAL"]), "TSPARMCD"])
+    return _concat(
+        _dataset_hit("TS", "TSPARMCD", p, f"no {p} record with a TSVAL in TS") for p in parameters if p not in valued
+    )
+
+
+def check_cat_not_all_records(package: Package, target: str) -> pd.DataFrame:
+    """CORE-000365: --CAT does not put every record of the dataset in one category."""
+    parts = []
+    for name in _datasets(package, target):
+        frame, cat = package.datasets[name], f"{name}CAT"
+        if cat in frame.columns and len(frame) > 1 and _filled(frame[cat]).all() and frame[cat].nunique() == 1:
+            parts.append(_dataset_hit(name, cat, frame[cat].iloc[0], f"{cat} groups every record: drop it"))
+    return _concat(parts)
+
+
+def check_epoch_populated(package: Package, target: str) -> pd.DataFrame:
+    return _concat(
+        _hits(frame, name, ~_filled(frame["EPOCH"]), "EPOCH", "EPOCH is null")
+        for name in _datasets(package, target) if "EPOCH" in (frame := package.datasets[name]).columns
+    )
+
+
+def check_lobxfl_unique(package: Package, target: str) -> pd.DataFrame:
+    """CORE-000915: one --LOBXFL = Y record (with --STRESC) per subject and test/category/specimen/method."""
+    parts = []
+    for n, f, (testcd, lobxfl, stresc) in _findings_pairs(package, target, "TESTCD", "LOBXFL", "STRESC"):
+        keys = ["USUBJID", testcd] + [c for c in (f"{n}CAT", f"{n}SCAT", f"{n}SPEC", f"{n}METHOD") if c in f.columns]
+        flagged = (f[lobxfl] == "Y") & _filled(f[stresc])
+        repeated = f.loc[flagged, keys].astype(str).duplicated(keep=False).reindex(f.index, fill_value=False)
+        parts.append(_hits(f, n, repeated, lobxfl, f"more than one {lobxfl} = Y record for the same test"))
+    return _concat(parts)
+
+
+def check_ietest_one_to_one(package: Package, target: str) -> pd.DataFrame:
+    ti = package.frame("TI")
+    if ti is None:
+        return _concat([])
+    return _concat([_one_to_one(ti, "TI", "IETESTCD", "IETEST"), _one_to_one(ti, "TI", "IETEST", "IETESTCD")])
+
+
+def _exposed(dm: pd.DataFrame, package: Package) -> pd.Series:
+    ex = package.frame("EX")
+    return dm["USUBJID"].isin(set() if ex is None else set(ex["USUBJID"]))
+
+
+def _cdisc_reference(ts: pd.DataFrame) -> pd.Series:
+    return ts["TSVCDREF"].isin(["CDISC", "CDISC CT"])
+
+
+check_arm_matches_actarm = _dm_rule(
+    lambda dm, p: _filled(dm["ARM"]) & _filled(dm["ACTARM"]) & (dm["ARM"] != dm["ACTARM"]), "ACTARM", "ACTARM differs from ARM")
+check_consent_before_first_treatment = _dm_rule(
+    lambda dm, p: _date_part(dm["RFICDTC"]) > _date_part(dm["RFXSTDTC"]), "RFICDTC", "RFICDTC is after RFXSTDTC")
+check_consent_before_reference_start = _dm_rule(
+    lambda dm, p: _date_part(dm["RFICDTC"]) > _date_part(dm["RFSTDTC"]), "RFICDTC", "RFICDTC is after RFSTDTC")
+check_multiple_race_has_suppdm = _dm_rule(
+    lambda dm, p: (dm["RACE"] == "MULTIPLE") & ("SUPPDM" not in p.datasets), "RACE",
+    "RACE is MULTIPLE but there is no SUPPDM with the races")
+check_unexposed_have_armnrs = _dm_rule(
+    lambda dm, p: ~_exposed(dm, p) & ~_filled(dm["ARMNRS"]), "ARMNRS", "no EX record and ARMNRS is null")
+check_exposed_have_arm = _dm_rule(
+    lambda dm, p: _exposed(dm, p) & ~_filled(dm["ARM"]), "ARM", "subject has EX records but no ARM")
+check_ti_testcd_unique = _trial_design_rule(
+    "TI", lambda ti, p: ti.duplicated("IETESTCD", keep=False), "IETESTCD", "IETESTCD is not unique in TI")
+check_tsval_and_null_flavour = _trial_design_rule(
+    "TS", lambda ts, p: _filled(ts["TSVAL"]) & _filled(ts["TSVALNF"]), "TSVALNF", "both TSVAL and TSVALNF are populated")
+check_indic_null_flavour_not_na = _trial_design_rule(
+    "TS", lambda ts, p: (ts["TSPARMCD"] == "INDIC") & (ts["TSVALNF"] == "NA"), "TSVALNF", "INDIC TSVALNF is NA")
+check_cdisc_version_is_a_date = _trial_design_rule(
+    "TS", lambda ts, p: _cdisc_reference(ts) & ~ts["TSVCDVER"].astype("str").str.match(r"^\d{4}-\d{2}-\d{2}$"),
+    "TSVCDVER", "TSVCDREF is CDISC CT but TSVCDVER is not a CT package date")
+check_cdisc_code_known = _trial_design_rule(
+    "TS", lambda ts, p: _cdisc_reference(ts) & _filled(ts["TSVALCD"]) & ~ts["TSVALCD"].isin(set(p.codelists["nci_code"])),
+    "TSVALCD", "TSVALCD is not a code of the CDISC CT package")
 
 
 # --- dispatch table ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pandas as pd
 
 from transforms.findings import LINEAGE
 from transforms.sdtm import compute_complete_date, derive_epoch, derive_seq, derive_study_days
-from transforms.standardise import compute_reference_range_indicator, compute_standard_result
+from transforms.standardise import compute_continuous_result, compute_reference_range_indicator, compute_standard_result
 from transforms.study import Study
 from transforms.visits import derive_visit_variables
 
@@ -20,6 +20,7 @@ def build_lb(
     low = compute_standard_result(labs["normal_low"], labs["factor"])["LBSTRESN"]
     high = compute_standard_result(labs["normal_high"], labs["factor"])["LBSTRESN"]
     not_done = labs["result"].isna() & labs["not_done_reason"].notna()
+    continuous = compute_continuous_result(labs["result"])  # no numeric standard range for `<5` (mappings/README.md)
     lb = pd.DataFrame(
         {
             "STUDYID": study.studyid,
@@ -36,8 +37,8 @@ def build_lb(
             "LBSTRESC": standard["LBSTRESC"],
             "LBSTRESN": standard["LBSTRESN"],
             "LBSTRESU": labs["LBSTRESU"].replace("", pd.NA).where(~not_done),
-            "LBSTNRLO": low,
-            "LBSTNRHI": high,
+            "LBSTNRLO": low.where(continuous),
+            "LBSTNRHI": high.where(continuous),
             "LBNRIND": compute_reference_range_indicator(standard["LBSTRESN"], low, high),
             "LBSTAT": pd.Series("NOT DONE", index=labs.index).where(not_done),
             "LBREASND": labs["not_done_reason"].where(not_done),

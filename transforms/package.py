@@ -28,7 +28,9 @@ from transforms.publish import compute_file_sha256
 from transforms.queries import build_queries, write_queries
 from transforms.report import write_report
 from transforms.study import MAPPINGS_DIR, STANDARDS_DIR, Study
-from transforms.submission import compute_sdtm_folder, read_study_table, write_conformance, write_define
+from transforms.submission import (
+    compute_sdtm_folder, read_study_table, write_conformance, write_csdrg, write_define,
+)
 from transforms.write import apply_variable_metadata, write_parquet, write_xpt
 
 
@@ -92,6 +94,7 @@ def write_package(
         outputs.append(_describe(run_dir, path, len(frame)))
     submission = write_define(sdtm_dir, written, lengths, variables, datasets.reset_index(), study, timestamp)
     conformance, reports = write_conformance(run_dir, written, variables, datasets.reset_index(), study, timestamp)
+    reports += write_csdrg(run_dir, written, datasets.reset_index(), study, conformance)  # the reviewer's guide
     outputs += [_describe(run_dir, path, 0) for path in submission + reports]
     findings = concat_findings(findings, conformance)
     lineage = derive_lineage(domains)

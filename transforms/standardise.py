@@ -31,6 +31,7 @@ __all__ = [
     "compute_standard_result",
     "check_result_values",
     "compute_reference_range_indicator",
+    "compute_continuous_result",
 ]
 
 # A study's result_values.csv: a non-numeric result as the site writes it (matched on
@@ -261,23 +262,66 @@ def compute_study_day(dtc: pd.Series, rfstdtc: pd.Series) -> pd.Series:
 def compute_age(birth_dtc: pd.Series, ref_dtc: pd.Series) -> pd.Series:
     """Completed years from `birth_dtc` to `ref_dtc` (ISO 8601), as nullable Int64.
 
-    NA when either date is missing or partial. Someone born on 29 February completes a year on
-    1 March in non-leap years: the year is counted only once 28 February has fully passed (the
-    plain month-day comparison; the alternative, 28 February, would credit the year a day early).
-    A reference date before birth gives a negative age, left for the eligibility check to report
-    rather than hidden as NA.
+    A partial date (YYYY or YYYY-MM) stands for every day it may be. The age is given whenever all
+    of those days give the same whole years, i.e. when the youngest possible age (latest birth
+    day, earliest reference day) equals the oldest (earliest birth day, latest reference day):
+    born 1971-07, consented 2025-05-12 is 53 whatever the day of July (the birthday is surely still
+    to come); born 1971-05, consented 2025-05-12 is 53 or 54, so NA. A year-only birth date is
+    certain only against a 31 December reference (every birthday of the year has then passed).
+    NA when either date is missing, unreadable or the years are uncertain.
+
+    Someone born on 29 February completes a year on 1 March in non-leap years: the year is counted
+    only once 28 February has fully passed (the plain month-day comparison; the alternative, 28
+    February, would credit the year a day early). A reference date before birth gives a negative
+    age, left for the eligibility check to report rather than hidden as NA.
     """
     _check_same_index(birth_dtc=birth_dtc, ref_dtc=ref_dtc)
-    birth = _full_date(birth_dtc)
-    ref = _full_date(ref_dtc)
-    not_yet = (ref.dt.month * 100 + ref.dt.day) < (birth.dt.month * 100 + birth.dt.day)
-    years = ref.dt.year - birth.dt.year - not_yet.astype("int64")
-    return years.where(birth.notna() & ref.notna()).astype("Int64")
+    birth_first, birth_last = _date_bounds(birth_dtc)
+    ref_first, ref_last = _date_bounds(ref_dtc)
+    youngest = _completed_years(birth_last, ref_first)
+    oldest = _completed_years(birth_first, ref_last)
+    return youngest.where(youngest == oldest).astype("Int64")
+
+
+def _completed_years(birth: pd.DataFrame, ref: pd.DataFrame) -> pd.Series:
+    """Whole years between two (year, month, day) frames; NA where either is NA."""
+    not_yet = (ref["month"] * 100 + ref["day"]) < (birth["month"] * 100 + birth["day"])
+    return ref["year"] - birth["year"] - not_yet.astype("Int64")
+
+
+def _date_bounds(dtc: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The first and last day an ISO 8601 date (YYYY, YYYY-MM or YYYY-MM-DD...) may be, each as
+    Int64 (year, month, day) columns; all NA for missing or invalid text."""
+    text = dtc.astype("str").where(dtc.notna())
+    parts = text.str.extract(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T.*)?$")
+    year, month, day = (pd.to_numeric(parts[i]).astype("Int64") for i in range(3))
+    full = _full_date(dtc)
+    month_ok = month.isna() | month.between(1, 12)
+    valid = year.notna() & month_ok & (day.isna() | full.notna())
+    first_month = month.fillna(1)
+    last_month = month.fillna(12)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_length = pd.Series(_DAYS_IN_MONTH[last_month.fillna(1).clip(1, 12).to_numpy(dtype="int64")], index=dtc.index)
+    month_length = month_length.astype("Int64") + ((last_month == 2) & leap).astype("Int64")
+    first = pd.DataFrame({"year": year, "month": first_month, "day": day.fillna(1)})
+    last = pd.DataFrame({"year": year, "month": last_month, "day": day.fillna(month_length)})
+    return first.where(valid), last.where(valid)
 
 
 # --------------------------------------------------------------------------------------------------
 # Lab results
 # --------------------------------------------------------------------------------------------------
+
+
+def compute_continuous_result(orres: pd.Series) -> pd.Series:
+    """True where a result as written is a continuous measurement: a plain number, no `<`/`>`.
+
+    CDISC's reading (CORE-000289/290/298/299, SDTMIG LB): a reference range belongs to a continuous
+    result only, and `<5` / `>1000` (beyond the assay's limits) are not one: LBSTRESN is null for
+    them, so a numeric standard range has nothing to be compared with. Missing results are False.
+    """
+    parsed = compute_numeric_result(orres)
+    return (parsed["number"].notna() & parsed["operator"].isna()).astype(bool)
 
 
 def compute_numeric_result(orres: pd.Series, result_values: pd.DataFrame | None = None) -> pd.DataFrame:

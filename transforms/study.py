@@ -17,6 +17,7 @@ import pandas as pd
 from transforms.ct import (
     STUDY_CODELIST_COLUMNS, ControlledTerminology, check_terminology_in_ct, merge_study_ct, read_ct,
 )
+from transforms.conformance import EXPLAINED_COLUMNS
 from transforms.standardise import RESULT_VALUE_COLUMNS, check_result_values
 
 MAPPINGS_DIR = Path(str(files("mappings")))
@@ -39,9 +40,13 @@ TABLE_FILES = {
     "mapping": "mapping.csv",
     "codelists": "codelists.csv",  # merged over mappings/ct into Study.ct
     "result_values": "result_values.csv",
+    "explained_issues": "explained_issues.csv",  # conformance issues the study explains (cSDRG)
 }
 # Tables a study may leave out: absent, they are empty (nothing to add to the shared rules).
-OPTIONAL_TABLES = {"codelists": STUDY_CODELIST_COLUMNS, "result_values": RESULT_VALUE_COLUMNS}
+OPTIONAL_TABLES = {
+    "codelists": STUDY_CODELIST_COLUMNS, "result_values": RESULT_VALUE_COLUMNS,
+    "explained_issues": EXPLAINED_COLUMNS,
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Study:
     # mapping.csv: how each SDTM variable is filled (transforms.spec_map)
     mapping: pd.DataFrame
     result_values: pd.DataFrame  # qualitative / censored results the study accepts, as --STRESC/N
+    explained_issues: pd.DataFrame
     # trial_design.toml (TS, TE, TA, TV, TI, MH settings) and mappings/ct; empty/None when absent
     trial_design: dict = field(default_factory=dict)
     ct: ControlledTerminology | None = None

@@ -19,9 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from transforms.csdrg import GuideInputs, build_csdrg, format_csdrg_html, format_csdrg_markdown
 from transforms.workbook import compute_xlsx_bytes
 from transforms.conformance import (
     check_conformance,
+    check_explained_issues,
+    compute_explanations,
+    derive_explained_findings,
+    derive_report_findings,
     format_conformance_html,
     read_conformance_rules,
     summarise_conformance,
@@ -118,12 +123,67 @@ def write_conformance(
         dataset_labels=dict(zip(dataset_meta["dataset"], dataset_meta["label"])),
         define_xml=define.read_bytes() if define.is_file() else None,
     )
-    summary = summarise_conformance(findings, rules)
+    explained = read_explained_issues(study, rules)
+    explanation = compute_explanations(findings, explained, datasets, rules)
+    report = derive_report_findings(findings, explanation)
+    summary = summarise_conformance(report, rules)
     xlsx, html = run_dir / "conformance.xlsx", run_dir / "conformance.html"
-    sheets = {"summary": summary, "findings": findings, "rules": rules}
+    sheets = {"summary": summary, "findings": report, "explained issues": explained, "rules": rules}
     _write_bytes(xlsx, compute_workbook_bytes(sheets, created))
-    _write_bytes(html, format_conformance_html(summary, findings, study.studyid).encode("utf-8"))
-    return findings, [xlsx, html]
+    _write_bytes(html, format_conformance_html(summary, report, study.studyid).encode("utf-8"))
+    return derive_explained_findings(findings, explanation), [xlsx, html]
+
+
+def write_csdrg(
+    run_dir: Path,
+    datasets: dict[str, pd.DataFrame],
+    dataset_meta: pd.DataFrame,
+    study: Study,
+    conformance: pd.DataFrame,
+) -> list[Path]:
+    """csdrg.md and csdrg.html in `run_dir`: the reviewer's guide of the package, from the study
+    spec, the datasets as written and the conformance findings write_conformance returned."""
+    run_dir = Path(run_dir)
+    rules = read_conformance_rules(CONFORMANCE_RULES)
+    explained = read_explained_issues(study, rules)
+    # the explanations are recomputed from the findings (same rule/dataset/record keys), and each
+    # issue is shown with its rule's severity, not the INFO the run carries an explained one as
+    explanation = compute_explanations(conformance, explained, datasets, rules)
+    findings = conformance.assign(
+        message=conformance["message"].str.replace(r" \[explained: .*\]$", "", regex=True),
+        rule_severity=conformance["rule"].map(dict(zip(rules["rule"], rules["severity"]))).fillna(conformance["severity"]),
+        explanation=explanation.to_numpy(),
+    )
+    config = study.config["study"]
+    inputs = GuideInputs(
+        studyid=study.studyid,
+        title=config["title"],
+        sdtmig_version=str(config.get("sdtmig_version", "3.4")),
+        sdtm_version=str(study.trial_design.get("standards", {}).get("sdtm_version", "")),
+        ct_version=study.ct.version,
+        define_version="2.1",
+        datasets=datasets,
+        dataset_labels=dict(zip(dataset_meta["dataset"], dataset_meta["label"])),
+        findings=findings,
+        rules=rules,
+        explained=explained,
+        protocol_version=str(study.trial_design.get("protocol", {}).get("TIVERS", "")),
+    )
+    sections = build_csdrg(inputs)
+    paths = [run_dir / "csdrg.md", run_dir / "csdrg.html"]
+    _write_bytes(paths[0], format_csdrg_markdown(sections, study.studyid).encode("utf-8"))
+    _write_bytes(paths[1], format_csdrg_html(sections, study.studyid).encode("utf-8"))
+    return paths
+
+
+def read_explained_issues(study: Study, rules: pd.DataFrame) -> pd.DataFrame:
+    """The study's explained_issues.csv, checked; raises ValueError listing every problem."""
+    explained = study.explained_issues.astype(object)
+    problems = check_explained_issues(explained, rules)
+    if problems:
+        path = study.directory / "explained_issues.csv"
+        raise ValueError(f"{path}:\n" + "\n".join(f"  - {p}" for p in problems))
+    return explained
 
 
 def compute_workbook_bytes(sheets: dict[str, pd.DataFrame], timestamp: datetime) -> bytes:
