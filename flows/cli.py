@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         help="study configuration folder under mappings/ (default: the bundled UC-MSC study)",
     )
 
+    new = commands.add_parser("new-study", help="write a study folder to edit, which check-study accepts")
+    new.add_argument("study", type=Path, help="the new study folder, e.g. mappings/<study>")
+    new.add_argument("--studyid", default=None, help="STUDYID (default: the folder's name, upper case)")
+
     check = commands.add_parser("check-study", help="report every problem of a study folder (exit 2 if any)")
     check.add_argument("study", type=Path, help="the study folder, e.g. mappings/<study>")
 
@@ -93,7 +97,23 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "check-study":
         return _check_study(args.study)
+    if args.command == "new-study":
+        return _new_study(args.study, args.studyid)
     return _run(args)
+
+
+def _new_study(study_dir: Path, studyid: str | None) -> int:
+    from transforms.study_skeleton import write_study_skeleton
+
+    try:
+        written = write_study_skeleton(study_dir, studyid or study_dir.name.upper())
+    except (FileExistsError, OSError) as problem:
+        print(f"sdtmflow: {problem}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    print(f"next: edit the files above (docs/new-study.md), then: sdtmflow check-study {study_dir}")
+    return _check_study(study_dir)
 
 
 def _check_study(study_dir: Path) -> int:

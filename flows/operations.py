@@ -199,7 +199,7 @@ def create_published_artifacts(studyid: str, run_dir: Path, summary: str, counts
         markdown=(
             f"# {studyid}: published {run_dir.name}\n\n```\n{summary}\n```\n\n"
             f"Stage timings: {timings}\n\nPackage: `{run_dir}`\n\n"
-            f"Analysis report: [{run_dir / 'report.html'}]({(run_dir / 'report.html').as_uri()})\n"
+            f"Analysis report: [{run_dir / 'report.html'}]({(run_dir / 'report.html').resolve().as_uri()})\n"
         ),
         key=artifact_key(studyid, "summary"),
         description="sdtmflow run summary",
