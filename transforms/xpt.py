@@ -21,8 +21,10 @@ Every IEEE double between 16**-65 and 16**63 converts exactly (53 significant bi
 the very same float. Smaller magnitudes underflow to 0; 16**63 and above (and infinities)
 cannot be written and raise: transforms.write.check_xpt_rules lists them before any writing.
 
-The version/OS header fields carry the values pyreadstat (ReadStat) wrote before this writer
-replaced it, so published files stay byte-identical to the earlier releases.
+Apart from the fields naming the software (version, OS) and the date-times, the bytes are the
+ones SAS 9.4 writes for the same data (tests/test_xpt.py rewrites two SAS-written files). The
+version/OS fields keep the values pyreadstat (ReadStat) wrote before this writer replaced it:
+"6.06", "bsd4.2"; we do not claim to be SAS 9.4.
 """
 
 from __future__ import annotations
@@ -183,7 +185,7 @@ def compute_xpt_header(
 
 def _namestr(variable: XptVariable, index: int, position: int) -> bytes:
     numeric = variable.type == "Num"
-    fields = struct.pack(
+    return struct.pack(
         ">hhhh8s40s8shhh2s8shhi52s",
         1 if numeric else 2,  # ntype
         0,  # nhfun: always 0
@@ -194,7 +196,7 @@ def _namestr(variable: XptVariable, index: int, position: int) -> bytes:
         b" " * 8,  # nform: no format
         0,
         0,
-        1 if numeric else 0,  # nfj: numbers right-justified, text left
+        0,  # nfj: as SAS writes it for unformatted variables (ReadStat wrote 1 for numbers)
         b"\0\0",
         b" " * 8,  # niform: no informat
         0,
@@ -202,7 +204,6 @@ def _namestr(variable: XptVariable, index: int, position: int) -> bytes:
         position,  # npos: offset of the value in the observation
         b"\0" * 52,
     )
-    return fields
 
 
 def _positions(variables: Sequence[XptVariable]) -> list[tuple[XptVariable, int]]:
