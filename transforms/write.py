@@ -4,14 +4,8 @@ Like R's xportr, every step is driven by the variable metadata (transforms.metad
 is guessed from the data: the metadata says which columns exist, in what order, of what type and
 with what label. XPT rule violations are all collected before anything is written, then reported
 in one XptRuleError. Files are written beside their target and renamed onto it, so a crash never
-leaves a half-written dataset, and header date-times are stamped from the caller's timestamp so
-identical input gives identical bytes.
-
-XPT v5 layout facts used here (SAS TS-140): 80-byte records; record 0 the library header, records
-1-2 the first real header (created at record 1 bytes 64-80, modified at record 2 bytes 0-16),
-record 3 the member header, record 4 the descriptor header, records 5-6 the member's own header
-(same created/modified positions), record 7 the NAMESTR header (variable count at bytes 54-58),
-then one 140-byte NAMESTR per variable.
+leaves a half-written dataset. The XPT bytes themselves come from transforms.xpt, with the
+caller's timestamp in the header, so identical input gives identical bytes.
 """
 
 from __future__ import annotations
@@ -19,28 +13,30 @@ from __future__ import annotations
 import numbers
 import os
 import re
-import struct
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pyreadstat
 
 from transforms.findings import LINEAGE
+from transforms.xpt import (
+    IBM_LIMIT,
+    IBM_MIN,
+    XptVariable,
+    read_xpt_lengths,  # noqa: F401 -- part of this module's interface (define, tests)
+    write_xpt_file,
+)
 
 CHAR, NUM = "Char", "Num"
 XPT_NUM_LENGTH = 8  # full IBM double: shorter numerics lose precision
 XPT_MAX_VALUE_BYTES = 200
 XPT_MAX_NAME = 8
 XPT_MAX_LABEL = 40
-# IBM System/360 hexadecimal double range: anything outside is written as 0 or infinity.
-IBM_MAX = (1.0 - 16.0**-14) * 16.0**63
-IBM_MIN = 16.0**-65
 
 VIOLATION_COLUMNS = ["dataset", "variable", "rule", "value", "message"]
 
@@ -54,26 +50,6 @@ _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"))
 _QUOTES = ("'", '"')
 # Numeric kinds pandas.api.types.infer_dtype reports for columns we may cast to float64.
 _NUMERIC_KINDS = {"integer", "floating", "mixed-integer-float", "boolean", "decimal", "empty"}
-
-_RECORD = 80
-_LIBRARY_HEADER = b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!"
-_MEMBER_HEADER = b"HEADER RECORD*******MEMBER  HEADER RECORD!!!!!!!"
-_DSCRPTR_HEADER = b"HEADER RECORD*******DSCRPTR HEADER RECORD!!!!!!!"
-_NAMESTR_HEADER = b"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!"
-_HEADER_AT = {0: _LIBRARY_HEADER, 3 * _RECORD: _MEMBER_HEADER, 4 * _RECORD: _DSCRPTR_HEADER}
-_NAMESTR_HEADER_AT = 7 * _RECORD
-_NAMESTR_SIZE = 140
-# (offset, what) of the four ddMMMyy:hh:mm:ss fields pyreadstat fills with the wall clock.
-_DATETIME_FIELDS = (
-    (1 * _RECORD + 64, "library created"),
-    (2 * _RECORD + 0, "library modified"),
-    (5 * _RECORD + 64, "member created"),
-    (6 * _RECORD + 0, "member modified"),
-)
-_XPT_DATETIME = re.compile(rb"^\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d$")
-# Fixed English month names: strftime("%b") follows the locale.
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-
 
 class XptRuleError(ValueError):
     """A dataset breaks XPT v5 / FDA rules; `violations` holds every one (VIOLATION_COLUMNS)."""
@@ -98,7 +74,8 @@ def apply_variable_metadata(frame: pd.DataFrame, meta_for_dataset: pd.DataFrame)
 
     Missing variables become all-null columns. Char columns are `object` holding str or None
     (XPT cannot tell "" from missing, so "" becomes None and Parquet agrees with XPT); Num columns
-    are float64 (XPT has no integers). A Num column holding anything but numbers is left as it is
+    are float64 (XPT has no integers), with -0.0 and magnitudes below the IBM range (16**-65)
+    as 0.0, which is what the XPT holds. A Num column holding anything but numbers is left as it is
     for check_xpt_rules to report. Lineage columns are dropped; any other column the metadata
     does not define raises ValueError, since silently dropping data would hide a mapping bug.
     """
@@ -140,10 +117,16 @@ def _as_char(column: pd.Series) -> pd.Series:
 
 def _as_num(column: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-        return column.astype("float64")
+        return _as_ibm_zero(column.astype("float64"))
     if pd.api.types.infer_dtype(column, skipna=True) in _NUMERIC_KINDS:
-        return pd.Series(column.to_numpy(dtype="float64", na_value=np.nan), index=column.index)
+        values = column.to_numpy(dtype="float64", na_value=np.nan)
+        return _as_ibm_zero(pd.Series(values, index=column.index))
     return column
+
+
+def _as_ibm_zero(column: pd.Series) -> pd.Series:
+    # IBM doubles underflow to 0 and have no signed zero: Parquet must hold what the XPT holds.
+    return column.mask(column.abs() < IBM_MIN, 0.0)
 
 
 # --- length ---------------------------------------------------------------------------------
@@ -337,15 +320,14 @@ def _num_violations(dataset: str, variable: str, column: pd.Series) -> pd.DataFr
             "a Num variable holds a non-numeric value: convert or move it upstream "
             "(e.g. a result with an operator belongs in --STRESC)",
         )
-    magnitude = column.abs()
-    out_of_range = ~np.isfinite(column) & column.notna()
-    out_of_range |= (magnitude > IBM_MAX) | ((magnitude > 0) & (magnitude < IBM_MIN))
+    # Infinities and magnitudes of 16**63 or more; tiny ones are not listed: they underflow to 0.
+    out_of_range = column.abs() >= IBM_LIMIT
     return _value_violations(
         dataset,
         variable,
         "num_range",
         column[out_of_range],
-        f"outside the range XPT (IBM) numbers can hold ({IBM_MIN:.1e} to {IBM_MAX:.1e})",
+        f"outside the range XPT (IBM) numbers can hold (magnitude below {IBM_LIMIT:.4e})",
     )
 
 
@@ -446,8 +428,8 @@ def write_xpt(
 ) -> dict[str, int]:
     """Write one SDTM dataset as SAS XPORT v5 at `path`; returns the variable lengths.
 
-    `timestamp` is stamped into the header's created/modified fields (aware datetimes are
-    converted to UTC), so identical input gives identical bytes. Raises XptRuleError listing
+    `timestamp` is the header's created/modified date-time (aware datetimes are converted to
+    UTC), so identical input gives identical bytes. Raises XptRuleError listing
     every violation (including a file name other than `<dataset>.xpt`) before writing.
     """
     dataset = dataset.upper()
@@ -459,26 +441,13 @@ def write_xpt(
     if not violations.empty:
         raise XptRuleError(dataset, violations)
     lengths = compute_variable_lengths(data, meta)
-    stamp = compute_xpt_datetime(timestamp)
-
-    def write(tmp: Path) -> None:
-        pyreadstat.write_xport(
-            data,
-            tmp,
-            file_format_version=5,
-            table_name=dataset,
-            file_label=dataset_label,
-            column_labels=list(meta["label"]),
-        )
-        _stamp_xpt_header(tmp, stamp)
-        written = read_xpt_lengths(tmp)
-        if written != lengths:
-            raise RuntimeError(
-                f"{dataset}: pyreadstat wrote lengths {written}, expected {lengths}; "
-                "the pyreadstat release may have changed how it sizes character variables"
-            )
-
-    _write_atomically(path, write)
+    variables = [
+        XptVariable(v.variable, v.label, v.type, lengths[v.variable]) for v in meta.itertuples()
+    ]
+    _write_atomically(
+        path,
+        lambda tmp: write_xpt_file(tmp, data, variables, dataset, dataset_label, timestamp),
+    )
     return lengths
 
 
@@ -568,72 +537,6 @@ def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-# --- XPT header bytes -----------------------------------------------------------------------
-
-
-def compute_xpt_datetime(timestamp: datetime) -> bytes:
-    """`timestamp` as the 16-byte XPT header field ddMMMyy:hh:mm:ss (e.g. 25NOV26:08:56:20)."""
-    if timestamp.tzinfo is not None:
-        timestamp = timestamp.astimezone(UTC).replace(tzinfo=None)
-    t = timestamp
-    date = f"{t.day:02d}{_MONTHS[t.month - 1]}{t.year % 100:02d}"
-    return f"{date}:{t.hour:02d}:{t.minute:02d}:{t.second:02d}".encode("ascii")
-
-
-def read_xpt_datetimes(path: Path) -> dict[str, str]:
-    """The four header date-time fields of a v5 XPT file, by name (e.g. "member created")."""
-    head = _read_header(Path(path))
-    return {what: head[at : at + 16].decode("ascii") for at, what in _DATETIME_FIELDS}
-
-
-def read_xpt_lengths(path: Path) -> dict[str, int]:
-    """Variable name -> stored length, read from the NAMESTR records of a v5 XPT file."""
-    with open(path, "rb") as handle:
-        # Only the header is read: the observations can be gigabytes.
-        handle.seek(_NAMESTR_HEADER_AT)
-        header = handle.read(_RECORD)
-        if not header.startswith(_NAMESTR_HEADER):
-            raise ValueError(f"{path}: no NAMESTR header at byte {_NAMESTR_HEADER_AT}")
-        count = int(header[54:58])
-        namestrs = handle.read(count * _NAMESTR_SIZE)
-    lengths = {}
-    for i in range(count):
-        record = namestrs[i * _NAMESTR_SIZE : (i + 1) * _NAMESTR_SIZE]
-        # ntype, nhfun, nlng, nvar0 are big-endian shorts; nname (8 bytes) follows.
-        _, _, length, _ = struct.unpack(">hhhh", record[:8])
-        lengths[record[8:16].decode("ascii").rstrip()] = length
-    return lengths
-
-
-def _stamp_xpt_header(path: Path, stamp: bytes) -> None:
-    with open(path, "rb+") as handle:
-        head = handle.read(_NAMESTR_HEADER_AT)
-        _verify_header(path, head)
-        for at, _ in _DATETIME_FIELDS:
-            handle.seek(at)
-            handle.write(stamp)
-
-
-def _read_header(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        head = handle.read(_NAMESTR_HEADER_AT)
-    _verify_header(path, head)
-    return head
-
-
-def _verify_header(path: Path, head: bytes) -> None:
-    # Refuse to patch bytes we do not recognise: a new pyreadstat layout must fail loudly.
-    for at, expected in _HEADER_AT.items():
-        if head[at : at + len(expected)] != expected:
-            raise ValueError(f"{path}: expected {expected!r} at byte {at}; not an XPT v5 file?")
-    for at, what in _DATETIME_FIELDS:
-        if not _XPT_DATETIME.match(head[at : at + 16]):
-            raise ValueError(
-                f"{path}: the {what} field at byte {at} is {head[at : at + 16]!r}, not a "
-                "ddMMMyy:hh:mm:ss date-time"
-            )
 
 
 # --- helpers --------------------------------------------------------------------------------
