@@ -168,7 +168,7 @@ def test_lb_keeps_the_collected_range_but_no_standard_range_for_a_result_beyond_
             for result in ("<5", ">1000", "35")
         ],
     )
-    lb = build_lb(standardise_labs(labs, STUDY), dm, STUDY, NO_UNSCHEDULED).set_index("LBORRES")
+    lb = build_lb(standardise("labs", labs), dm, STUDY, NO_UNSCHEDULED).set_index("LBORRES")
     assert lb.loc[["<5", ">1000"], ["LBORNRLO", "LBORNRHI"]].values.tolist() == [["7", "40"], ["7", "40"]]
     assert lb.loc[["<5", ">1000"], ["LBSTNRLO", "LBSTNRHI"]].isna().all().all()
     assert lb.loc["35", ["LBSTNRLO", "LBSTNRHI", "LBNRIND"]].tolist() == [7.0, 40.0, "NORMAL"]

@@ -205,7 +205,7 @@ def test_values_that_used_to_stop_or_slip_through_are_findings_and_the_run_publi
     held = set(findings.loc[(findings["file"] == LABS_CSV_NAME) & (findings["severity"] == "ERROR"), "row"])
     assert {row[long_reason], row[huge]} <= held and row[zwsp] not in held and row[control] not in held
 
-    lb, _ = pyreadstat.read_xport(run / "xpt" / "lb.xpt")
+    lb, _ = pyreadstat.read_xport(next(run.glob("m5/datasets/*/tabulations/sdtm")) / "lb.xpt")
     subject = frames["Labs"].at[zwsp, "Subject"].replace("\u200b", "")
     assert (lb["USUBJID"].str.endswith("-" + subject)).any()
     assert not lb["USUBJID"].str.contains("\u200b").any()

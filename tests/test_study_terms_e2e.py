@@ -74,7 +74,7 @@ def test_the_study_terms_raise_no_codelist_or_result_error(run):
 
 
 def test_lb_carries_the_declared_standard_results(run):
-    lb, _ = pyreadstat.read_xport(str(run / "xpt" / "lb.xpt"))
+    lb, _ = pyreadstat.read_xport(str(_sdtm(run) / "lb.xpt"))
     got = lb[lb["LBORRES"].isin(REWRITTEN.values())].set_index("LBORRES")
     assert got.loc["TND", "LBSTRESC"] == "NOT DETECTED" and pd.isna(got.loc["TND", "LBSTRESN"])
     assert got.loc["Negative", "LBSTRESC"] == "NEGATIVE" and pd.isna(got.loc["Negative", "LBSTRESN"])
@@ -86,7 +86,7 @@ def test_lb_carries_the_declared_standard_results(run):
 
 
 def test_define_marks_the_extension_and_lists_the_sponsor_codelist(run):
-    document = (run / "define.xml").read_bytes()
+    document = (_sdtm(run) / "define.xml").read_bytes()
     assert check_define_schema(document, DEFINE_SCHEMA) == []
     root = etree.fromstring(document)
     unit = root.find(".//odm:CodeList[@OID='CL.UNIT']", NS)
@@ -98,3 +98,8 @@ def test_define_marks_the_extension_and_lists_the_sponsor_codelist(run):
     assert all(i.get(EXTENDED) is None for i in items) and lbcat.find("odm:Alias", NS) is None
     lbcat_item = root.find(".//odm:ItemDef[@OID='IT.LB.LBCAT']", NS)
     assert lbcat_item.find("odm:CodeListRef", NS).get("CodeListOID") == "CL.LBCAT"
+
+
+def _sdtm(run):
+    """The run's submission folder (m5/datasets/<study>/tabulations/sdtm)."""
+    return next(run.glob("m5/datasets/*/tabulations/sdtm"))

@@ -446,7 +446,7 @@ def _labs_section(lb: pd.DataFrame, arms_of: pd.DataFrame, arms: list, visits: p
         ranges = lb.loc[(lb["LBTESTCD"] == test.LBTESTCD) & (lb["LBSTRESU"].fillna("") == test.LBSTRESU),
                         ["LBSTNRLO", "LBSTNRHI"]].drop_duplicates()
         parts.append(f'<h3 id="lab-{html.escape(test.LBTESTCD)}">{html.escape(title)}</h3>')
-        note = f"Unit: {html.escape(test.LBSTRESU) or 'none'}. Reference range (records): {html.escape(test.ranges) or 'none given'}."
+        note = f"Standard unit: {html.escape(test.LBSTRESU) or 'none'}. Reference range (records): {html.escape(test.ranges) or 'none given'}."
         if other:
             note += f" {other} results in another unit are not plotted."
         parts.append(f'<p class="meta">{note}</p>')
