@@ -175,8 +175,11 @@ def check_meld_consistency(
         expected["dialysis_flag"].map({"Y": True, "N": False}).astype("boolean"),
     )
     reported = rs.loc[rs["RSTESTCD"] == MELD_TESTCD, ["USUBJID", "VISITNUM", "VISIT", "RSSTRESN", *LINEAGE]]
-    compared = expected.merge(
-        reported, on=["USUBJID", "VISITNUM"], how="outer", suffixes=("", "_rs"), indicator=True
+    # object keys: an empty side (a rejected sheet) has Arrow text columns with no chunks, which
+    # pandas cannot join
+    compared = expected.astype({"USUBJID": object}).merge(
+        reported.astype({"USUBJID": object}), on=["USUBJID", "VISITNUM"], how="outer",
+        suffixes=("", "_rs"), indicator=True,
     )
     ours = compared["expected"].to_numpy(dtype="float64", na_value=np.nan)
     theirs = compared["RSSTRESN"].to_numpy(dtype="float64", na_value=np.nan)
