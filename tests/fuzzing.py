@@ -96,7 +96,8 @@ def apply_file_mutation(folder: Path, mutation: str, rng: random.Random) -> None
         labs.write_text(out.getvalue(), encoding="utf-8")
     elif mutation == "stray_file":
         name = rng.choice(["notes.txt", ".DS_Store", "~$site01.xlsx", "README", "empty.csv", "image.png"])
-        alphabet = string.ascii_letters + string.digits + string.punctuation + " \n"
+        # notes a person writes (no quote characters: a stray text's CSV reading is not the point)
+        alphabet = string.ascii_letters + string.digits + " .,;:-_/()\n"
         body = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 200)))
         (folder / name).write_text(body, encoding="utf-8")
     elif mutation == "duplicate_file":
