@@ -37,8 +37,8 @@ from transforms.ingest import Export, read_export
 from transforms.mapping import map_domains
 from transforms.package import read_transliteration, write_package
 from transforms.publish import (
-    compute_run_id,
-    compute_versions,
+    RunFailed,
+    compute_run_identity,
     find_published_run,
     hold_output_lock,
     link_input_snapshot,
@@ -49,10 +49,6 @@ from transforms.reconcile import check_reconciliation, format_reconciliation, re
 from transforms.standardise_sheets import standardise_export
 from transforms.study import MAPPINGS_DIR, Study, read_study
 from transforms.validate import validate_export
-
-
-class RunFailed(RuntimeError):
-    """The run could not produce a trustworthy package; nothing was published."""
 
 
 # Frames are large and change every night: hashing them for Prefect's cache costs more than the
@@ -123,8 +119,7 @@ def sdtmflow_run(input_dir: Path, output_dir: Path, study_dir: Path) -> str:
         clear_leftovers(output_dir)
         study = load_study(study_dir)
         inputs = archive(input_dir, output_dir)
-        versions = compute_versions(study_dir, MAPPINGS_DIR)
-        run_id = compute_run_id(inputs, input_dir, versions)
+        run_id, versions = compute_run_identity(inputs, input_dir, study_dir, MAPPINGS_DIR)
         published = find_published_run(output_dir, run_id)
         if published is not None:
             return finish_unchanged(output_dir, published, study.studyid)
