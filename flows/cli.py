@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import errno
 import getpass
+import logging
 import os
 import sys
 import tempfile
@@ -47,6 +48,9 @@ _OS_ERROR_ADVICE = {
     errno.ENOENT: "it does not exist: check the path",
     errno.EEXIST: "a file is in the way: move it or choose another folder",
 }
+
+
+_OUR_PACKAGES = tuple(Path(__file__).resolve().parents[1] / p for p in ("transforms", "flows", "expectations"))
 
 
 class Problem(Exception):
@@ -135,7 +139,7 @@ def describe_failure(error: BaseException, args: argparse.Namespace) -> tuple[in
         return EXIT_LOCKED, str(error)
     if isinstance(error, RunFailed):
         return EXIT_FAILED, f"run failed: {error}"
-    if isinstance(error, OSError) and error.filename is not None:
+    if isinstance(error, OSError) and (error.filename is not None or error.errno in _TRANSIENT_ERRNOS):
         return describe_os_error(error, args)
     if isinstance(error, (OSError, ValueError)) and raised_by_our_code(error):
         # a configuration error we raised ourselves carries its fix in the message
@@ -145,8 +149,11 @@ def describe_failure(error: BaseException, args: argparse.Namespace) -> tuple[in
 
 
 def describe_os_error(error: OSError, args: argparse.Namespace) -> tuple[int, str]:
-    path = Path(error.filename)
-    flag = name_option(path, args)
+    """A write that found the disk full often names no file: everything is written under OUT."""
+    if error.filename is not None:
+        path, flag = Path(error.filename), name_option(Path(error.filename), args)
+    else:
+        path, flag = Path(getattr(args, "output", ".")), " (--output)"
     advice = _OS_ERROR_ADVICE.get(error.errno, "check that path").format(user=_user())
     code = EXIT_FAILED if error.errno in _TRANSIENT_ERRNOS else EXIT_CONFIGURATION
     what = (error.strerror or type(error).__name__).lower()
@@ -167,10 +174,11 @@ def raised_by_our_code(error: BaseException) -> bool:
     """Whether the innermost frame of the traceback is in transforms/, flows/ or expectations/:
     a `raise` we wrote (with its message), not a library tripping over a bug of ours."""
     frames = traceback.extract_tb(error.__traceback__)
-    if not frames:
-        return False
-    ours = [Path(__file__).resolve().parents[1] / package for package in ("transforms", "flows", "expectations")]
-    return any(folder in Path(frames[-1].filename).resolve().parents for folder in ours)
+    return bool(frames) and is_our_code(frames[-1].filename)
+
+
+def is_our_code(filename: str) -> bool:
+    return any(folder in Path(filename).resolve().parents for folder in _OUR_PACKAGES)
 
 
 def log_path_for(args: argparse.Namespace) -> Path:
@@ -181,13 +189,35 @@ def log_path_for(args: argparse.Namespace) -> Path:
     return args.log_path
 
 
+def find_file_in_traceback(error: BaseException, folder: Path) -> Path | None:
+    """The file under `folder` a library was reading when it raised `error`: a parse error of
+    tomllib or pandas does not name the file, but the reader's frame holds its path (or the open
+    file). Only frames below our innermost one count: a path merely lying around in our code
+    (the previous table read) would name the wrong file."""
+    folder = Path(folder).resolve()
+    frames = [frame for frame, _ in traceback.walk_tb(error.__traceback__)]
+    ours = [i for i, frame in enumerate(frames) if is_our_code(frame.f_code.co_filename)]
+    for frame in reversed(frames[ours[-1] + 1:] if ours else frames):
+        for value in frame.f_locals.values():
+            candidate = value if isinstance(value, (str, Path)) else getattr(value, "name", None)
+            if not isinstance(candidate, (str, Path)) or len(str(candidate)) > 4096:
+                continue
+            try:
+                path = Path(candidate).resolve()
+            except (OSError, ValueError):
+                continue
+            if folder in path.parents and path.is_file():
+                return path
+    return None
+
+
 def choose_log_path(output_dir: Path | None) -> Path:
     """OUT/logs/run-<UTC time>-<pid>.log, or the same name in the temporary folder when OUT
     cannot hold it (missing permissions, a file in the way, a full disk, no OUT for this
     command). The file itself is created only when something is written to it."""
     name = f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
     if output_dir is not None:
-        folder = Path(output_dir) / LOGS_DIR
+        folder = Path(output_dir).absolute() / LOGS_DIR
         try:
             folder.mkdir(parents=True, exist_ok=True)
             if os.access(folder, os.W_OK | os.X_OK):
@@ -265,9 +295,12 @@ def check_run_arguments(args: argparse.Namespace) -> None:
         if isinstance(problem, (OSError, ValueError)) and raised_by_our_code(problem):
             raise Problem(str(problem)) from problem
         details = write_traceback(problem, log_path_for(args))
+        where = find_file_in_traceback(problem, args.study) or args.study
+        what = (f"the column or key {problem} is missing" if isinstance(problem, KeyError)
+                else f"{type(problem).__name__}: {problem}")
         raise Problem(
-            f"the study folder {args.study} cannot be read (--study): {type(problem).__name__}: "
-            f"{problem}. Compare it with the bundled mappings/ucmsc-esld/; details in {details}"
+            f"{where} cannot be read (--study): {what}. "
+            f"Compare it with the bundled mappings/ucmsc-esld/; details in {details}"
         ) from problem
 
 
@@ -292,12 +325,14 @@ def finish_if_unchanged(input_dir: Path, output_dir: Path, study_dir: Path) -> s
 
 def prepare_flow(args: argparse.Namespace) -> Callable[[], str]:
     """Start Prefect's server in another process while this one imports the flow (Prefect, Great
-    Expectations, the stages: ~4 s); returns the call that runs the flow once the server answers
-    and stops the server afterwards."""
+    Expectations, the stages: ~4 s); returns the call that runs the flow once the server answers."""
     from flows.embedded_server import EmbeddedServer, find_configured_api_url
 
     log_path = log_path_for(args)
-    server = None if find_configured_api_url() else EmbeddedServer(log_path).start()
+    # Prefect already imported means an in-process caller (a test harness, a notebook) with its
+    # own settings: leave the server to Prefect then.
+    spawn = "prefect" not in sys.modules and not find_configured_api_url()
+    server = EmbeddedServer(log_path).start() if spawn else None
     try:
         from flows.pipeline import sdtmflow_run
 
@@ -310,56 +345,48 @@ def prepare_flow(args: argparse.Namespace) -> Callable[[], str]:
         raise
 
     def start_flow() -> str:
-        try:
-            return sdtmflow_run(input_dir=args.input, output_dir=args.output, study_dir=args.study)
-        finally:
-            if server is not None:
-                server.stop()
+        # the server is stopped at exit (EmbeddedServer.start registered it before Prefect was
+        # imported, so it runs after Prefect has flushed its logs and events to it)
+        return sdtmflow_run(input_dir=args.input, output_dir=args.output, study_dir=args.study)
 
     return start_flow
 
 
 def route_prefect_logging(log_path: Path) -> None:
-    """Prefect logs a failed task or flow at ERROR with its traceback on the console; the CLI
-    prints its own line instead. Every Prefect record still goes, whole, to the run's log file
-    and to the Prefect API (the UI); the console keeps warnings, without tracebacks."""
-    import logging
-
+    """Prefect logs a failed task or flow at ERROR with its traceback on the console, Great
+    Expectations its own errors; the CLI prints one line instead. Every record still goes,
+    whole, to the run's log file (and Prefect's to its API, the UI); the console keeps
+    warnings, without tracebacks."""
     root = logging.getLogger()
     for handler in root.handlers:
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-            handler.addFilter(_console_filter)
+            handler.addFilter(lambda record: record.levelno < logging.ERROR)
             handler.setFormatter(_WithoutTraceback(handler.formatter))
-    log_file = logging.FileHandler(log_path, delay=True, encoding="utf-8")
+    log_file = _QuietFileHandler(log_path, delay=True, encoding="utf-8")
     log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(log_file)
 
 
-def _console_filter(record) -> bool:
-    """Failure reports of flow and task runs stay off the console (the CLI's line says it)."""
-    import logging
+class _QuietFileHandler(logging.FileHandler):
+    """A log file that cannot be written (the disk that is full) must not print logging's own
+    traceback on the console; the CLI's line names the problem."""
 
-    return not (record.levelno >= logging.ERROR and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")))
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 — logging's name
+        pass
 
 
-class _WithoutTraceback:
-    """A formatter that formats a copy of the record without exception or stack, so other
-    handlers (log file, API) still get the traceback."""
+class _WithoutTraceback(logging.Formatter):
+    """Formats a copy of the record without exception or stack with the handler's own
+    formatter, so the other handlers (log file, API) still get the traceback."""
 
-    def __init__(self, formatter):
-        import logging
+    def __init__(self, formatter: logging.Formatter | None):
+        super().__init__()
+        self.inner = formatter or logging.Formatter()
 
-        self.formatter = formatter or logging.Formatter()
-
-    def format(self, record) -> str:
-        import logging
-
+    def format(self, record: logging.LogRecord) -> str:
         bare = logging.makeLogRecord(record.__dict__)
         bare.exc_info, bare.exc_text, bare.stack_info = None, None, None
-        return self.formatter.format(bare)
-
-    def __getattr__(self, name):
-        return getattr(self.formatter, name)
+        return self.inner.format(bare)
 
 
 def _serve(args: argparse.Namespace) -> int:
