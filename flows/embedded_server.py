@@ -107,6 +107,7 @@ class EmbeddedServer:
         )
 
     def stop(self) -> None:
+        """Stop the server; a log file left empty (a run without a word to say) is removed."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -115,6 +116,11 @@ class EmbeddedServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        try:
+            if self.log_path.stat().st_size == 0:
+                self.log_path.unlink()
+        except OSError:
+            pass
 
 
 def _free_port() -> int:
