@@ -228,16 +228,18 @@ def choose_log_path(output_dir: Path | None) -> Path:
 
 
 def write_traceback(error: BaseException, log_path: Path) -> Path:
-    """Append the traceback to the run's log (or, when even that fails, a fresh temporary file)."""
-    text = "".join(traceback.format_exception(error))
-    for path in (log_path, Path(tempfile.mkstemp(prefix="sdtmflow-internal-", suffix=".log")[1])):
-        try:
-            with Path(path).open("a", encoding="utf-8") as handle:
-                handle.write(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} internal error\n{text}")
-            return Path(path)
-        except OSError:
-            continue
-    return Path(log_path)
+    """Append the traceback to the run's log, or (that disk full too) to a fresh temporary file."""
+    text = f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} internal error\n"
+    text += "".join(traceback.format_exception(error))
+    try:
+        with Path(log_path).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+        return Path(log_path)
+    except OSError:
+        descriptor, fallback = tempfile.mkstemp(prefix="sdtmflow-internal-", suffix=".log")
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return Path(fallback)
 
 
 def _user() -> str:
