@@ -1,5 +1,13 @@
-"""The `sdtmflow` command: `sample` writes the bundled kind of site export, `run` builds a package,
-`convert` turns one dataset into another format (XPT <-> Dataset-JSON).
+"""The `sdtmflow` command line: run, check-study, new-study, sample, convert, serve.
+
+`run` builds a package; `check-study` / `new-study` check and start a study folder; `sample`
+writes a site export; `convert` turns one dataset into another format (XPT <-> Dataset-JSON);
+`serve` runs the nightly deployment.
+
+The operator never sees a traceback: a data or environment problem is one line naming the path
+and what to do (exit 1 or 2), a bug of ours is "internal error — please report" with the log file
+that holds the traceback (exit 1). `run` decides "unchanged" from the input hashes before Prefect
+or Great Expectations is imported, and otherwise starts Prefect's server while it imports them.
 
 Prefect and Great Expectations settings that must be in place before either is imported are set
 here, first: no telemetry leaves the machine (and Prefect's heartbeat stops logging a spurious
@@ -9,9 +17,16 @@ here, first: no telemetry leaves the machine (and Prefect's heartbeat stops logg
 from __future__ import annotations
 
 import argparse
+import errno
+import getpass
+import logging
 import os
 import sys
-from datetime import datetime
+import tempfile
+import traceback
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import datetime, timezone
 from pathlib import Path
 
 _QUIET_DEFAULTS = {
@@ -21,6 +36,33 @@ _QUIET_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_LOGGING_LEVEL": "WARNING",
 }
+EXIT_FAILED, EXIT_CONFIGURATION, EXIT_LOCKED = 1, 2, 3
+LOGS_DIR = "logs"
+# An OSError of these kinds may pass (space freed, the share back): the run failed, try again.
+# Any other is a path to fix: a configuration problem.
+_TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ESTALE}
+_OS_ERROR_ADVICE = {
+    errno.EACCES: "give the user running sdtmflow ({user}) access to it, or choose another folder",
+    errno.EPERM: "give the user running sdtmflow ({user}) access to it, or choose another folder",
+    errno.EROFS: "it is on a read-only filesystem: choose a writable folder",
+    errno.ENOSPC: "the disk is full: free space there (or choose another --output) and run again",
+    errno.EDQUOT: "the disk quota is used up: free space there (or choose another --output) and run again",
+    errno.ENOTDIR: "a part of that path is a file, not a folder: give a folder",
+    errno.EISDIR: "it is a folder where a file was expected",
+    errno.ENOENT: "it does not exist: check the path",
+    errno.EEXIST: "a file is in the way: move it or choose another folder",
+}
+
+
+_OUR_PACKAGES = tuple(Path(__file__).resolve().parents[1] / p for p in ("transforms", "flows", "expectations"))
+
+
+class Problem(Exception):
+    """A problem the operator can fix, already worded; `exit_code` 1 (run failed) or 2 (configuration)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_CONFIGURATION):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def configure_environment() -> None:
@@ -29,8 +71,8 @@ def configure_environment() -> None:
         os.environ.setdefault(name, value)
 
 
-def main(argv: list[str] | None = None) -> int:
-    configure_environment()
+def build_parser() -> argparse.ArgumentParser:
+    """One sub-parser per command; each names its handler (`set_defaults(handler=...)`)."""
     from transforms.study import DEFAULT_STUDY_DIR
 
     parser = argparse.ArgumentParser(prog="sdtmflow", description=__doc__.splitlines()[0])
@@ -44,6 +86,27 @@ def main(argv: list[str] | None = None) -> int:
         "--study", type=Path, default=None,
         help="generate the export from this study folder's spec (sheets, headers, visits, tests, arms)",
     )
+    sample.set_defaults(handler=_sample)
+
+    check = commands.add_parser("check-study", help="report every problem of a study folder (exit 2 if any)")
+    check.add_argument("study", type=Path, help="the study folder, e.g. mappings/<study>")
+    check.set_defaults(handler=lambda args: _check_study(args.study))
+
+    new = commands.add_parser("new-study", help="write a study folder to edit, which check-study accepts")
+    new.add_argument("study", type=Path, help="the new study folder, e.g. mappings/<study>")
+    new.add_argument("--studyid", default=None, help="STUDYID (default: the folder's name, upper case)")
+    new.set_defaults(handler=_new_study)
+
+    convert = commands.add_parser(
+        "convert", help="convert one dataset between SAS XPT v5 and CDISC Dataset-JSON v1.1 (JSON or NDJSON)"
+    )
+    convert.add_argument("file", type=Path, help="FILE.xpt, FILE.json or FILE.ndjson")
+    convert.add_argument("--to", required=True, choices=sorted(_CONVERT_SUFFIXES), help="the format to write")
+    convert.add_argument(
+        "--output", type=Path,
+        help="file to write (default: beside FILE, same name; an XPT is named <dataset>.xpt, as FDA requires)",
+    )
+    convert.set_defaults(handler=_convert)
 
     run = commands.add_parser("run", help="build and publish the SDTM package from a site export")
     run.add_argument(
@@ -55,14 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         "--study", type=Path, default=DEFAULT_STUDY_DIR,
         help="study configuration folder under mappings/ (default: the bundled UC-MSC study)",
     )
+    run.set_defaults(handler=_run)
 
-    new = commands.add_parser("new-study", help="write a study folder to edit, which check-study accepts")
-    new.add_argument("study", type=Path, help="the new study folder, e.g. mappings/<study>")
-    new.add_argument("--studyid", default=None, help="STUDYID (default: the folder's name, upper case)")
-
-    check = commands.add_parser("check-study", help="report every problem of a study folder (exit 2 if any)")
-    check.add_argument("study", type=Path, help="the study folder, e.g. mappings/<study>")
-
+    # the defaults live in flows/serve.py, which imports nothing heavy at module level
     from flows.serve import DEFAULT_CRON, DEFAULT_DEPLOYMENT, DEFAULT_TIMEZONE
 
     serve = commands.add_parser(
@@ -77,39 +135,156 @@ def main(argv: list[str] | None = None) -> int:
         "--timezone", default=DEFAULT_TIMEZONE, help=f"IANA timezone of the cron (default: {DEFAULT_TIMEZONE})"
     )
     serve.add_argument("--name", default=DEFAULT_DEPLOYMENT, help=f"deployment name (default: {DEFAULT_DEPLOYMENT})")
-
-    convert = commands.add_parser(
-        "convert", help="convert one dataset between SAS XPT v5 and CDISC Dataset-JSON v1.1 (JSON or NDJSON)"
-    )
-    convert.add_argument("file", type=Path, help="FILE.xpt, FILE.json or FILE.ndjson")
-    convert.add_argument("--to", required=True, choices=sorted(_CONVERT_SUFFIXES), help="the format to write")
-    convert.add_argument(
-        "--output", type=Path,
-        help="file to write (default: beside FILE, same name; an XPT is named <dataset>.xpt, as FDA requires)",
-    )
-
-    args = parser.parse_args(argv)
-    if args.command == "convert":
-        return _convert(args)
-    if args.command == "sample":
-        return _sample(args)
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "check-study":
-        return _check_study(args.study)
-    if args.command == "new-study":
-        return _new_study(args.study, args.studyid)
-    return _run(args)
+    serve.set_defaults(handler=_serve)
+    return parser
 
 
-def _new_study(study_dir: Path, studyid: str | None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    configure_environment()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("sdtmflow: interrupted; nothing was published", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 — the boundary: no traceback reaches the console
+        code, message = describe_failure(error, args)
+        print(f"sdtmflow: {message}", file=sys.stderr)
+        return code
+
+
+def describe_failure(error: BaseException, args: argparse.Namespace) -> tuple[int, str]:
+    """(exit code, one-line message) for an exception that reached the command line. Ours to
+    fix (a bug) unless it is a worded problem, a locked or failed run, or an OSError on a path."""
+    from flows.embedded_server import ServerDidNotStart
+    from transforms.publish import OutputLocked, RunFailed
+
+    if isinstance(error, Problem):
+        return error.exit_code, str(error)
+    if isinstance(error, ServerDidNotStart):
+        return EXIT_FAILED, f"run failed, nothing published: {error}"
+    if isinstance(error, OutputLocked):
+        return EXIT_LOCKED, str(error)
+    if isinstance(error, RunFailed):
+        return EXIT_FAILED, f"run failed: {error}"
+    if isinstance(error, OSError) and (error.filename is not None or error.errno in _TRANSIENT_ERRNOS):
+        return describe_os_error(error, args)
+    if isinstance(error, (OSError, ValueError)) and raised_by_our_code(error):
+        # a configuration error we raised ourselves carries its fix in the message
+        return EXIT_CONFIGURATION, str(error)
+    path = write_traceback(error, log_path_for(args))
+    return EXIT_FAILED, f"internal error — please report; details in {path}"
+
+
+def describe_os_error(error: OSError, args: argparse.Namespace) -> tuple[int, str]:
+    """A write that found the disk full often names no file: everything is written under OUT."""
+    if error.filename is not None:
+        path, flag = Path(error.filename), name_option(Path(error.filename), args)
+    else:
+        path, flag = Path(getattr(args, "output", ".")), " (--output)"
+    advice = _OS_ERROR_ADVICE.get(error.errno, "check that path").format(user=_user())
+    code = EXIT_FAILED if error.errno in _TRANSIENT_ERRNOS else EXIT_CONFIGURATION
+    what = (error.strerror or type(error).__name__).lower()
+    return code, f"cannot use {path}{flag}: {what}; {advice}. Nothing was published."
+
+
+def name_option(path: Path, args: argparse.Namespace) -> str:
+    """` (--input)` etc. when `path` is inside (or is) the folder given by that option."""
+    resolved = path.absolute()
+    for option in ("input", "output", "study"):
+        folder = getattr(args, option, None)
+        if folder is not None and (resolved == Path(folder).absolute() or Path(folder).absolute() in resolved.parents):
+            return f" (--{option})"
+    return ""
+
+
+def raised_by_our_code(error: BaseException) -> bool:
+    """Whether the innermost frame of the traceback is in transforms/, flows/ or expectations/:
+    a `raise` we wrote (with its message), not a library tripping over a bug of ours."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and is_our_code(frames[-1].filename)
+
+
+def is_our_code(filename: str) -> bool:
+    return any(folder in Path(filename).resolve().parents for folder in _OUR_PACKAGES)
+
+
+def log_path_for(args: argparse.Namespace) -> Path:
+    """This command's log file, chosen on first use (so a run stopped by a bad argument creates
+    nothing): see choose_log_path."""
+    if getattr(args, "log_path", None) is None:
+        args.log_path = choose_log_path(getattr(args, "output", None) if args.command == "run" else None)
+    return args.log_path
+
+
+def find_file_in_traceback(error: BaseException, folder: Path) -> Path | None:
+    """The file under `folder` a library was reading when it raised `error`: a parse error of
+    tomllib or pandas does not name the file, but the reader's frame holds its path (or the open
+    file). Only frames below our innermost one count: a path merely lying around in our code
+    (the previous table read) would name the wrong file."""
+    folder = Path(folder).resolve()
+    frames = [frame for frame, _ in traceback.walk_tb(error.__traceback__)]
+    ours = [i for i, frame in enumerate(frames) if is_our_code(frame.f_code.co_filename)]
+    for frame in reversed(frames[ours[-1] + 1:] if ours else frames):
+        for value in frame.f_locals.values():
+            candidate = value if isinstance(value, (str, Path)) else getattr(value, "name", None)
+            if not isinstance(candidate, (str, Path)) or len(str(candidate)) > 4096:
+                continue
+            try:
+                path = Path(candidate).resolve()
+            except (OSError, ValueError):
+                continue
+            if folder in path.parents and path.is_file():
+                return path
+    return None
+
+
+def choose_log_path(output_dir: Path | None) -> Path:
+    """OUT/logs/run-<UTC time>-<pid>.log, or the same name in the temporary folder when OUT
+    cannot hold it (missing permissions, a file in the way, a full disk, no OUT for this
+    command). The file itself is created only when something is written to it."""
+    name = f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
+    if output_dir is not None:
+        folder = Path(output_dir).absolute() / LOGS_DIR
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if os.access(folder, os.W_OK | os.X_OK):
+                return folder / name
+        except OSError:
+            pass
+    return Path(tempfile.gettempdir()) / f"sdtmflow-{name}"
+
+
+def write_traceback(error: BaseException, log_path: Path) -> Path:
+    """Append the traceback to the run's log, or (that disk full too) to a fresh temporary file."""
+    text = f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} internal error\n"
+    text += "".join(traceback.format_exception(error))
+    try:
+        with Path(log_path).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+        return Path(log_path)
+    except OSError:
+        descriptor, fallback = tempfile.mkstemp(prefix="sdtmflow-internal-", suffix=".log")
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return Path(fallback)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def _new_study(args: argparse.Namespace) -> int:
     from transforms.study_skeleton import write_study_skeleton
 
+    study_dir, studyid = args.study, args.studyid
     try:
         written = write_study_skeleton(study_dir, studyid or study_dir.name.upper())
     except (FileExistsError, OSError) as problem:
-        print(f"sdtmflow: {problem}", file=sys.stderr)
-        return 2
+        raise Problem(str(problem)) from problem
     for path in written:
         print(path)
     print(f"next: edit the files above (docs/new-study.md), then: sdtmflow check-study {study_dir}")
@@ -127,17 +302,6 @@ def _check_study(study_dir: Path) -> int:
         print(f"sdtmflow: {len(problems)} problem(s) in study folder {study_dir}: nothing was run", file=sys.stderr)
         return 2
     print(f"study folder {study_dir}: no problem found")
-    return 0
-
-
-def _sample(args: argparse.Namespace) -> int:
-    if args.study is not None:
-        return _sample_study(args)
-    from transforms.sample_export import generate_sample_export, write_sample_export
-
-    written = write_sample_export(generate_sample_export(args.subjects, args.seed), args.output)
-    for path in written:
-        print(path)
     return 0
 
 
@@ -159,44 +323,156 @@ def _sample_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample(args: argparse.Namespace) -> int:
+    if args.study is not None:
+        return _sample_study(args)
+    from transforms.sample_export import generate_sample_export, write_sample_export
+
+    written = write_sample_export(generate_sample_export(args.subjects, args.seed), args.output)
+    for path in written:
+        print(path)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    """Check the arguments; under OUT/.lock decide "unchanged" (no Prefect), else run the flow."""
+    from transforms.publish import hold_output_lock
+
+    check_run_arguments(args)
+    with ExitStack() as lock:
+        lock.enter_context(hold_output_lock(args.output))
+        message = finish_if_unchanged(args.input, args.output, args.study)
+        if message is not None:
+            print(message)
+            return 0
+        start_flow = prepare_flow(args)
+        # The flow takes the lock itself (it also runs from deployments): hand it over only now,
+        # so a second run arriving while we import is turned away at once.
+        lock.close()
+        print(start_flow())
+    return 0
+
+
+def check_run_arguments(args: argparse.Namespace) -> None:
+    """Configuration problems are caught here, before Prefect starts, so the operator gets one
+    line with the fix instead of task-failure tracebacks and pointless retries."""
     from transforms.metadata import read_variable_metadata
     from transforms.study import STANDARDS_DIR, read_study
 
-    try:
-        # Configuration problems are caught here, before Prefect starts, so the operator gets one
-        # line with the fix instead of task-failure tracebacks and pointless retries.
-        if not args.input.is_dir():
-            raise FileNotFoundError(f"input folder {args.input} does not exist (--input)")
-        from transforms.study_check import check_study
+    if not args.input.exists():
+        raise Problem(f"input folder {args.input} does not exist (--input): give the site's export folder")
+    if not args.input.is_dir():
+        raise Problem(f"input {args.input} is a file, not a folder (--input): give the folder that holds the export")
+    os.listdir(args.input)  # an unreadable folder fails here, as an OSError naming it
+    if args.output.exists() and not args.output.is_dir():
+        raise Problem(f"output {args.output} is a file, not a folder (--output): choose a folder")
+    from transforms.study_check import check_study
 
-        problems = check_study(args.study)
-        if problems:
-            return _check_study(args.study)
+    problems = check_study(args.study)
+    if problems:
+        raise Problem(
+            f"{len(problems)} problem(s) in study folder {args.study}, nothing was run (--study):\n"
+            + "\n".join(f"  {args.study}/{problem}" for problem in problems)
+        )
+    try:
         read_study(args.study)
         read_variable_metadata(STANDARDS_DIR, args.study)
-    except (FileNotFoundError, ValueError) as problem:
-        print(f"sdtmflow: {problem}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError, KeyError) as problem:
+        if isinstance(problem, (OSError, ValueError)) and raised_by_our_code(problem):
+            raise Problem(str(problem)) from problem
+        details = write_traceback(problem, log_path_for(args))
+        where = find_file_in_traceback(problem, args.study) or args.study
+        what = (f"the column or key {problem} is missing" if isinstance(problem, KeyError)
+                else f"{type(problem).__name__}: {problem}")
+        raise Problem(
+            f"{where} cannot be read (--study): {what}. "
+            f"Compare it with the bundled mappings/ucmsc-esld/; details in {details}"
+        ) from problem
 
-    from flows.pipeline import RunFailed, sdtmflow_run
-    from transforms.publish import OutputLocked
 
+def finish_if_unchanged(input_dir: Path, output_dir: Path, study_dir: Path) -> str | None:
+    """If the export's run id (inputs hashed as they are, the flow's recipe) is published
+    already: point `latest` at it, write the history line, return the message. Imports
+    neither Prefect nor Great Expectations. Call it holding OUT/.lock."""
+    from transforms.audit import append_history
+    from transforms.ingest import list_input_files
+    from transforms.publish import compute_run_identity, find_published_run, repoint_unchanged
+    from transforms.study import MAPPINGS_DIR
+
+    files = list_input_files(input_dir).drop(columns="path")
+    run_id, _ = compute_run_identity(files, input_dir, study_dir, MAPPINGS_DIR)
+    published = find_published_run(output_dir, run_id)
+    if published is None:
+        return None
+    message = repoint_unchanged(output_dir, published)
+    append_history(output_dir, run_id, "unchanged", message, {"id": None, "name": None})
+    return message
+
+
+def prepare_flow(args: argparse.Namespace) -> Callable[[], str]:
+    """Start Prefect's server in another process while this one imports the flow (Prefect, Great
+    Expectations, the stages: ~4 s); returns the call that runs the flow once the server answers."""
+    from flows.embedded_server import EmbeddedServer, find_configured_api_url
+
+    log_path = log_path_for(args)
+    # Prefect already imported means an in-process caller (a test harness, a notebook) with its
+    # own settings: leave the server to Prefect then.
+    spawn = "prefect" not in sys.modules and not find_configured_api_url()
+    server = EmbeddedServer(log_path).start() if spawn else None
     try:
-        summary = sdtmflow_run(input_dir=args.input, output_dir=args.output, study_dir=args.study)
-    except RunFailed as failure:
-        print(f"sdtmflow: run failed: {failure}", file=sys.stderr)
-        return 1
-    except OutputLocked as busy:
-        print(f"sdtmflow: {busy}", file=sys.stderr)
-        return 3
-    except (FileNotFoundError, ValueError) as problem:
-        # Configuration errors (a missing folder, a bad study table) carry their own fix.
-        print(f"sdtmflow: {problem}", file=sys.stderr)
-        return 2
-    print(summary)
-    return 0
+        from flows.pipeline import sdtmflow_run
 
+        route_prefect_logging(log_path)
+        if server is not None:
+            server.wait_until_ready(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+    except BaseException:
+        if server is not None:
+            server.stop()
+        raise
+
+    def start_flow() -> str:
+        # the server is stopped at exit (EmbeddedServer.start registered it before Prefect was
+        # imported, so it runs after Prefect has flushed its logs and events to it)
+        return sdtmflow_run(input_dir=args.input, output_dir=args.output, study_dir=args.study)
+
+    return start_flow
+
+
+def route_prefect_logging(log_path: Path) -> None:
+    """Prefect logs a failed task or flow at ERROR with its traceback on the console, Great
+    Expectations its own errors; the CLI prints one line instead. Every record still goes,
+    whole, to the run's log file (and Prefect's to its API, the UI); the console keeps
+    warnings, without tracebacks."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.addFilter(lambda record: record.levelno < logging.ERROR)
+            handler.setFormatter(_WithoutTraceback(handler.formatter))
+    log_file = _QuietFileHandler(log_path, delay=True, encoding="utf-8")
+    log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(log_file)
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """A log file that cannot be written (the disk that is full) must not print logging's own
+    traceback on the console; the CLI's line names the problem."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 — logging's name
+        pass
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Formats a copy of the record without exception or stack with the handler's own
+    formatter, so the other handlers (log file, API) still get the traceback."""
+
+    def __init__(self, formatter: logging.Formatter | None):
+        super().__init__()
+        self.inner = formatter or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        bare = logging.makeLogRecord(record.__dict__)
+        bare.exc_info, bare.exc_text, bare.stack_info = None, None, None
+        return self.inner.format(bare)
 
 
 _CONVERT_SUFFIXES = {"dataset-json": ".json", "ndjson": ".ndjson", "xpt": ".xpt"}
@@ -263,8 +539,7 @@ def _serve(args: argparse.Namespace) -> int:
             args.input, args.output, args.study, args.cron, args.timezone, args.name
         )
     except (FileNotFoundError, ValueError) as problem:
-        print(f"sdtmflow: {problem}", file=sys.stderr)
-        return 2
+        raise Problem(str(problem)) from problem
     serve_nightly(deployment)
     return 0
 

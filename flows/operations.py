@@ -25,7 +25,9 @@ from transforms.audit import append_history, complete_manifest, describe_output,
 from transforms.changes import compute_changes, read_lineage, read_published_domains
 from transforms.ingest import list_input_files
 from transforms.read_files import compute_file_order
-from transforms.publish import archive_inputs, clear_stale_staging, point_latest, read_latest_run_id
+from transforms.publish import (
+    archive_inputs, clear_stale_staging, point_latest, read_latest_run_id, repoint_unchanged,
+)
 from transforms.study import read_study
 
 _STAGE_SECONDS: ContextVar[dict[str, float] | None] = ContextVar("sdtmflow_stage_seconds", default=None)
@@ -152,15 +154,7 @@ def current_flow_run() -> dict:
 def finish_unchanged(output_dir: Path, run_dir: Path, studyid: str) -> str:
     """The run id is already published: say so, make sure `latest` points at it, write nothing
     else. Returns the summary line."""
-    latest = read_latest_run_id(output_dir)
-    if latest == run_dir.name:
-        message = f"unchanged since run {run_dir.name}; nothing republished ({run_dir})"
-    else:
-        point_latest(output_dir, run_dir)
-        message = (
-            f"inputs, mappings and code identical to run {run_dir.name}, published before; "
-            f"latest points to it again (was {latest}); nothing rebuilt"
-        )
+    message = repoint_unchanged(output_dir, run_dir)
     append_history(output_dir, run_dir.name, "unchanged", message, current_flow_run())
     create_markdown_artifact(
         markdown=f"# {studyid}: unchanged\n\n{message}\n", key=artifact_key(studyid, "summary"),

@@ -37,8 +37,8 @@ from transforms.changes import format_changes
 from transforms.ingest import Export
 from transforms.package import DATASET_JSON_DIR, read_transliteration, write_package
 from transforms.publish import (
-    compute_run_id,
-    compute_versions,
+    RunFailed,
+    compute_run_identity,
     find_published_run,
     hold_output_lock,
     link_input_snapshot,
@@ -49,10 +49,6 @@ from transforms.read_files import list_input_entries
 from transforms.reconcile import format_reconciliation
 from transforms.study import MAPPINGS_DIR, Study, read_study
 from transforms.submission import compute_sdtm_folder
-
-
-class RunFailed(RuntimeError):
-    """The run could not produce a trustworthy package; nothing was published."""
 
 
 # Frames are large and change every night: hashing them for Prefect's cache costs more than the
@@ -115,8 +111,7 @@ def sdtmflow_run(input_dir: Path, output_dir: Path, study_dir: Path) -> str:
         # listed once: the files archived and read, and every other entry ingest accounts for
         entries = list_input_entries(input_dir)
         inputs = archive(input_dir, output_dir, entries)
-        versions = compute_versions(study_dir, MAPPINGS_DIR)
-        run_id = compute_run_id(inputs, input_dir, versions)
+        run_id, versions = compute_run_identity(inputs, input_dir, study_dir, MAPPINGS_DIR)
         published = find_published_run(output_dir, run_id)
         if published is not None:
             return finish_unchanged(output_dir, published, study.studyid)

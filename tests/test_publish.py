@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -17,12 +18,15 @@ from transforms.publish import (
     archive_inputs,
     clear_stale_staging,
     compute_run_id,
+    compute_run_identity,
     compute_shared_mappings_sha256,
     find_published_run,
     hold_output_lock,
     link_input_snapshot,
+    point_latest,
     publish_run,
     read_latest_run_id,
+    repoint_unchanged,
     stage_run_dir,
 )
 
@@ -49,6 +53,34 @@ def test_run_id_depends_on_bytes_names_and_versions(tmp_path):
     assert compute_run_id(files, tmp_path / "in", {**VERSIONS, "libraries": {"pandas": "3.2"}}) != run_id
     (tmp_path / "in" / "site.xlsx").write_bytes(b"xy")
     assert compute_run_id(files, tmp_path / "in", VERSIONS) != run_id
+
+
+def test_run_identity_is_the_same_from_the_files_and_from_the_archive(tmp_path):
+    # The CLI hashes the export as it lies (before Prefect); the flow uses the archive's digests.
+    from transforms.ingest import list_input_files
+    from transforms.study import DEFAULT_STUDY_DIR, MAPPINGS_DIR
+
+    files = _export(tmp_path / "in", {"labs_2026-03-31.csv": b"a,b\n1,2\n", "site_2026-03-30.xlsx": b"xx"})
+    listed = list_input_files(tmp_path / "in").drop(columns="path")
+    archived = archive_inputs(listed, tmp_path / "in", tmp_path / "out")
+    from_files, versions = compute_run_identity(listed, tmp_path / "in", DEFAULT_STUDY_DIR, MAPPINGS_DIR)
+    from_archive, _ = compute_run_identity(archived, tmp_path / "in", DEFAULT_STUDY_DIR, MAPPINGS_DIR)
+    assert from_files == from_archive
+    assert from_files.startswith("20260331-")
+    digest = hashlib.sha256()
+    for name, content in (("site_2026-03-30.xlsx", b"xx"), ("labs_2026-03-31.csv", b"a,b\n1,2\n")):
+        digest.update(name.encode() + hashlib.sha256(content).hexdigest().encode())
+    digest.update(json.dumps(versions, sort_keys=True).encode())
+    assert from_files == "20260331-" + digest.hexdigest()[:12]
+
+
+def test_an_unchanged_run_repoints_latest_only_when_it_moved(tmp_path):
+    first, second = tmp_path / "runs" / "R1", tmp_path / "runs" / "R2"
+    first.mkdir(parents=True), second.mkdir()
+    point_latest(tmp_path, first)
+    assert repoint_unchanged(tmp_path, first).startswith("unchanged since run R1; nothing republished")
+    assert "latest points to it again (was R1)" in repoint_unchanged(tmp_path, second)
+    assert read_latest_run_id(tmp_path) == "R2"
 
 
 def test_archive_is_content_addressed_read_only_and_written_once(tmp_path):

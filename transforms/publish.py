@@ -39,6 +39,11 @@ STAGING_PREFIX = ".staging-"
 class OutputLocked(RuntimeError):
     """Another run holds OUT/.lock: this run did nothing."""
 
+
+class RunFailed(RuntimeError):
+    """The run could not produce a trustworthy package; nothing was published."""
+
+
 CODE_PACKAGES = ("transforms", "flows", "expectations")
 # Libraries whose version can change the bytes written (readers, writers, the validator).
 LIBRARIES = ("pandas", "numpy", "pyarrow", "pyreadstat", "python-calamine", "openpyxl", "great-expectations", "lxml",
@@ -116,6 +121,14 @@ def compute_run_id(files: pd.DataFrame, input_dir: Path, versions: dict) -> str:
     digest.update(json.dumps(versions, sort_keys=True).encode())
     newest = files["export_date"].max() if len(files) else "00000000"
     return f"{newest}-{digest.hexdigest()[:12]}"
+
+
+def compute_run_identity(files: pd.DataFrame, input_dir: Path, study_dir: Path,
+                         mappings_dir: Path) -> tuple[str, dict]:
+    """(run id, versions) of an export: the one recipe, used by the flow (with the archive's
+    sha256) and by the CLI's unchanged check before Prefect is imported (hashing the files)."""
+    versions = compute_versions(study_dir, mappings_dir)
+    return compute_run_id(files, input_dir, versions), versions
 
 
 def stage_run_dir(output_dir: Path, run_id: str) -> Path:
@@ -257,3 +270,16 @@ def find_published_run(output_dir: Path, run_id: str) -> Path | None:
     """OUT/runs/<run id> when that run was published before (same inputs, mappings and code)."""
     final = Path(output_dir) / "runs" / run_id
     return final if final.is_dir() else None
+
+
+def repoint_unchanged(output_dir: Path, run_dir: Path) -> str:
+    """A run id already published: make sure `latest` points at it, change nothing else.
+    Returns the line for the operator and the history."""
+    latest = read_latest_run_id(output_dir)
+    if latest == run_dir.name:
+        return f"unchanged since run {run_dir.name}; nothing republished ({run_dir})"
+    point_latest(output_dir, run_dir)
+    return (
+        f"inputs, mappings and code identical to run {run_dir.name}, published before; "
+        f"latest points to it again (was {latest}); nothing rebuilt"
+    )
