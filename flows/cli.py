@@ -370,10 +370,8 @@ def check_run_arguments(args: argparse.Namespace) -> None:
 
     problems = check_study(args.study)
     if problems:
-        raise Problem(
-            f"{len(problems)} problem(s) in study folder {args.study}, nothing was run (--study):\n"
-            + "\n".join(f"  {args.study}/{problem}" for problem in problems)
-        )
+        more = f"; {len(problems) - 1} more: sdtmflow check-study {args.study} lists them all" if len(problems) > 1 else ""
+        raise Problem(f"{args.study}/{problems[0]} (--study){more}")
     try:
         read_study(args.study)
         read_variable_metadata(STANDARDS_DIR, args.study)

@@ -60,7 +60,7 @@ def test_run_identity_is_the_same_from_the_files_and_from_the_archive(tmp_path):
     from transforms.ingest import list_input_files
     from transforms.study import DEFAULT_STUDY_DIR, MAPPINGS_DIR
 
-    files = _export(tmp_path / "in", {"labs_2026-03-31.csv": b"a,b\n1,2\n", "site_2026-03-30.xlsx": b"xx"})
+    files = _export(tmp_path / "in", {"labs_2026-03-31.csv": b"a,b\n1,2\n", "site_2026-03-30.csv": b"x,y\n3,4\n"})
     listed = list_input_files(tmp_path / "in").drop(columns="path")
     archived = archive_inputs(listed, tmp_path / "in", tmp_path / "out")
     from_files, versions = compute_run_identity(listed, tmp_path / "in", DEFAULT_STUDY_DIR, MAPPINGS_DIR)
@@ -68,7 +68,7 @@ def test_run_identity_is_the_same_from_the_files_and_from_the_archive(tmp_path):
     assert from_files == from_archive
     assert from_files.startswith("20260331-")
     digest = hashlib.sha256()
-    for name, content in (("site_2026-03-30.xlsx", b"xx"), ("labs_2026-03-31.csv", b"a,b\n1,2\n")):
+    for name, content in (("site_2026-03-30.csv", b"x,y\n3,4\n"), ("labs_2026-03-31.csv", b"a,b\n1,2\n")):
         digest.update(name.encode() + hashlib.sha256(content).hexdigest().encode())
     digest.update(json.dumps(versions, sort_keys=True).encode())
     assert from_files == "20260331-" + digest.hexdigest()[:12]

@@ -80,7 +80,7 @@ MISTAKES = [
     ("a table missing a column", lambda d: edit(d / "sheets.csv", "sheet,role,names,row_is,record_key", "sheet,role,name,row_is,record_key"),
      "sheets.csv", 1, "names", "missing from the header row"),
     ("broken TOML", lambda d: edit(d / "study.toml", 'studyid = "UCMSC-ESLD"', 'studyid = "UCMSC-ESLD'),
-     "study.toml", None, None, "is not valid TOML"),
+     "study.toml", None, None, "not valid TOML"),
 ]
 
 

@@ -261,7 +261,7 @@ def _read_toml(path: Path, problems: list[Problem]) -> dict | None:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
-        problems.append(Problem(path.name, None, None, f"is not valid TOML ({error}): correct it"))
+        problems.append(Problem(path.name, None, None, f"cannot be read: it is not valid TOML ({error}); correct it"))
         return None
 
 
@@ -272,5 +272,5 @@ def _read_table(path: Path, problems: list[Problem]) -> pd.DataFrame | None:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        problems.append(Problem(path.name, None, None, f"cannot be read as UTF-8 CSV ({error}): save it as CSV UTF-8"))
+        problems.append(Problem(path.name, None, None, f"cannot be read as UTF-8 CSV ({error}); save it as CSV UTF-8"))
         return None
