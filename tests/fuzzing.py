@@ -87,10 +87,10 @@ def apply_file_mutation(folder: Path, mutation: str, rng: random.Random) -> None
         data = labs.read_bytes()
         labs.write_bytes(data[: rng.randrange(len(data) // 2, len(data))])
     elif mutation == "encode_csv" and labs.exists():
-        text = labs.read_text(encoding="utf-8")
+        text = _decode(labs.read_bytes())
         labs.write_bytes(text.encode(rng.choice(["utf-16", "gb18030", "utf-8-sig"]), errors="replace"))
     elif mutation == "delimit_csv" and labs.exists():
-        rows = list(csv.reader(io.StringIO(labs.read_text(encoding="utf-8"))))
+        rows = list(csv.reader(io.StringIO(_decode(labs.read_bytes()))))
         out = io.StringIO()
         csv.writer(out, delimiter=rng.choice([";", "\t", "|"]), lineterminator="\n").writerows(rows)
         labs.write_text(out.getvalue(), encoding="utf-8")

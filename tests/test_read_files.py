@@ -373,6 +373,16 @@ def test_a_last_line_cut_mid_line_is_held_back_as_truncated(tmp_path, raw_column
     assert reconciled(export)[["read", "mapped", "held_back"]].values.tolist() == [[3, 2, 1]]
 
 
+def test_a_transfer_cut_inside_a_character_still_counts_every_row(tmp_path, raw_columns):
+    # the cut falls inside the last character of 谷 (3 UTF-8 bytes): the file is not "undecodable"
+    data = (_csv(ROWS[:2], ",") + "01-003,Week 4,2026-03-10,谷").encode("utf-8")[:-1]
+    (tmp_path / "labs.csv").write_bytes(data)
+    export = read_export(tmp_path, raw_columns)
+    assert not (export.findings["rule"] == "SF-0001").any()
+    assert found(export, "SF-0016")[0][:5] == ["SF-0016", "ERROR", "labs.csv", "labs", 4]
+    assert reconciled(export)[["read", "mapped", "held_back"]].values.tolist() == [[3, 2, 1]]
+
+
 def test_a_whole_last_line_without_a_newline_is_read(tmp_path, raw_columns):
     (tmp_path / "labs.csv").write_text(_csv(ROWS[:2], ",") + ",".join(ROWS[2]), encoding="utf-8")
     export = read_export(tmp_path, raw_columns)

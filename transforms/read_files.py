@@ -338,15 +338,30 @@ def decode_text(data: bytes) -> tuple[str, str]:
     bytes, else UTF-8, else GB18030 (what Chinese Excel writes for 'CSV'); else _Unreadable."""
     for bom, encoding in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if data.startswith(bom):
-            return data[len(bom):].decode(encoding.replace("-sig", "")), encoding
+            try:
+                return _decode_cut(data[len(bom):], encoding.replace("-sig", "")), encoding
+            except UnicodeDecodeError:
+                break
     guess = _utf16_without_bom(data[:_SNIFF_BYTES])
     for encoding in ([guess] if guess else []) + ["utf-8", "gb18030"]:
         try:
-            return data.decode(encoding), encoding
+            return _decode_cut(data, encoding), encoding
         except UnicodeDecodeError:
             continue
     raise _Unreadable("file is text in no encoding we can read (not UTF-8, UTF-16 or GB18030): "
                       "re-export it as 'CSV UTF-8' so Chinese text and units like µmol/L survive")
+
+
+def _decode_cut(data: bytes, encoding: str) -> str:
+    """`data` decoded; a transfer cut inside the last character (at most 3 bytes of a UTF-8 or
+    GB18030 sequence, 1 of UTF-16) loses only that character: the text before it is kept, and its
+    last line, now without a line end, is judged as a truncated line."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        if error.start < len(data) - 3 or error.reason not in ("unexpected end of data", "truncated data"):
+            raise
+        return data[: error.start].decode(encoding)
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
