@@ -124,7 +124,9 @@ def count_rows_present(folder: Path) -> int:
         try:
             book = openpyxl.load_workbook(path, read_only=True)
         except Exception:  # noqa: BLE001 — not a workbook: a table's rows or a text file's lines
-            total += _table_rows(_text_rows(path)) if path.suffix.lower() in (".csv", ".tsv") else len(_text_rows(path))
+            records = _text_rows(path)
+            # a CSV's header is its first record (the mutations put no title above it)
+            total += max(len(records) - 1, 0) if path.suffix.lower() in (".csv", ".tsv") else len(records)
             continue
         for sheet in book.worksheets:
             total += _table_rows([list(row) for row in sheet.iter_rows(values_only=True)])
