@@ -56,9 +56,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from openpyxl import Workbook
 
-from transforms.workbook import compute_xlsx_bytes
+from transforms.workbook import compute_frames_xlsx_bytes
 
 SITE = "01"
 ENROLMENT_START = pd.Timestamp("2025-03-01")
@@ -712,20 +711,4 @@ def _fixed(values: np.ndarray, decimals) -> np.ndarray:
 
 def _workbook_bytes(frames: dict[str, pd.DataFrame]) -> bytes:
     """An xlsx whose bytes depend only on the frames (fixed properties and zip timestamps)."""
-    workbook = Workbook()
-    workbook.remove(workbook.active)
-    for name, frame in frames.items():
-        sheet = workbook.create_sheet(name)
-        sheet.append(list(frame.columns))
-        for row in frame.itertuples(index=False, name=None):
-            sheet.append([_cell_value(v) for v in row])
-    return compute_xlsx_bytes(workbook, EXPORT_STAMP, creator=f"Site {SITE}")
-
-
-def _cell_value(value):
-    """A frame value as openpyxl should store it: blank, number, date or text."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    return compute_frames_xlsx_bytes(frames, EXPORT_STAMP, creator=f"Site {SITE}")

@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from openpyxl import Workbook
 
 from transforms.study import EXPOSURE, FINDINGS, SUBJECTS, Study
-from transforms.workbook import compute_xlsx_bytes
+from transforms.workbook import compute_frames_xlsx_bytes
 
 UNKNOWN_VISIT = "Week 99"
 IMPOSSIBLE_DATE = "2026-02-30"
@@ -226,15 +225,8 @@ def write_study_export(frames: dict[tuple[str, str], pd.DataFrame], output_dir: 
             books.setdefault(name, {})[sheet] = frame
     stamp = dt.datetime.combine(export_date, dt.time())
     for name, sheets in books.items():
-        book = Workbook()
-        book.remove(book.active)
-        for sheet, frame in sheets.items():
-            target = book.create_sheet(sheet)
-            target.append(list(frame.columns))
-            for row in frame.itertuples(index=False, name=None):
-                target.append([None if v is None or (not isinstance(v, str) and pd.isna(v)) else v for v in row])
         path = output_dir / name
-        path.write_bytes(compute_xlsx_bytes(book, stamp, creator="sdtmflow sample"))
+        path.write_bytes(compute_frames_xlsx_bytes(sheets, stamp, creator="sdtmflow sample"))
         written.append(path)
     return sorted(written)
 

@@ -12,6 +12,8 @@ import io
 import zipfile
 from datetime import datetime
 
+import numpy as np
+import pandas as pd
 from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
 
@@ -34,3 +36,25 @@ def compute_xlsx_bytes(book: Workbook, stamp: datetime, creator: str = "sdtmflow
             fixed.external_attr = entry.external_attr
             target.writestr(fixed, source.read(entry.filename))
     return packed.getvalue()
+
+
+def compute_frames_xlsx_bytes(frames: dict[str, pd.DataFrame], stamp: datetime, creator: str) -> bytes:
+    """An xlsx of one sheet per frame (header row, then the rows; cell types follow the Python
+    types: None blank, numbers, dates, text), its bytes depending only on the frames."""
+    book = Workbook()
+    book.remove(book.active)
+    for name, frame in frames.items():
+        sheet = book.create_sheet(name)
+        sheet.append(list(frame.columns))
+        for row in frame.itertuples(index=False, name=None):
+            sheet.append([_cell_value(v) for v in row])
+    return compute_xlsx_bytes(book, stamp, creator=creator)
+
+
+def _cell_value(value):
+    """A frame value as openpyxl should store it: blank, number, date or text."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
