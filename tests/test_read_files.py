@@ -383,6 +383,14 @@ def test_a_transfer_cut_inside_a_character_still_counts_every_row(tmp_path, raw_
     assert reconciled(export)[["read", "mapped", "held_back"]].values.tolist() == [[3, 2, 1]]
 
 
+def test_a_nul_typed_into_a_cell_does_not_make_a_csv_binary(tmp_path, raw_columns):
+    rows = [ROWS[0][:1] + ["Base\x00line"] + ROWS[0][2:], *ROWS[1:]]
+    (tmp_path / "labs.csv").write_bytes(_csv(rows, ",").encode("utf-8"))
+    export = read_export(tmp_path, raw_columns)
+    assert not export.findings["rule"].isin(["SF-0001", "SF-0006"]).any()
+    assert reconciled(export)["read"].tolist() == [len(ROWS)]
+
+
 def test_a_whole_last_line_without_a_newline_is_read(tmp_path, raw_columns):
     (tmp_path / "labs.csv").write_text(_csv(ROWS[:2], ",") + ",".join(ROWS[2]), encoding="utf-8")
     export = read_export(tmp_path, raw_columns)

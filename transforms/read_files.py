@@ -219,8 +219,20 @@ def compute_file_format(head: bytes, suffix: str) -> str:
 
 
 def _looks_like_text(head: bytes) -> bool:
+    """UTF-16 by its byte-order mark or zero bytes; else text that decodes, where a stray NUL
+    (a control character typed into a cell: one in a hundred bytes at most) does not make the
+    file binary — the text cleaning removes it with a finding."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_bom(head):
         return True
+    if head.count(b"\x00") * 100 > len(head):
+        return False
+    stripped = head.replace(b"\x00", b"")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            _decode_cut(stripped, encoding)
+            return True
+        except UnicodeDecodeError:
+            continue
     return b"\x00" not in head
 
 
