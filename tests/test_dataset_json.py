@@ -226,7 +226,7 @@ def test_dataset_json_names_define_xml_oids(sample_run, sample_sdtm):
 
 
 def test_dataset_json_is_dated_like_the_xpt(sample_run, sample_sdtm):
-    from transforms.write import read_xpt_datetimes
+    from transforms.xpt import read_xpt_datetimes
 
     stamp = read_xpt_datetimes(sample_sdtm / "dm.xpt")["member modified"]
     assert stamp == "31MAR26:00:00:00"  # the export date of the bundled sample

@@ -437,8 +437,8 @@ def _read_parquet(path: Path) -> Read:
 
 
 @pytest.mark.slow
-def test_every_sample_domain_reads_back_like_its_parquet(sample_run, haven, tmp_path):
-    xpts = sorted((sample_run / "xpt").glob("*.xpt"))
+def test_every_sample_domain_reads_back_like_its_parquet(sample_run, sample_sdtm, haven, tmp_path):
+    xpts = sorted(sample_sdtm.glob("*.xpt"))
     assert len(xpts) >= 11
     for path in xpts:
         expected = _read_parquet(sample_run / "parquet" / f"{path.stem}.parquet")
