@@ -114,3 +114,14 @@ def test_sample_run_writes_the_guide_with_no_unexplained_error(sample_run):
     assert {rule for rule, _ in rows} == set(report["rule"])
     assert re.search(r"unexplained ERROR issues: 0\b", markdown)
     assert "CORE-000741" in markdown.split("### 4.3")[1]
+
+
+@pytest.mark.slow
+def test_the_guide_renders_offline_in_a_browser(sample_run, offline_chromium):
+    """Rendered in headless chromium with no network: every section, in order, and no remote
+    resource it would have waited for."""
+    page = sample_run / "csdrg.html"
+    assert not re.search(r"""(src|href)=["']https?://""", page.read_text(encoding="utf-8"))
+    dom = offline_chromium(page, "--dump-dom")
+    positions = [dom.index(title) for title in SECTION_TITLES]
+    assert positions == sorted(positions)
