@@ -21,14 +21,11 @@ def build_ex_records(exposure: pd.DataFrame, study: Study) -> tuple[pd.DataFrame
     finding instead. Every variable is filled as mapping.csv says.
     """
     settings = study.domain_settings("EX")
-    condition = settings.get("not_given", "")
-    not_given = (
-        compute_condition(exposure, condition) if condition else np.zeros(len(exposure), dtype=bool)
-    )
-    label = study.sheet_names[study.sheet_with_role(EXPOSURE)][0]
+    not_given = compute_not_given(exposure, study)
+    label = study.label_of(study.sheet_with_role(EXPOSURE))
     findings = make_row_findings(
         exposure[not_given], severity=INFO, stage=STAGE, rule="SF-0301",
-        variable=read_condition(condition)[0] if condition else None,
+        variable=compute_not_given_column(study),
         message=f"dose recorded as not given on this {label} row: no EX record "
         "(EX holds administered doses only)",
     )
@@ -44,6 +41,18 @@ def build_ex_records(exposure: pd.DataFrame, study: Study) -> tuple[pd.DataFrame
     )
     ex = derive_seq(ex, "EXSEQ", list(settings.get("seq_by", ["EXSTDTC"])))
     return ex, findings
+
+
+def compute_not_given(exposure: pd.DataFrame, study: Study) -> np.ndarray:
+    """The exposure rows that record a dose not given (study.toml [domains.EX] not_given)."""
+    condition = study.domain_settings("EX").get("not_given", "")
+    return compute_condition(exposure, condition) if condition else np.zeros(len(exposure), dtype=bool)
+
+
+def compute_not_given_column(study: Study) -> str | None:
+    """The column the not-given condition reads (the finding names it)."""
+    condition = study.domain_settings("EX").get("not_given", "")
+    return read_condition(condition)[0] if condition else None
 
 
 def build_ex(ex_records: pd.DataFrame, dm: pd.DataFrame, epochs: tuple[str, str, str]) -> pd.DataFrame:

@@ -55,7 +55,7 @@ def generate_study_export(study: Study, subjects: int | None = None, seed: int =
                     rows = plant_errors(rows, study, mine)
             else:
                 rows = draw_visit_rows(study, mine, export_date)
-            frames[(file_name(study, sheet, site, export_date), study.sheet_names[sheet][0])] = (
+            frames[(file_name(study, sheet, site, export_date), study.label_of(sheet))] = (
                 render_sheet(study, sheet, rows, rng, alias=site_number > 0)
             )
     return frames
@@ -206,7 +206,7 @@ def spelling(study: Study, codelist: str, code) -> str | None:
 def file_name(study: Study, sheet: str, site: str, export_date: dt.date) -> str:
     stamp = export_date.isoformat()
     if study.role_of(sheet) == FINDINGS:
-        return f"{study.sheet_names[sheet][0].lower()}_site{site}_{stamp}.csv"
+        return f"{study.label_of(sheet).lower()}_site{site}_{stamp}.csv"
     return f"site{site}_export_{stamp}.xlsx"
 
 

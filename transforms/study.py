@@ -156,6 +156,11 @@ class Study:
             )
         return start, source("EXENDTC")
 
+    def label_of(self, sheet: str) -> str:
+        """The name the site knows a sheet by (its first name in sheets.csv): every message
+        that names a sheet uses it."""
+        return self.sheet_names[sheet][0]
+
     def headers_of(self, sheet: str) -> dict[str, str]:
         """{column: the header the site is told about} for one sheet (raw_columns.csv `header`)."""
         columns = self.raw_columns[self.raw_columns["sheet"] == sheet]

@@ -117,7 +117,7 @@ def standardise_text(
     """
     raw_columns = study.raw_columns
     subjects = study.sheet_with_role(SUBJECTS)
-    label = study.sheet_names[subjects][0]
+    label = study.label_of(subjects)
     cleaned, findings = {}, []
     for sheet, frame in sheets.items():
         columns = raw_columns[raw_columns["sheet"] == sheet]

@@ -32,7 +32,7 @@ from transforms.checks import (
 from transforms.distinct import compute_per_distinct
 from transforms.findings import ERROR, concat_findings
 from transforms.dm import compute_allowed_doses
-from transforms.spec_map import compute_condition, read_condition
+from transforms.ex import compute_not_given, compute_not_given_column
 from transforms.study import EXPOSURE, SUBJECTS, Study
 from transforms.visits import UNSCHEDULED
 
@@ -155,8 +155,8 @@ def build_context(sheets: dict[str, pd.DataFrame], study: Study) -> dict:
         # what each sheet is (sheets.csv): the suites are built from a sheet's role and key
         "roles": dict(zip(study.sheets["sheet"], study.sheets["role"])),
         "record_keys": study.record_keys,
-        "labels": {sheet: names[0] for sheet, names in study.sheet_names.items()},
-        "subjects_label": study.sheet_names[study.sheet_with_role(SUBJECTS)][0],
+        "labels": {sheet: study.label_of(sheet) for sheet in study.sheet_ids},
+        "subjects_label": study.label_of(study.sheet_with_role(SUBJECTS)),
         "known_visits": sorted(study.visits["VISIT"]) + [UNSCHEDULED],
         "known_tests": sorted(tests["LBTESTCD"]),
         "known_units": list(
@@ -172,17 +172,6 @@ def build_context(sheets: dict[str, pd.DataFrame], study: Study) -> dict:
         "spellings": terminology.groupby("codelist", sort=False)["raw"].agg(list).to_dict(),
         "result_values": list(study.result_values["raw"]),
     }
-
-
-def compute_not_given(frame: pd.DataFrame, study: Study) -> np.ndarray:
-    """The exposure rows that record a dose not given (study.toml [domains.EX] not_given)."""
-    condition = study.domain_settings("EX").get("not_given", "")
-    return compute_condition(frame, condition) if condition else np.zeros(len(frame), dtype=bool)
-
-
-def compute_not_given_column(study: Study) -> str | None:
-    condition = study.domain_settings("EX").get("not_given", "")
-    return read_condition(condition)[0] if condition else None
 
 
 def compute_run_date(files: pd.DataFrame) -> str | None:
