@@ -1,6 +1,6 @@
 """report.html: the analysis report for the medical monitor and the statistician.
 
-One self-contained HTML file (every plot a base64 PNG inside it, no script, no external URL), built
+One self-contained HTML file (every plot inline SVG, no script, no external URL), built
 from the run's Parquet files only, so it shows exactly what the package holds:
 
 - disposition per arm (DM: enrolled, treated, died; SV, or else the findings domains: subjects
@@ -20,24 +20,37 @@ table gets no score section, one without LB no lab section.
 
 Under each plot, the numbers drawn (n, median, Q1, Q3 per arm and visit) are a table, so the plot
 can be checked and copied. Quartiles are pandas' (linear interpolation, numpy's default).
-Deterministic: matplotlib's Agg renderer with fixed fonts and sizes, PNGs without metadata, so the
-same run gives the same bytes.
+Deterministic: the plots are SVG text drawn by transforms/svg_plot.py (coordinates at 0.1 px, no
+font measured), so the same run gives the same bytes on any machine. A panel draws at most
+MAX_SUBJECT_LINES subjects' own lines (the first by USUBJID); its median, band and numbers use every
+subject.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from cycler import cycler
-from matplotlib import rc_context
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+from transforms.svg_plot import (
+    Panel,
+    colour_of,
+    compute_nice_range,
+    compute_text_width,
+    draw_band,
+    draw_bars,
+    draw_category_labels,
+    draw_error_bars,
+    draw_frame,
+    draw_horizontal,
+    draw_legend,
+    draw_lines,
+    draw_markers,
+    svg_document,
+)
 
 SUMMARY_COLUMNS = ["ARM", "VISITNUM", "VISIT", "n", "median", "q1", "q3"]
 NO_ARM = "(no arm)"
@@ -45,20 +58,6 @@ NO_SITE = "(subject not in DM)"
 NO_SUBJECT = "(no subject)"
 SEVERITIES = ["ERROR", "WARNING", "INFO"]
 
-# Fixed so the PNG bytes do not depend on the machine's fonts or matplotlib's user settings.
-_STYLE = {
-    "font.family": "DejaVu Sans",  # ships with matplotlib
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "figure.dpi": 90,
-    "savefig.dpi": 90,
-    "path.simplify": False,
-    "axes.prop_cycle": cycler(color=[
-        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
-    ]),
-}
 _SEVERITY_COLOURS = {"ERROR": "#d62728", "WARNING": "#ff7f0e", "INFO": "#7f7f7f"}
 
 
@@ -245,12 +244,12 @@ def derive_findings_by_site(findings: pd.DataFrame, dm: pd.DataFrame) -> pd.Data
 # --- plots ------------------------------------------------------------------------------------
 
 
-def render_png(figure: Figure) -> bytes:
-    """The figure as PNG bytes with no metadata (no software version, no time)."""
-    buffer = io.BytesIO()
-    FigureCanvasAgg(figure)
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+# The thin per-subject lines of a panel: beyond this many the lines are a solid mass that says
+# nothing the median and band do not, and each costs bytes; the first by USUBJID are drawn.
+MAX_SUBJECT_LINES = 200
+
+_PANEL_WIDTH, _PANEL_HEIGHT = 290.0, 200.0
+_MARGIN_LEFT, _MARGIN_TOP, _MARGIN_BOTTOM, _GAP = 62.0, 26.0, 78.0, 58.0
 
 
 def render_measure_figure(
@@ -263,101 +262,124 @@ def render_measure_figure(
     title: str,
     unit: str = "",
     ranges: pd.DataFrame | None = None,
-) -> bytes:
+) -> str:
     """One panel per arm (each subject's line of `value` from `frame`, the median and IQR band
     of `summary`, the reference range), and one panel of the change from baseline (`changes`:
-    median and IQR per arm and visit); both summaries are derive_visit_summary's."""
-    positions = pd.Series(np.arange(len(visits)), index=visits["VISITNUM"].to_numpy())
-    with rc_context(_STYLE):
-        figure = Figure(figsize=(3.4 * (len(arms) + 1), 3.1))
-        # fixed margins: constrained layout would measure every tick label, twice the drawing
-        figure.subplots_adjust(left=0.07, right=0.99, bottom=0.26, top=0.9, wspace=0.3)
-        axes = figure.subplots(1, len(arms) + 1, squeeze=False)[0]
-        colours = [c["color"] for c in _STYLE["axes.prop_cycle"]]
-        low = high = None
-        for ax, (number, arm) in zip(axes, enumerate(arms)):
-            colour = colours[number % len(colours)]
-            rows = frame[(frame["ARM"] == arm) & frame["VISITNUM"].isin(visits["VISITNUM"])]
-            wide = rows.pivot_table(index="VISITNUM", columns="USUBJID", values=value, aggfunc="last")
-            wide = wide.reindex(visits["VISITNUM"])
-            # one call draws every subject: a column per subject, a gap where a visit is missing
-            ax.plot(positions.to_numpy(), wide.to_numpy(), color=colour, alpha=0.25, linewidth=0.7,
-                    marker=".", markersize=2)
-            stats = summary[summary["ARM"] == arm]
-            x = positions.loc[stats["VISITNUM"]].to_numpy()
-            ax.fill_between(x, stats["q1"], stats["q3"], color=colour, alpha=0.2, linewidth=0)
-            ax.plot(x, stats["median"], color=colour, linewidth=2, marker="o", markersize=3.5)
-            if ranges is not None and not ranges.empty:
-                for level in pd.unique(ranges[["LBSTNRLO", "LBSTNRHI"]].to_numpy().ravel()):
-                    if pd.notna(level):
-                        ax.axhline(level, color="#555555", linestyle="--", linewidth=0.8)
-            ax.set_title(f"{arm} (n={rows['USUBJID'].nunique()})")
-            ax.set_ylabel(f"{title} ({unit})" if unit else title)
-            _visit_axis(ax, visits)
-            bottom, top = ax.get_ylim()
-            low, high = (bottom, top) if low is None else (min(low, bottom), max(high, top))
-        for ax in axes[: len(arms)]:
-            ax.set_ylim(low, high)  # arms on one scale, so their panels compare
-        ax = axes[-1]
-        ax.axhline(0, color="#555555", linewidth=0.8)
-        width = 0.8 / max(len(arms), 1)
-        for number, arm in enumerate(arms):
-            colour = colours[number % len(colours)]
-            stats = changes[changes["ARM"] == arm]
-            x = positions.loc[stats["VISITNUM"]].to_numpy() + (number - (len(arms) - 1) / 2) * width
-            ax.errorbar(x, stats["median"], yerr=[stats["median"] - stats["q1"], stats["q3"] - stats["median"]],
-                        color=colour, marker="o", markersize=3.5, linewidth=1.2, capsize=2, label=arm)
-        ax.set_title("Change from baseline: median, IQR")
-        ax.set_ylabel(f"change ({unit})" if unit else "change")
-        _visit_axis(ax, visits)
-        if arms:
-            ax.legend(fontsize=7, loc="best")
-        return render_png(figure)
+    median and IQR per arm and visit); both summaries are derive_visit_summary's. SVG text."""
+    positions = pd.Series(np.arange(len(visits), dtype="float64"), index=visits["VISITNUM"].to_numpy())
+    x_range = (-0.5, len(visits) - 0.5)
+    levels = np.array([], dtype="float64")
+    if ranges is not None and not ranges.empty:
+        levels = pd.unique(pd.to_numeric(pd.Series(ranges[["LBSTNRLO", "LBSTNRHI"]].to_numpy().ravel()),
+                                         errors="coerce").dropna())
+    planned = frame[frame["VISITNUM"].isin(visits["VISITNUM"])]
+    # arms on one scale, so their panels compare
+    low, high, ticks = compute_nice_range(np.concatenate([
+        pd.to_numeric(planned[value], errors="coerce").to_numpy(dtype="float64"),
+        summary[["q1", "q3", "median"]].to_numpy(dtype="float64").ravel(), np.asarray(levels, dtype="float64"),
+    ]))
+    y_label = f"{title} ({unit})" if unit else title
+    elements = []
+    for number, arm in enumerate(arms):
+        colour = colour_of(number)
+        panel = Panel(_MARGIN_LEFT + number * (_PANEL_WIDTH + _GAP), _MARGIN_TOP, _PANEL_WIDTH, _PANEL_HEIGHT,
+                      x_range, (low, high))
+        rows = planned[planned["ARM"] == arm]
+        subjects = sorted(rows["USUBJID"].unique())
+        drawn = rows[rows["USUBJID"].isin(subjects[:MAX_SUBJECT_LINES])]
+        wide = drawn.pivot_table(index="VISITNUM", columns="USUBJID", values=value, aggfunc="last")
+        wide = wide.reindex(index=visits["VISITNUM"])
+        stats = summary[summary["ARM"] == arm]
+        x = positions.loc[stats["VISITNUM"]].to_numpy()
+        shown = f"n={len(subjects)}" + (f", {MAX_SUBJECT_LINES} lines" if len(subjects) > MAX_SUBJECT_LINES else "")
+        elements += [
+            draw_frame(panel, ticks, y_label, f"{arm} ({shown})", visits["VISIT"].astype(str).tolist()),
+            # one path draws every subject: a column per subject, a gap where a visit is missing
+            draw_lines(panel, positions.to_numpy(), wide.to_numpy(dtype="float64"), colour, 0.7, 0.25),
+            draw_band(panel, x, stats["q1"], stats["q3"], colour),
+            draw_lines(panel, x, stats["median"].to_numpy(), colour, 2.0),
+            draw_markers(panel, x, stats["median"].to_numpy(), colour, 2.5),
+            *(draw_horizontal(panel, level, dash="4 3") for level in levels),
+        ]
+    width = 0.8 / max(len(arms), 1)
+    offsets = [(number - (len(arms) - 1) / 2) * width for number in range(len(arms))]
+    change_values = changes[["q1", "q3", "median"]].to_numpy(dtype="float64").ravel()
+    c_low, c_high, c_ticks = compute_nice_range(np.concatenate([change_values, [0.0]]))
+    panel = Panel(_MARGIN_LEFT + len(arms) * (_PANEL_WIDTH + _GAP), _MARGIN_TOP, _PANEL_WIDTH, _PANEL_HEIGHT,
+                  x_range, (c_low, c_high))
+    elements += [
+        draw_frame(panel, c_ticks, f"change ({unit})" if unit else "change", "Change from baseline: median, IQR",
+                   visits["VISIT"].astype(str).tolist()),
+        draw_horizontal(panel, 0.0),
+    ]
+    for number, arm in enumerate(arms):
+        stats = changes[changes["ARM"] == arm]
+        x = positions.loc[stats["VISITNUM"]].to_numpy() + offsets[number]
+        elements.append(draw_error_bars(panel, x, stats["median"], stats["q1"], stats["q3"], colour_of(number)))
+    if arms:
+        elements.append(draw_legend(panel.left + 6, panel.top + 6,
+                                    [(colour_of(n), arm) for n, arm in enumerate(arms)]))
+    page_width = panel.left + _PANEL_WIDTH + 12
+    return svg_document(page_width, _MARGIN_TOP + _PANEL_HEIGHT + _MARGIN_BOTTOM, elements, title)
 
 
-def render_disposition_figure(disposition: pd.DataFrame, visits: pd.DataFrame) -> bytes:
-    """Subjects seen at each planned visit, per arm (bars side by side)."""
-    arms = disposition[disposition["ARM"] != "All"]
-    with rc_context(_STYLE):
-        figure = Figure(figsize=(10, 2.8))
-        figure.subplots_adjust(left=0.07, right=0.99, bottom=0.26, top=0.95)
-        ax = figure.subplots()
-        width = 0.8 / max(len(arms), 1)
-        for number, (_, row) in enumerate(arms.iterrows()):  # one bar series per arm
-            counts = row[visits["VISIT"].tolist()].to_numpy(dtype=float)
-            ax.bar(np.arange(len(visits)) + (number - (len(arms) - 1) / 2) * width, counts, width,
-                   label=f"{row['ARM']} (enrolled {row['enrolled']})")
-        ax.set_ylabel("subjects seen")
-        _visit_axis(ax, visits)
-        ax.legend(fontsize=7, loc="upper right")
-        return render_png(figure)
+def render_disposition_figure(disposition: pd.DataFrame, visits: pd.DataFrame) -> str:
+    """Subjects seen at each planned visit, per arm (bars side by side). SVG text."""
+    arms = disposition[disposition["ARM"] != "All"].reset_index(drop=True)
+    counts = arms[visits["VISIT"].tolist()].to_numpy(dtype="float64") if len(arms) else np.zeros((0, len(visits)))
+    low, high, ticks = compute_nice_range(np.concatenate([counts.ravel(), [0.0]]))
+    panel = Panel(_MARGIN_LEFT, _MARGIN_TOP - 10, 860.0, 170.0, (-0.5, len(visits) - 0.5), (0.0, high))
+    width = 0.8 / max(len(arms), 1)
+    elements = [draw_frame(panel, ticks, "subjects seen", "", visits["VISIT"].astype(str).tolist())]
+    for number, row in arms.iterrows():  # one bar series per arm: a handful
+        x = np.arange(len(visits)) + (number - (len(arms) - 1) / 2) * width
+        elements.append(draw_bars(panel, x, np.zeros(len(visits)), counts[number], width, colour_of(number)))
+    elements.append(draw_legend(panel.left + panel.width - 200, panel.top + 6, [
+        (colour_of(n), f"{row.ARM} (enrolled {row.enrolled})") for n, row in arms.iterrows()
+    ]))
+    return svg_document(panel.left + panel.width + 20, panel.top + panel.height + _MARGIN_BOTTOM, elements,
+                        "Subjects seen per visit and arm")
 
 
-def render_findings_figure(by_rule: pd.DataFrame, by_site: pd.DataFrame) -> bytes:
-    """Findings per rule and per site, stacked by severity (horizontal bars)."""
-    with rc_context(_STYLE):
-        height = 0.9 + 0.22 * max(len(by_rule), len(by_site), 1)
-        figure = Figure(figsize=(10, height), layout="constrained")
-        axes = figure.subplots(1, 2, width_ratios=[3, 2])  # rule ids vary in length: measured
-        for ax, table, label, title in ((axes[0], by_rule, "rule", "Findings per rule"),
-                                        (axes[1], by_site, "site", "Findings per site")):
-            table = table.iloc[::-1]  # the largest on top
-            left = np.zeros(len(table))
-            for severity in SEVERITIES:
-                counts = table[severity].to_numpy(dtype=float)
-                ax.barh(table[label].astype(str), counts, left=left, color=_SEVERITY_COLOURS[severity],
-                        label=severity)
-                left += counts
-            ax.set_title(title)
-            ax.set_xlabel("findings")
-        axes[0].legend(fontsize=7, loc="lower right")
-        return render_png(figure)
+def render_findings_figure(by_rule: pd.DataFrame, by_site: pd.DataFrame) -> str:
+    """Findings per rule and per site, stacked by severity (horizontal bars). SVG text."""
+    rows = max(len(by_rule), len(by_site), 1)
+    height = 16.0 * rows
+    elements, left = [], 10.0
+    for table, label, title, panel_width in ((by_rule, "rule", "Findings per rule", 420.0),
+                                             (by_site, "site", "Findings per site", 300.0)):
+        table = table.iloc[::-1].reset_index(drop=True)  # the largest on top
+        names = table[label].astype(str).tolist()
+        left += compute_text_width(names) + 12
+        totals = table[SEVERITIES].to_numpy(dtype="float64").sum(axis=1)
+        _, high, ticks = compute_nice_range(np.concatenate([totals, [0.0]]))
+        panel = Panel(left, _MARGIN_TOP, panel_width, height, (0.0, high), (-0.5, rows - 0.5))
+        elements += [_draw_x_frame(panel, ticks, title), draw_category_labels(panel, names)]
+        start = np.zeros(len(table))
+        for severity in SEVERITIES:
+            stop = start + table[severity].to_numpy(dtype="float64")
+            elements.append(draw_bars(panel, np.arange(len(table)), start, stop, 0.8,
+                                      _SEVERITY_COLOURS[severity], horizontal=True))
+            start = stop
+        left += panel_width + 20
+    elements.append(draw_legend(left - 110, _MARGIN_TOP + 6, [(_SEVERITY_COLOURS[s], s) for s in SEVERITIES]))
+    return svg_document(left, _MARGIN_TOP + height + 40, elements, "Findings per rule and site")
 
 
-def _visit_axis(ax, visits: pd.DataFrame) -> None:
-    ax.set_xticks(np.arange(len(visits)), visits["VISIT"].astype(str).tolist(), rotation=45,
-                  ha="right", fontsize=7)
-    ax.set_xlim(-0.5, len(visits) - 0.5)
+def _draw_x_frame(panel: Panel, ticks: np.ndarray, title: str) -> str:
+    """A horizontal bar chart's box, its count axis under it and its title."""
+    bottom = panel.top + panel.height
+    xs = panel.x(ticks)
+    parts = [f'<rect x="{panel.left:.1f}" y="{panel.top:.1f}" width="{panel.width:.1f}" height="{panel.height:.1f}" '
+             'fill="none" stroke="#333333" stroke-width="0.8"/>',
+             f'<text x="{panel.left + panel.width / 2:.1f}" y="{panel.top - 7:.1f}" text-anchor="middle" '
+             f'font-size="12">{html.escape(title)}</text>',
+             f'<text x="{panel.left + panel.width / 2:.1f}" y="{bottom + 28:.1f}" text-anchor="middle">findings</text>']
+    for x, tick in zip(xs, ticks):
+        parts.append(f'<line x1="{x:.1f}" y1="{panel.top:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="#000000" '
+                     f'stroke-opacity="0.12" stroke-width="0.8"/><text x="{x:.1f}" y="{bottom + 13:.1f}" '
+                     f'text-anchor="middle">{"%g" % tick}</text>')
+    return "".join(parts)
 
 
 # --- HTML -------------------------------------------------------------------------------------
@@ -451,7 +473,7 @@ def _labs_section(lb: pd.DataFrame, arms_of: pd.DataFrame, arms: list, visits: p
             note += f" {other} results in another unit are not plotted."
         parts.append(f'<p class="meta">{note}</p>')
         parts.append(_measure(rows, "LBSTRESN", "CHG", visits, arms, test.LBTESTCD, title, test.LBSTRESU, ranges))
-    return "labs", "Liver labs over the visits", "".join(parts)
+    return "labs", "Lab tests over the visits", "".join(parts)
 
 
 def _findings_section(findings: pd.DataFrame, dm: pd.DataFrame):
@@ -472,12 +494,12 @@ def _measure(frame, value, change, visits, arms, measure, title, unit="", ranges
     """A measure's plot and, under it, the numbers it draws (table id "numbers-<measure>")."""
     summary = derive_visit_summary(frame, value, visits)
     changes = derive_visit_summary(frame, change, visits)
-    png = render_measure_figure(frame, value, summary, changes, visits, arms, measure, unit, ranges)
+    svg = render_measure_figure(frame, value, summary, changes, visits, arms, measure, unit, ranges)
     table = summary.merge(
         changes.rename(columns={"n": "change n", "median": "change median", "q1": "change q1", "q3": "change q3"}),
         on=["ARM", "VISITNUM", "VISIT"], how="outer",
     ).sort_values(["ARM", "VISITNUM"]).astype({"n": "Int64", "change n": "Int64"})
-    return (_image(png, title) + "<details><summary>Numbers behind the plot</summary>"
+    return (_image(svg, title) + "<details><summary>Numbers behind the plot</summary>"
             + _table(table, "numbers", measure) + "</details>")
 
 
@@ -496,15 +518,15 @@ def _format_numbers(values: pd.Series) -> pd.Series:
     return text.where(numbers.notna(), "")
 
 
-def _image(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+def _image(svg: str, alt: str) -> str:
+    # inline: the page stays one file with nothing to fetch; the label is the image's name
+    return f'<figure role="img" aria-label="{html.escape(alt)}">{svg}</figure>'
 
 
 _CSS = """
 body{font-family:"DejaVu Sans",Verdana,sans-serif;font-size:14px;margin:1.5em auto;max-width:1180px;color:#222}
 h1{font-size:1.5em}h2{border-bottom:2px solid #ccc;padding-bottom:.2em;margin-top:1.6em}h3{margin-bottom:.2em}
-img{max-width:100%;display:block;margin:.4em 0}
+figure{margin:.4em 0;overflow-x:auto}figure svg{display:block}
 table{border-collapse:collapse;font-size:12px;margin:.5em 0}th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
 table.findings-by-rule td:last-child,table.findings-by-rule th:last-child{text-align:left;max-width:520px}
