@@ -27,8 +27,8 @@ from flows.operations import (
     record_audit,
     record_failure,
     record_stage_seconds,
+    io_task,
     report_changes,
-    retry_transient_io,
     timed_task,
 )
 from transforms.audit import compute_stage_counts
@@ -56,7 +56,7 @@ from transforms.submission import compute_sdtm_folder
 # Only I/O is retried, and only for an OSError that may pass (not a missing folder or a bug).
 # Every stage's seconds go to the run log.
 stage = timed_task(cache_policy=NONE)
-io_stage = timed_task(cache_policy=NONE, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient_io)
+io_stage = io_task  # reading and writing files: retried on a transient I/O error (flows.operations)
 
 
 @io_stage
