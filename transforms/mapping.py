@@ -31,7 +31,7 @@ def map_domains(
     MELD and Child-Pugh go to RS (sdtm-reference Part A); MELD-Na and MELD 3.0, which have no
     CDISC test codes, only to the analysis table `liver_scores`. Scores are optional: a study
     with no assessments sheet or no rs_tests.csv rows gets no RS and no analysis table; MH only
-    where trial_design.toml has [medical_history].
+    where mapping.csv has MH rows.
     """
     sheets = {
         sheet: assign_ascii_verbatim(frame, study.raw_columns, sheet, transliteration)
@@ -63,13 +63,10 @@ def map_domains(
         findings.append(
             check_meld_consistency(lb, domains["RS"], assessments, conversions=study.unit_conversions)
         )
-    if "medical_history" in study.trial_design:
+    if not study.mapping_of("MH").empty:
         domains["MH"], mh_findings = build_mh(subjects, dm, study, transliteration)
         findings.append(mh_findings)
-    domains["SV"] = build_sv(
-        {name: domains[name] for name in ("LB", "RS") if name in domains}, dm, study.visits,
-        study.studyid, study.config["visits"]["unscheduled_description"],
-    )
+    domains["SV"] = build_sv({name: domains[name] for name in ("LB", "RS") if name in domains}, dm, study)
     domains.update(build_trial_design(dm, study))
     return domains, analysis, concat_findings(*findings)
 

@@ -185,7 +185,7 @@ def compute_variable(
     for row in rows.itertuples():
         value = compute_value(records, row, study_config)
         held = compute_condition(_condition_columns(records, filled, row.condition), row.condition)
-        value = value if held.all() else value.where(held)
+        value = value if held.all() else value.where(held, None)
         values = value if values is None else values.where(values.notna(), value)
     return values
 
