@@ -27,6 +27,9 @@ from transforms.findings import WARNING, concat_findings, make_row_findings
 from transforms.sdtm import SHARED_DERIVATIONS
 from transforms.spec_map import Sources, build_domain
 from transforms.study import Study
+
+# The named derivations a MH spec row may choose (mapping.csv `derived`, its `value`).
+MH_DERIVATIONS = SHARED_DERIVATIONS
 from transforms.transliterate import compute_ascii, compute_has_non_ascii
 
 NOT_ASCII_RULE = "SF-0402"
@@ -41,7 +44,7 @@ def build_mh(
     row and topic column with a value (derive_history_records), filled as mapping.csv says."""
     rows = demographics[demographics["USUBJID"].isin(dm["USUBJID"])]
     records, findings = derive_history_records(rows, study, transliteration)
-    mh = build_domain(Sources(records, study, "MH", dm=dm), SHARED_DERIVATIONS)
+    mh = build_domain(Sources(records, study, "MH", dm=dm), MH_DERIVATIONS)
     return mh, findings
 
 

@@ -18,13 +18,19 @@ from transforms.sdtm import SHARED_DERIVATIONS
 from transforms.spec_map import Sources, build_domain
 from transforms.study import Study
 
+# What SV's mapping rows may read: the columns of compute_visits_present.
+VISITS_PRESENT_COLUMNS = ("USUBJID", "VISITNUM", "VISIT", "VISITDY", "first_dtc", "last_dtc", "planned", *LINEAGE)
+
+# The named derivations an SV spec row may choose (mapping.csv `derived`, its `value`).
+SV_DERIVATIONS = SHARED_DERIVATIONS
+
 
 def build_sv(findings_domains: dict[str, pd.DataFrame], dm: pd.DataFrame, study: Study) -> pd.DataFrame:
     """SV from Findings domains ({"LB": lb, "RS": rs}: each with USUBJID, VISITNUM, VISIT,
     VISITDY, <domain>DTC and lineage) and DM's reference dates, filled as mapping.csv says from
     the visits present (compute_visits_present)."""
     present = compute_visits_present(findings_domains, study.visits)
-    return build_domain(Sources(present, study, "SV", dm=dm), SHARED_DERIVATIONS)
+    return build_domain(Sources(present, study, "SV", dm=dm), SV_DERIVATIONS)
 
 
 def compute_visits_present(findings_domains: dict[str, pd.DataFrame], visits: pd.DataFrame) -> pd.DataFrame:
