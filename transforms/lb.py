@@ -33,8 +33,7 @@ def derive_lab_test_attributes(lb: pd.DataFrame, sources: Sources) -> dict[str, 
 def derive_standard_result(lb: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
     """LBSTRESC/LBSTRESN as standardise parsed them; LBSTNRLO/HI the lab's range in the standard
     unit, for a continuous result only (no numeric standard range for `<5`, mappings/README.md);
-    LBNRIND from LBSTRESN against that range (before the continuity rule, as CDISC NRIND reads
-    the range the lab gave)."""
+    LBNRIND from LBSTRESN against the range in the standard unit."""
     labs = sources.records
     low = compute_standard_result(labs["normal_low"], labs["factor"])["LBSTRESN"]
     high = compute_standard_result(labs["normal_high"], labs["factor"])["LBSTRESN"]

@@ -1,22 +1,18 @@
-"""MH — Medical History: the baseline liver history the Demographics sheet collects.
+"""MH — Medical History: baseline history the subjects sheet collects, one record per question.
 
 Why MH and not SUPPDM (mappings/README.md): SDTMIG puts a subject's conditions and past events in
-MH; SUPPDM is for demographic qualifiers SDTMIG lacks a variable for. The aetiology of the liver
-disease is a condition, and "Liver transplant" is a pre-specified history question, so both are
-MH records, each with the lineage of its Demographics row:
+MH; SUPPDM is for demographic qualifiers SDTMIG lacks a variable for. study.toml [domains.MH]
+`topics` names the subjects columns that are history (the first bundled study: the aetiology of
+the liver disease, a reported term, and a pre-specified transplant question, a coded Y/N); each
+row gives one record per topic with a value, `topic` naming the column, with the lineage of its
+subjects row. What each record's variables hold is mapping.csv (conditions on `topic`), so the
+terms and categories are the study's. MHDECOD is not populated: coding to MedDRA is the sponsor
+coding group's, with the licensed dictionary.
 
-* aetiology (`HBV`, `Alcohol` ...): MHTERM the site's term (transliterated to ASCII); the disease
-  under study is ongoing at screening, so MHENRTPT "ONGOING" / MHENTPT "SCREENING". MHDECOD is
-  not populated: coding to MedDRA is the sponsor coding group's, with the licensed dictionary.
-* liver transplant (Y/N): MHTERM the pre-specified question, MHPRESP "Y", MHOCCUR the answer.
-
-Which subjects columns give records is study.toml [domains.MH] `topics`; what each record's
-variables hold is mapping.csv (conditions on `topic`), so the words are the study's.
-
-A term that is still not ASCII after transliteration (e.g. written in Chinese) gets no record and a
-WARNING finding asking the site for the English term (SF-0402); so does an aetiology of just "Other"
-(SF-0403: FDA SD1274 / CDISC CG0343 forbid OTHER as a reported term; the site is asked for the
-specific aetiology). The subject's DM record is unaffected either way.
+A reported term (a topic that is no coded column) still not ASCII after transliteration (e.g.
+written in Chinese) gets no record and a WARNING finding asking the site for the English term
+(SF-0402); so does a term of just "Other" (SF-0403: FDA SD1274 / CDISC CG0343 forbid OTHER as a
+reported term; the site is asked for the specific one). The subject's DM record is unaffected.
 """
 
 from __future__ import annotations
@@ -27,10 +23,10 @@ from transforms.findings import WARNING, concat_findings, make_row_findings
 from transforms.sdtm import SHARED_DERIVATIONS
 from transforms.spec_map import Sources, build_domain
 from transforms.study import Study
-
-# The named derivations a MH spec row may choose (mapping.csv `derived`, its `value`).
-MH_DERIVATIONS = SHARED_DERIVATIONS
 from transforms.transliterate import compute_ascii, compute_has_non_ascii
+
+# The named derivations an MH spec row may choose (mapping.csv `derived`, its `value`).
+MH_DERIVATIONS = SHARED_DERIVATIONS
 
 NOT_ASCII_RULE = "SF-0402"
 UNSPECIFIED_RULE = "SF-0403"
