@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
@@ -172,3 +174,37 @@ def test_lb_keeps_the_collected_range_but_no_standard_range_for_a_result_beyond_
     assert lb.loc[["<5", ">1000"], ["LBORNRLO", "LBORNRHI"]].values.tolist() == [["7", "40"], ["7", "40"]]
     assert lb.loc[["<5", ">1000"], ["LBSTNRLO", "LBSTNRHI"]].isna().all().all()
     assert lb.loc["35", ["LBSTNRLO", "LBSTNRHI", "LBNRIND"]].tolist() == [7.0, 40.0, "NORMAL"]
+
+
+def test_lb_publishes_the_result_standardise_parsed_and_checked(domains):
+    # 0.9 mg/dL bilirubin x 17.1 is 15.39 umol/L; in binary 0.9 * 17.1 is 15.390000000000002. The
+    # plausibility check reads `result_standard` and LB publishes LBSTRESN: one parse, one value.
+    dm = domains[0].reset_index()
+    labs = standardise("labs", raw("labs", [
+        {"subject": "01-001", "visit": "Screening", "collection_date": "2025-03-01", "test": "Total bilirubin",
+         "result": "0.9", "unit": "mg/dL"},
+        {"subject": "01-001", "visit": "Screening", "collection_date": "2025-03-01", "test": "ALT",
+         "result": "<5", "unit": "U/L"},
+    ]))
+    assert 0.9 * 17.1 != 15.39
+    assert labs["result_standard"].tolist() == [15.39, 5.0]  # `<5` is checked as its bound
+    lb = build_lb(labs, dm, STUDY, NO_UNSCHEDULED).set_index("LBTESTCD")
+    assert lb.loc["BILI", "LBSTRESN"] == 15.39 and lb.loc["BILI", "LBSTRESC"] == "15.39"
+    assert lb.loc["ALT", "LBSTRESC"] == "<5" and pd.isna(lb.loc["ALT", "LBSTRESN"])
+
+
+def test_lb_follows_the_spec_not_code(domains):
+    # a data manager's edit of mapping.csv: LBSPEC hard-coded, the unit kept on a not-done record
+    dm = domains[0].reset_index()
+    mapping = STUDY.mapping.copy()
+    spec = mapping["domain"] == "LB"
+    mapping.loc[spec & (mapping["variable"] == "LBSPEC"), ["algorithm", "value"]] = ["hardcode_ct", "BLOOD"]
+    mapping.loc[spec & (mapping["variable"] == "LBORRESU"), "condition"] = ""
+    edited = dataclasses.replace(STUDY, mapping=mapping)
+    labs = standardise("labs", raw("labs", [
+        {"subject": "01-001", "visit": "Screening", "collection_date": "2025-03-01", "test": "ALT",
+         "unit": "U/L", "not_done_reason": "Haemolysed"},
+    ]))
+    lb = build_lb(labs, dm, edited, NO_UNSCHEDULED)
+    assert lb[["LBSPEC", "LBORRESU", "LBSTAT"]].values.tolist() == [["BLOOD", "U/L", "NOT DONE"]]
+    assert pd.isna(build_lb(labs, dm, STUDY, NO_UNSCHEDULED).loc[0, "LBORRESU"])

@@ -203,15 +203,14 @@ def test_sv_one_record_per_subject_visit_with_first_and_last_dates():
         }
     )
     dm = pd.DataFrame({"USUBJID": ["S-1"], "RFSTDTC": ["2025-04-01T09:00"]})
-    sv = build_sv(
-        {"LB": lb, "RS": rs}, dm, STUDY.visits, "UCMSC-ESLD", "Unscheduled visit"
-    ).set_index("VISITNUM")
+    sv = build_sv({"LB": lb, "RS": rs}, dm, STUDY).set_index("VISITNUM")
     assert sv.index.tolist() == [1.0, 2.0, 2.01]
     assert sv.loc[2.0, ["SVSTDTC", "SVENDTC", "SVSTDY", "SVENDY"]].tolist() == ["2025-04-01", "2025-04-02", 1.0, 2.0]
     assert sv.loc[2.0, "_row"] == 7  # lineage of the earliest record
     # Screening is planned although it has no planned day; the unscheduled visit is flagged
     assert sv.loc[1.0, ["SVPRESP", "SVOCCUR", "SVUPDES"]].tolist() == ["Y", "Y", None]
-    assert sv.loc[2.01, "SVPRESP"] is None and sv.loc[2.01, "SVUPDES"].startswith("Unscheduled")
+    assert sv.loc[2.01, "SVPRESP"] is None
+    assert sv.loc[2.01, "SVUPDES"] == STUDY.config["visits"]["unscheduled_description"]
     assert np.isnan(sv.loc[2.01, "VISITDY"])
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.findings import LINEAGE
 from transforms.standardise import compute_age
-from transforms.spec_map import derive_mapped_variables
+from transforms.spec_map import Sources, build_domain
 from transforms.study import Study
 
 
@@ -24,32 +23,21 @@ def build_dm(demographics: pd.DataFrame, ex: pd.DataFrame, study: Study) -> pd.D
     base = demographics.merge(exposure, on="USUBJID", how="left").merge(
         arms[["ARMCD", "ARM"]], on="ARMCD", how="left"
     )
-    spec = study.mapping_of("DM")
-    mapped = derive_mapped_variables(base, spec, study.config)
-    derived = {}
-    for name in spec.loc[spec["algorithm"] == "derived", "value"].unique():
-        if name not in DM_DERIVATIONS:
-            raise ValueError(
-                f"mapping.csv: DM derivation {name!r} does not exist; use one of "
-                + ", ".join(DM_DERIVATIONS)
-            )
-        derived.update(DM_DERIVATIONS[name](base, study))
-    columns = {"STUDYID": study.studyid, "DOMAIN": "DM", "USUBJID": base["USUBJID"]}
-    for variable in spec["variable"].unique():
-        columns[variable] = mapped[variable] if variable in mapped.columns else derived[variable]
-    dm = pd.DataFrame({**columns, **{column: base[column] for column in LINEAGE}})
+    dm = build_domain(Sources(base, study, "DM"), DM_DERIVATIONS)
     return dm.sort_values("USUBJID", kind="stable").reset_index(drop=True)
 
 
-def derive_reference_dates(base: pd.DataFrame, study: Study) -> dict[str, pd.Series]:
+def derive_reference_dates(dm: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
     """RFSTDTC/RFENDTC: the first and last dose given (the reference start is first exposure)."""
+    base = sources.records
     return {
         "RFSTDTC": base["RFXSTDTC"], "RFENDTC": base["RFXENDTC"],
         "RFXSTDTC": base["RFXSTDTC"], "RFXENDTC": base["RFXENDTC"],
     }
 
 
-def derive_age(base: pd.DataFrame, study: Study) -> dict[str, pd.Series]:
+def derive_age(dm: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
+    base = sources.records
     age = compute_age(base["dtc_birth_date"], base["dtc_consent_date"])
     return {
         "AGE": age.astype("Float64"),
@@ -57,13 +45,14 @@ def derive_age(base: pd.DataFrame, study: Study) -> dict[str, pd.Series]:
     }
 
 
-def derive_planned_arm(base: pd.DataFrame, study: Study) -> dict[str, pd.Series]:
-    return {"ARM": base["ARM"]}
+def derive_planned_arm(dm: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
+    return {"ARM": sources.records["ARM"]}
 
 
-def derive_actual_arm(base: pd.DataFrame, study: Study) -> dict[str, pd.Series]:
+def derive_actual_arm(dm: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
     """ACTARMCD/ACTARM from the doses given; a subject never treated gets the study's
     not-treated reason (study.toml [not_treated])."""
+    base, study = sources.records, sources.study
     treated = base["RFXSTDTC"].notna()
     return {
         "ACTARMCD": base["ACTARMCD"],

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.findings import INFO, LINEAGE, make_row_findings
+from transforms.findings import INFO, make_row_findings
 from transforms.sdtm import derive_epoch, derive_seq, derive_study_days
-from transforms.spec_map import compute_condition, derive_mapped_variables, read_condition
+from transforms.spec_map import Sources, build_domain, compute_condition, read_condition
 from transforms.study import EXPOSURE, Study
 
 STAGE = "map"
+# EX is all plain assigns today: its study days and EPOCH need DM, which needs EX's dates first
+EX_DERIVATIONS: dict = {}
 
 
 def build_ex_records(exposure: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -30,15 +32,7 @@ def build_ex_records(exposure: pd.DataFrame, study: Study) -> tuple[pd.DataFrame
         "(EX holds administered doses only)",
     )
     given = exposure[~not_given]
-    ex = pd.DataFrame(
-        {
-            "STUDYID": study.studyid,
-            "DOMAIN": "EX",
-            "USUBJID": given["USUBJID"],
-            **derive_mapped_variables(given, study.mapping_of("EX"), study.config),
-            **{column: given[column] for column in LINEAGE},
-        }
-    )
+    ex = build_domain(Sources(given, study, "EX"), EX_DERIVATIONS)
     ex = derive_seq(ex, "EXSEQ", list(settings.get("seq_by", ["EXSTDTC"])))
     return ex, findings
 

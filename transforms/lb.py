@@ -1,12 +1,17 @@
-"""LB — Laboratory Test Results: one record per lab row the site sent (sdtm-reference Part A)."""
+"""LB — Laboratory Test Results: one record per lab row the site sent (sdtm-reference Part A).
+
+Every variable is filled as the study's mapping.csv says; what is not a plain assign is one of
+the named derivations below (LB_DERIVATIONS), chosen in the spec's `value`. The result text was
+parsed once by standardise (`result_stresc`, `result_stresn`); LB publishes what it parsed.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from transforms.findings import LINEAGE
-from transforms.sdtm import compute_complete_date, derive_epoch, derive_seq, derive_study_days
-from transforms.standardise import compute_continuous_result, compute_reference_range_indicator, compute_standard_result
+from transforms.sdtm import SHARED_DERIVATIONS, compute_complete_date
+from transforms.spec_map import Derivation, Sources, build_domain
+from transforms.standardise import compute_reference_range_indicator, compute_standard_result
 from transforms.study import Study
 from transforms.visits import derive_visit_variables
 
@@ -14,46 +19,71 @@ from transforms.visits import derive_visit_variables
 def build_lb(
     labs: pd.DataFrame, dm: pd.DataFrame, study: Study, unscheduled: pd.DataFrame
 ) -> pd.DataFrame:
-    """LB from standardised Labs rows that passed validation, with DM's reference dates."""
-    tests = labs[["LBTESTCD"]].merge(study.lab_tests, on="LBTESTCD", how="left")
-    standard = compute_standard_result(labs["result"], labs["factor"], study.result_values)
+    """LB from standardised findings rows that passed validation, with DM's reference dates and
+    the numbering of the unscheduled visits (visits.derive_unscheduled_visits)."""
+    return build_domain(Sources(labs, study, "LB", dm=dm, unscheduled=unscheduled), LB_DERIVATIONS)
+
+
+def derive_lab_test_attributes(lb: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
+    """LBTEST, LBCAT, LBSPEC of each record's LBTESTCD from the study's lab_tests.csv."""
+    tests = lb[["LBTESTCD"]].merge(sources.study.lab_tests, on="LBTESTCD", how="left")
+    return {name: pd.Series(tests[name].to_numpy(), index=lb.index) for name in ("LBTEST", "LBCAT", "LBSPEC")}
+
+
+def derive_standard_result(lb: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
+    """LBSTRESC/LBSTRESN as standardise parsed them; LBSTNRLO/HI the lab's range in the standard
+    unit, for a continuous result only (no numeric standard range for `<5`, mappings/README.md);
+    LBNRIND from LBSTRESN against the range in the standard unit."""
+    labs = sources.records
     low = compute_standard_result(labs["normal_low"], labs["factor"])["LBSTRESN"]
     high = compute_standard_result(labs["normal_high"], labs["factor"])["LBSTRESN"]
+    continuous = labs["result_number"].notna() & labs["result_operator"].isna()
+    stresn = labs["result_stresn"]
+    return {
+        "LBSTRESC": labs["result_stresc"],
+        "LBSTRESN": stresn,
+        "LBSTNRLO": low.where(continuous),
+        "LBSTNRHI": high.where(continuous),
+        "LBNRIND": compute_reference_range_indicator(stresn, low, high),
+    }
+
+
+def derive_not_done(lb: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
+    """LBSTAT "NOT DONE" and LBREASND where the result is blank and a reason is given."""
+    labs = sources.records
     not_done = labs["result"].isna() & labs["not_done_reason"].notna()
-    continuous = compute_continuous_result(labs["result"])  # no numeric standard range for `<5` (mappings/README.md)
-    lb = pd.DataFrame(
-        {
-            "STUDYID": study.studyid,
-            "DOMAIN": "LB",
-            "USUBJID": labs["USUBJID"],
-            "LBTESTCD": labs["LBTESTCD"],
-            "LBTEST": tests["LBTEST"].to_numpy(),
-            "LBCAT": tests["LBCAT"].to_numpy(),
-            "LBORRES": labs["result"],
-            # INR has no unit: the empty unit stays null in SDTM, never "".
-            "LBORRESU": labs["LBORRESU"].replace("", pd.NA).where(~not_done),  # no result, no unit (SD0027)
-            "LBORNRLO": labs["normal_low"],
-            "LBORNRHI": labs["normal_high"],
-            "LBSTRESC": standard["LBSTRESC"],
-            "LBSTRESN": standard["LBSTRESN"],
-            "LBSTRESU": labs["LBSTRESU"].replace("", pd.NA).where(~not_done),
-            "LBSTNRLO": low.where(continuous),
-            "LBSTNRHI": high.where(continuous),
-            "LBNRIND": compute_reference_range_indicator(standard["LBSTRESN"], low, high),
-            "LBSTAT": pd.Series("NOT DONE", index=labs.index).where(not_done),
-            "LBREASND": labs["not_done_reason"].where(not_done),
-            "LBSPEC": tests["LBSPEC"].to_numpy(),
-            "VISIT": labs["VISIT"],
-            "LBDTC": labs["LBDTC"],
-            **{column: labs[column] for column in LINEAGE},
-        },
-        index=labs.index,
+    return {
+        "LBSTAT": pd.Series("NOT DONE", index=labs.index).where(not_done),
+        "LBREASND": labs["not_done_reason"].where(not_done),
+    }
+
+
+def derive_visit(frame: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
+    """VISITNUM, VISIT, VISITDY of each record from its standardised visit and its --DTC
+    (visits.derive_visit_variables: planned from visits.csv, unscheduled numbered by date)."""
+    dtc = f"{sources.domain}DTC"
+    dated = pd.DataFrame(
+        {"USUBJID": frame["USUBJID"], "VISIT": sources.records["VISIT"], dtc: frame[dtc]}, index=frame.index
     )
-    lb = derive_visit_variables(lb, "LBDTC", study.visits, unscheduled)
-    lb = derive_seq(lb, "LBSEQ", ["LBTESTCD", "VISITNUM", "LBDTC"])
-    lb = derive_study_days(lb, dm, {"LBDY": "LBDTC"})
-    lb = derive_epoch(lb, dm, "LBDTC", study.epochs)
-    return derive_lobxfl(lb, dm, "LB")
+    visited = derive_visit_variables(dated, dtc, sources.study.visits, sources.unscheduled)
+    return {name: visited[name] for name in ("VISITNUM", "VISIT", "VISITDY")}
+
+
+def derive_baseline_flag(frame: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
+    """--LOBXFL (derive_lobxfl), the last result on or before the first dose."""
+    name = f"{sources.domain}LOBXFL"
+    return {name: derive_lobxfl(frame, sources.dm, sources.domain)[name]}
+
+
+# The named derivations an LB spec row may choose (mapping.csv `derived`, its `value`).
+LB_DERIVATIONS: dict[str, Derivation] = {
+    "lab_test_attributes": derive_lab_test_attributes,
+    "standard_result": derive_standard_result,
+    "not_done": derive_not_done,
+    "visit": derive_visit,
+    **SHARED_DERIVATIONS,
+    "baseline_flag": derive_baseline_flag,
+}
 
 
 def derive_lobxfl(frame: pd.DataFrame, dm: pd.DataFrame, domain: str) -> pd.DataFrame:

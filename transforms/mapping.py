@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.dm import build_dm
-from transforms.ex import build_ex, build_ex_records
+from transforms.dm import DM_DERIVATIONS, build_dm
+from transforms.ex import EX_DERIVATIONS, build_ex, build_ex_records
 from transforms.findings import concat_findings
-from transforms.lb import build_lb
+from transforms.lb import LB_DERIVATIONS, build_lb
 from transforms.liver_scores import build_liver_scores, derive_score_inputs, derive_scores
-from transforms.mh import build_mh
+from transforms.mh import MH_DERIVATIONS, build_mh
 from transforms.rs import build_rs, check_meld_consistency
 from transforms.sdtm import derive_subject_variables
 from transforms.study import ASSESSMENTS, EXPOSURE, FINDINGS, SUBJECTS, Study
-from transforms.sv import build_sv
+from transforms.sv import SV_DERIVATIONS, build_sv
 from transforms.trial_design import build_trial_design
 from transforms.transliterate import compute_ascii
 from transforms.visits import compute_dated_visits, derive_unscheduled_visits, derive_visit_variables
+
+# The domains mapping.csv fills and the named derivations each may choose (check-study reads it).
+DERIVATIONS = {
+    "DM": DM_DERIVATIONS, "EX": EX_DERIVATIONS, "LB": LB_DERIVATIONS, "SV": SV_DERIVATIONS,
+    "MH": MH_DERIVATIONS,
+}
 
 
 def map_domains(
@@ -31,7 +37,7 @@ def map_domains(
     MELD and Child-Pugh go to RS (sdtm-reference Part A); MELD-Na and MELD 3.0, which have no
     CDISC test codes, only to the analysis table `liver_scores`. Scores are optional: a study
     with no assessments sheet or no rs_tests.csv rows gets no RS and no analysis table; MH only
-    where trial_design.toml has [medical_history].
+    where mapping.csv has MH rows.
     """
     sheets = {
         sheet: assign_ascii_verbatim(frame, study.raw_columns, sheet, transliteration)
@@ -63,13 +69,10 @@ def map_domains(
         findings.append(
             check_meld_consistency(lb, domains["RS"], assessments, conversions=study.unit_conversions)
         )
-    if "medical_history" in study.trial_design:
+    if not study.mapping_of("MH").empty:
         domains["MH"], mh_findings = build_mh(subjects, dm, study, transliteration)
         findings.append(mh_findings)
-    domains["SV"] = build_sv(
-        {name: domains[name] for name in ("LB", "RS") if name in domains}, dm, study.visits,
-        study.studyid, study.config["visits"]["unscheduled_description"],
-    )
+    domains["SV"] = build_sv({name: domains[name] for name in ("LB", "RS") if name in domains}, dm, study)
     domains.update(build_trial_design(dm, study))
     return domains, analysis, concat_findings(*findings)
 

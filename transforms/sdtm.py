@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.spec_map import Derivation, Sources
 from transforms.standardise import compute_study_day
 
 
@@ -12,6 +13,14 @@ def derive_seq(frame: pd.DataFrame, seq_var: str, sort_by: list[str]) -> pd.Data
     ordered = frame.sort_values(["USUBJID", *sort_by], kind="stable", na_position="last")
     ordered = ordered.assign(**{seq_var: ordered.groupby("USUBJID").cumcount() + 1.0})
     return ordered.reset_index(drop=True)
+
+
+def compute_seq(frame: pd.DataFrame, sort_by: list[str]) -> pd.Series:
+    """--SEQ of each row (its index): 1, 2, ... per USUBJID in the order of `sort_by`, as
+    derive_seq numbers them, without reordering the rows."""
+    ordered = frame[["USUBJID", *sort_by]].sort_values(["USUBJID", *sort_by], kind="stable", na_position="last")
+    seq = ordered.groupby("USUBJID").cumcount() + 1.0
+    return seq.reindex(frame.index)
 
 
 def derive_subject_variables(
@@ -30,11 +39,14 @@ def derive_subject_variables(
 
 def derive_study_days(frame: pd.DataFrame, dm: pd.DataFrame, days: dict[str, str]) -> pd.DataFrame:
     """Add each --DY named in `days` ({"LBDY": "LBDTC"}) from DM.RFSTDTC (SDTMIG 4.4.4)."""
+    return frame.assign(**compute_study_days(frame, dm, days))
+
+
+def compute_study_days(frame: pd.DataFrame, dm: pd.DataFrame, days: dict[str, str]) -> dict[str, pd.Series]:
+    """{--DY: values} for each --DY named in `days`, from the subject's DM.RFSTDTC."""
     reference = frame[["USUBJID"]].merge(dm[["USUBJID", "RFSTDTC"]], on="USUBJID", how="left")
     rfstdtc = pd.Series(reference["RFSTDTC"].to_numpy(), index=frame.index)
-    return frame.assign(
-        **{day: compute_study_day(frame[dtc], rfstdtc).astype("Float64") for day, dtc in days.items()}
-    )
+    return {day: compute_study_day(frame[dtc], rfstdtc).astype("Float64") for day, dtc in days.items()}
 
 
 def derive_epoch(
@@ -68,3 +80,30 @@ def compute_complete_date(dtc: pd.Series) -> pd.Series:
     every day-level comparison (epoch, baseline, visit dates) goes through this one."""
     text = dtc.astype("str")
     return text.str.slice(0, 10).where(text.str.len() >= 10)
+
+
+# --- named derivations every domain's spec may choose (mapping.csv `derived`) ---------------
+
+
+def derive_sequence(frame: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
+    """--SEQ in the order study.toml [domains.<domain>] seq_by names (compute_seq)."""
+    return {f"{sources.domain}SEQ": compute_seq(frame, list(sources.settings["seq_by"]))}
+
+
+def derive_study_day(frame: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
+    """--DY of every --DTC filled so far (LBDTC -> LBDY, SVSTDTC -> SVSTDY), from DM.RFSTDTC."""
+    days = {f"{name[:-3]}DY": name for name in frame.columns if name.endswith("DTC")}
+    return compute_study_days(frame, sources.dm, days)
+
+
+def derive_record_epoch(frame: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
+    """EPOCH of the record's --DTC against the subject's treatment dates (derive_epoch)."""
+    dated = derive_epoch(frame[["USUBJID", f"{sources.domain}DTC"]], sources.dm, f"{sources.domain}DTC", sources.study.epochs)
+    return {"EPOCH": dated["EPOCH"]}
+
+
+SHARED_DERIVATIONS: dict[str, Derivation] = {
+    "sequence": derive_sequence,
+    "study_day": derive_study_day,
+    "epoch": derive_record_epoch,
+}

@@ -29,6 +29,7 @@ __all__ = [
     "compute_age",
     "compute_numeric_result",
     "compute_standard_result",
+    "compute_scaled_result",
     "check_result_values",
     "compute_reference_range_indicator",
     "compute_continuous_result",
@@ -381,10 +382,17 @@ def compute_standard_result(
     or a missing factor, gives NA in both.
     """
     _check_same_index(orres=orres, factor=factor)
-    parsed = compute_numeric_result(orres, result_values)
+    return compute_scaled_result(compute_numeric_result(orres, result_values), factor)
+
+
+def compute_scaled_result(parsed: pd.DataFrame, factor: pd.Series) -> pd.DataFrame:
+    """compute_standard_result of a result compute_numeric_result has parsed already (standardise
+    parses each result once; the checks and LB read what it made): LBSTRESC, LBSTRESN and
+    `scaled`, the number × factor whatever its operator (`<5` × 17.1 is 85.5)."""
+    _check_same_index(parsed=parsed, factor=factor)
     scale = pd.to_numeric(factor).astype("float64")
     product = (parsed["number"] * scale).to_numpy()
-    value = pd.Series(_round_significant(product, 12), index=orres.index)
+    value = pd.Series(_round_significant(product, 12), index=parsed.index)
     stresc = parsed["operator"].fillna("") + _format_plain(value)
     stresn = value.where(parsed["operator"].isna())
     declared = parsed["stresc"].notna().to_numpy()
@@ -392,8 +400,9 @@ def compute_standard_result(
         stresc = stresc.mask(declared, parsed["stresc"].to_numpy(object))
         stresn = stresn.mask(declared, parsed["stresn"].to_numpy())
     return pd.DataFrame(
-        {"LBSTRESC": stresc.astype("str").array, "LBSTRESN": stresn.astype("float64").array},
-        index=orres.index,
+        {"LBSTRESC": stresc.astype("str").array, "LBSTRESN": stresn.astype("float64").array,
+         "scaled": value.astype("float64").array},
+        index=parsed.index,
     )
 
 

@@ -17,6 +17,7 @@ from transforms.standardise import (
     compute_iso8601_date,
     compute_iso8601_datetime,
     compute_numeric_result,
+    compute_scaled_result,
 )
 from transforms.study import FINDINGS, SUBJECTS, Study
 
@@ -70,7 +71,12 @@ def assign_age_at_consent(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
 
 def assign_results(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
     """Operator, number and problem of each result (the study's declared qualitative results
-    too), and its conversion to the standard unit."""
+    too), its conversion to the standard unit and its standard result.
+
+    The result text is parsed here once: the plausibility check reads `result_standard` and LB
+    publishes `result_stresc` / `result_stresn`, all three made from the one parse, so the value
+    checked is bit for bit the value published.
+    """
     result = compute_numeric_result(frame["result"], study.result_values)
     coded = frame.assign(
         result_operator=result["operator"],
@@ -78,8 +84,12 @@ def assign_results(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
         problem_result=result["problem"],
     )
     converted = assign_unit_conversion(coded, study.unit_conversions)
-    # the number in the test's standard unit, for the plausibility check (LB recomputes its own)
-    return converted.assign(result_standard=converted["result_number"] * converted["factor"])
+    standard = compute_scaled_result(result, pd.Series(converted["factor"].to_numpy(), index=result.index))
+    return converted.assign(
+        result_standard=standard["scaled"].to_numpy(),
+        result_stresc=standard["LBSTRESC"].array,
+        result_stresn=standard["LBSTRESN"].to_numpy(),
+    )
 
 
 def assign_unit_conversion(labs: pd.DataFrame, conversions: pd.DataFrame) -> pd.DataFrame:

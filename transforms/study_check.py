@@ -16,11 +16,17 @@ import pandas as pd
 
 from transforms.spec_map import ALGORITHMS, ASSIGN, HARDCODE, read_condition, read_study_value
 from transforms.study import OPTIONAL_TABLES, ROLES, SUBJECTS, TABLE_FILES
+from transforms.sv import VISITS_PRESENT_COLUMNS
 
 KINDS = ("text", "date", "time", "number", "identifying")
 ACTUAL_ARM_RULES = ("dose_level", "planned_regimen")
-DERIVATIONS = {
-    "DM": ("reference_dates", "age", "planned_arm", "actual_arm"),
+# What a derivation reads of the variables filled before it ({d}: the domain), so a spec that
+# orders them wrongly is told before the run.
+DERIVATION_INPUTS = {
+    "lab_test_attributes": ("{d}TESTCD",),
+    "visit": ("{d}DTC",),
+    "epoch": ("{d}DTC",),
+    "baseline_flag": ("{d}TESTCD", "{d}STRESC", "{d}DTC", "{d}SEQ"),
 }
 REQUIRED_COLUMNS = {
     "sheets.csv": ["sheet", "role", "names", "row_is", "record_key"],
@@ -35,9 +41,13 @@ REQUIRED_COLUMNS = {
 ADDED_EVERYWHERE = {"SUBJID", "USUBJID", "ARMCD", "_file", "_sheet", "_row"}
 ADDED_BY_ROLE = {
     "subjects": {"age_at_consent"},
-    "findings": {"result_operator", "result_number", "problem_result", "LBSTRESU", "factor", "result_standard"},
+    "findings": {"result_operator", "result_number", "problem_result", "LBSTRESU", "factor",
+                 "result_standard", "result_stresc", "result_stresn"},
 }
-DOMAIN_SOURCES = {"DM": SUBJECTS, "EX": "exposure"}
+# The sheet role each domain's records come from, unless study.toml [domains.<domain>] `from`
+# says otherwise; SV's records are the visits present in the Findings domains instead.
+DOMAIN_SOURCES = {"DM": SUBJECTS, "EX": "exposure", "LB": "findings", "MH": SUBJECTS}
+ADDED_BY_DOMAIN = {"MH": {"topic"}}
 
 
 @dataclass(frozen=True)
@@ -203,10 +213,25 @@ def check_visits(visits: pd.DataFrame) -> list[Problem]:
 def check_mapping(
     mapping: pd.DataFrame, config: dict, sheets: pd.DataFrame, columns: pd.DataFrame, variables: pd.DataFrame
 ) -> list[Problem]:
+    from transforms.mapping import DERIVATIONS as REGISTERED  # the builders' own registries
+
+    derivations = {domain: tuple(names) for domain, names in REGISTERED.items()}
     problems = []
     domain_variables = variables.groupby("dataset")["variable"].agg(set).to_dict()
+    filled: dict[str, set[str]] = {}  # per domain, the variables of the rows read so far
+    kinds: dict[tuple[str, str], set[str]] = {}  # per variable, `derived` or the derivation names
     for row, item in _rows(mapping):
         domain, variable, algorithm = item["domain"], item["variable"], item["algorithm"]
+        before = set(filled.get(domain, set()))
+        filled.setdefault(domain, set()).add(variable)
+        if domain not in derivations:
+            problems.append(Problem("mapping.csv", row, "domain", f"{domain!r} is no domain mapping.csv fills: use one of {', '.join(derivations)}"))
+            continue
+        kind = f"derived {item['value']}" if algorithm == "derived" else "assigned"
+        seen = kinds.setdefault((domain, variable), set())
+        if seen and kind not in seen:
+            problems.append(Problem("mapping.csv", row, "algorithm", f"{domain}.{variable} is filled by {' and '.join(sorted(seen | {kind}))}: fill a variable either by rows of its own or by one derivation"))
+        seen.add(kind)
         if variable not in domain_variables.get(domain, set()):
             problems.append(Problem("mapping.csv", row, "variable", f"{domain}.{variable} is in no domain of variables.csv: add it there or correct the name"))
         if algorithm not in ALGORITHMS:
@@ -214,8 +239,10 @@ def check_mapping(
             continue
         if algorithm in HARDCODE and not item["value"]:
             problems.append(Problem("mapping.csv", row, "value", f"{algorithm} needs the value to write"))
-        if algorithm == "derived" and item["value"] not in DERIVATIONS.get(domain, ()):
-            problems.append(Problem("mapping.csv", row, "value", f"{item['value']!r} is no derivation of {domain}: use one of {', '.join(DERIVATIONS.get(domain, ())) or '(none)'}"))
+        if algorithm == "derived" and item["value"] not in derivations[domain]:
+            problems.append(Problem("mapping.csv", row, "value", f"{item['value']!r} is no derivation of {domain}: use one of {', '.join(derivations[domain]) or '(none)'}"))
+        elif algorithm == "derived":
+            problems += _check_derivation_inputs(row, domain, item["value"], before | {variable}, config)
         if algorithm == "assign_study":
             try:
                 read_study_value(config, item["value"])
@@ -230,13 +257,43 @@ def check_mapping(
             except ValueError as error:
                 problems.append(Problem("mapping.csv", row, "condition", str(error)))
                 continue
-            if available is not None and column not in available:
-                problems.append(Problem("mapping.csv", row, "condition", f"{column!r} is provided by no column of the {domain} source sheet"))
+            if available is not None and column not in available | before:
+                problems.append(Problem("mapping.csv", row, "condition", f"{column!r} is provided by no column of the {domain} source sheet, nor by a variable of an earlier row"))
+    return problems + check_history_topics(config, sheets, columns)
+
+
+def _check_derivation_inputs(row: int, domain: str, name: str, before: set[str], config: dict) -> list[Problem]:
+    """A derivation reads variables filled before it: name the one missing and where to add it."""
+    problems = []
+    for needed in (n.format(d=domain) for n in DERIVATION_INPUTS.get(name, ())):
+        if needed not in before:
+            problems.append(Problem("mapping.csv", row, "value", f"{name} reads {needed}, which no earlier {domain} row fills: add or move its row above this one"))
+    if name == "sequence":
+        seq_by = config.get("domains", {}).get(domain, {}).get("seq_by")
+        if not seq_by:
+            problems.append(Problem("study.toml", None, f"[domains.{domain}] seq_by", f"missing: {domain}'s sequence counts in the order of the variables it names"))
+        for needed in seq_by or []:
+            if needed not in before:
+                problems.append(Problem("mapping.csv", row, "value", f"sequence orders by {needed} (study.toml [domains.{domain}] seq_by), which no earlier {domain} row fills"))
     return problems
 
 
+def check_history_topics(config: dict, sheets: pd.DataFrame, columns: pd.DataFrame) -> list[Problem]:
+    """study.toml [domains.MH] topics: each a raw or coded column of MH's source sheet."""
+    available = _columns_for("MH", config, sheets, columns)
+    topics = config.get("domains", {}).get("MH", {}).get("topics", [])
+    return [
+        Problem("study.toml", None, "[domains.MH] topics", f"{topic!r} is no column of the MH source sheet (raw or coded): correct it")
+        for topic in topics
+        if available is not None and topic not in available
+    ]
+
+
 def _columns_for(domain: str, config: dict, sheets: pd.DataFrame, columns: pd.DataFrame) -> set[str] | None:
-    """What a domain's mapping rows may read: the raw and standardised columns of its source sheet."""
+    """What a domain's mapping rows may read: the raw and standardised columns of its source sheet
+    (SV: the visits present)."""
+    if domain == "SV":
+        return set(VISITS_PRESENT_COLUMNS)
     role = config.get("domains", {}).get(domain, {}).get("from", DOMAIN_SOURCES.get(domain))
     sheet = sheets.loc[sheets["role"] == role, "sheet"]
     if sheet.empty:
@@ -244,7 +301,8 @@ def _columns_for(domain: str, config: dict, sheets: pd.DataFrame, columns: pd.Da
     mine = columns[columns["sheet"] == sheet.iloc[0]]
     dates = {f"dtc_{c}" for c in mine.loc[mine["kind"] == "date", "column"]}
     standard = set(mine.get("standard_as", pd.Series(dtype=str))) | set(mine["coded_as"])
-    return (set(mine["column"]) | dates | standard | ADDED_EVERYWHERE | ADDED_BY_ROLE.get(role, set())) - {""}
+    added = ADDED_EVERYWHERE | ADDED_BY_ROLE.get(role, set()) | ADDED_BY_DOMAIN.get(domain, set())
+    return (set(mine["column"]) | dates | standard | added) - {""}
 
 
 def _rows(frame: pd.DataFrame):

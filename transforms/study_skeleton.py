@@ -58,7 +58,7 @@ study's, file by file (docs/new-study.md walks through it), then run
 | `study.toml` | STUDYID, title, country, ages; the drug; the arms (code, name, dose, allowed reductions); named derivations; where EX records come from; sample settings |
 | `sheets.csv` | the sheets the site sends: id, role (subjects, exposure, findings, assessments), the names a sheet or CSV file may carry, what one row is, the record key |
 | `raw_columns.csv` | every column of every sheet: its header and aliases (one per site), required, kind, codelist and the coded name, the standardised name, the date a time completes |
-| `mapping.csv` | how each DM and EX variable is filled (sdtm.oak's algorithms; conditions; fallbacks) |
+| `mapping.csv` | how each DM, EX, LB, SV and MH variable is filled (sdtm.oak's algorithms; conditions; fallbacks; named derivations) |
 | `terminology.csv` | the site's spellings of each coded value -> the submission value |
 | `codelists.csv` | the study's own CT terms (sponsor extensions), merged over the shared CDISC CT |
 | `result_values.csv` | qualitative results the study accepts (TND ...) and their --STRESC/--STRESN |
