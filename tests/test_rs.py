@@ -229,3 +229,26 @@ def test_consistency_check_catches_a_missing_or_extra_meld_record(rs, conversion
     fewer = assessments[assessments["_row"] != 4]
     findings = check_meld_consistency(make_lb(), rs, fewer, conversions=conversions, sources=SOURCES)
     assert len(findings) == 1 and "no assessment row" in findings.iloc[0]["message"]
+
+
+def test_another_studys_sources_feed_rs_and_its_check(scoring, rs_tests):
+    # test_liver_scores' other study: TBILI and CREAT in mg/dL, ascites column `fluid`, no
+    # dialysis question. Baseline MELD 19, Child-Pugh 10 C (worked there); Week 4 lacks TBILI.
+    from test_liver_scores import OTHER_CONVERSIONS, OTHER_SOURCES, make_other_study
+
+    lb, assessments = make_other_study()
+    inputs = derive_score_inputs(lb, assessments, conversions=OTHER_CONVERSIONS, sources=OTHER_SOURCES)
+    scores = derive_scores(inputs, make_dm(), scoring=scoring, sources=OTHER_SOURCES)
+    rs = build_rs(scores, make_dm(), rs_tests=rs_tests, studyid="UCMSC-ESLD", epochs=EPOCHS)
+    result = rs.set_index(["VISIT", "RSTESTCD"])
+    assert result.loc[("Baseline", "MELD0101"), "RSSTRESN"] == 19
+    assert result.loc[("Baseline", "CPS0107"), "RSSTRESC"] == "C"
+    assert result.loc[("Baseline", "CPS0102"), "RSORRES"] == "MODERATE"
+    assert result.loc[("Week 4", "MELD0101"), "RSREASND"] == "TBILI missing"
+    assert result.loc[("Week 4", "CPS0106"), "RSREASND"] == "TBILI, ALB, fluid missing"
+    check = dict(conversions=OTHER_CONVERSIONS, sources=OTHER_SOURCES)
+    assert check_meld_consistency(lb, rs, assessments, **check).empty
+    tampered = rs.assign(RSSTRESN=rs["RSSTRESN"].where(rs["RSTESTCD"] != "MELD0101", 18.0))
+    findings = check_meld_consistency(lb, tampered, assessments, **check)
+    assert len(findings) == 2  # Baseline 18 against 19; Week 4 18 where TBILI is missing
+    assert "MELD0101 = 18 but recomputed from LB = 19" in findings["message"].iloc[0]

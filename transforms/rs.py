@@ -174,14 +174,14 @@ def check_meld_consistency(
     )
     visits = assessments[["subject", "USUBJID", "VISITNUM", "VISIT", *LINEAGE]].assign(
         # a study that does not ask about dialysis: every subject counts as not dialysed
-        dialysis=assessments[tests["DIALYSIS"]] if "DIALYSIS" in tests else None
+        DIALYSIS=assessments[tests["DIALYSIS"]] if "DIALYSIS" in tests else None
     )
     expected = visits.merge(wide, on=["USUBJID", "VISITNUM"], how="left")
     expected["expected"] = compute_meld(
         expected["CREAT"].astype("float64"),
         expected["BILI"].astype("float64"),
         expected["INR"].astype("float64"),
-        expected["dialysis"].map({"Y": True, "N": False}).astype("boolean"),
+        expected["DIALYSIS"].map({"Y": True, "N": False}).astype("boolean"),
     )
     reported = rs.loc[rs["RSTESTCD"] == MELD_TESTCD, ["USUBJID", "VISITNUM", "VISIT", "RSSTRESN", *LINEAGE]]
     # object keys: an empty side (a rejected sheet) has Arrow text columns with no chunks, which
