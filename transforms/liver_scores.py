@@ -112,7 +112,7 @@ def derive_score_sources(
     check-study (transforms/study_check.py) has refused a folder whose table names a source no
     sheet or test provides, so the lookups here always find their row.
     """
-    table = score_inputs[["input", "source"]].astype(str)
+    table = score_inputs[["input", "source"]].astype(str).apply(lambda column: column.str.strip())
     units = dict(zip(lab_tests["LBTESTCD"], lab_tests["LBSTRESU"]))
     sheet = raw_columns[raw_columns["sheet"] == assessments_sheet]
     coded = dict(zip(sheet["column"], sheet["coded_as"].where(sheet["coded_as"] != "", sheet["column"])))
