@@ -65,7 +65,7 @@ RULES = {
     "SF-0119": "lab result physiologically implausible",
     "SF-0120": "age at consent outside the eligible range",
     "SF-0121": "age at consent cannot be computed",
-    "SF-0122": "liver transplant recipient",
+    "SF-0122": "raw answer makes the subject ineligible (eligibility.csv)",
     "SF-0123": "coded value not recognised",
     "SF-0124": "infusion dose is not a planned arm's dose",
     "SF-0127": "time of day not usable",
@@ -87,8 +87,9 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
     unit NA or "" for a test reported without unit; labs). Optional, each adding its checks when
     given: `plausible_ranges` ((LBTESTCD, low, high, standard unit); labs), `age_range`
     ((min, max) years at consent; demographics), `arm_doses` (the planned doses; infusions),
-    `spellings` ({codelist: accepted raw spellings}, named in the not-recognised messages) and
-    `result_values` (the non-numeric results the study declares, named in SF-0117's message).
+    `spellings` ({codelist: accepted raw spellings}, named in the not-recognised messages),
+    `result_values` (the non-numeric results the study declares, named in SF-0117's message) and
+    `eligibility` (eligibility.csv rows as dicts: sheet, column, value, reason; SF-0122).
     """
     columns = _sheet_columns(sheet, raw_columns, context)
     _check_context(sheet, columns, context)
@@ -137,7 +138,7 @@ def build_raw_suite(sheet: str, raw_columns: pd.DataFrame, context: dict) -> lis
     if role == SUBJECTS:
         if context.get("age_range") is not None:
             suite += _age_checks(context["age_range"], headers)
-        suite += _transplant_checks(columns, headers)
+    suite += _eligibility_checks(context.get("eligibility") or [], sheet, columns, headers)
     if role == EXPOSURE and context.get("arm_doses") is not None and "EXDOSE" in _standard_names(columns):
         suite += _dose_checks(context["arm_doses"], headers, context.get("not_given_column"))
     suite.append(_key_check(context["record_keys"][sheet], headers, label))
@@ -472,23 +473,30 @@ def _age_checks(age_range, headers: dict) -> list:
     ]
 
 
-def _transplant_checks(columns: pd.DataFrame, headers: dict) -> list:
-    coded = columns.loc[columns["column"] == "liver_transplant", "coded_as"] if (
-        "coded_as" in columns.columns) else pd.Series(dtype="str")
-    if coded.empty or _blank(coded.iloc[0]):
-        return []
-    return [
-        gxe.ExpectColumnValuesToNotBeInSet(
-            column=coded.iloc[0], value_set=["Y"],
-            meta=_meta(
-                "SF-0122", WARNING, "liver_transplant",
-                f"{_named(headers, 'liver_transplant')} is Y: transplant recipients are not eligible for this study; "
-                "confirm the answer and record the eligibility deviation (the subject is still "
-                "mapped)",
-                uses=["liver_transplant", coded.iloc[0]], helpers=[coded.iloc[0]],
-            ),
+def _eligibility_checks(rules: list[dict], sheet: str, columns: pd.DataFrame, headers: dict) -> list:
+    """The study's eligibility.csv rows of this sheet: a raw answer that means the subject is not
+    eligible (`value`, compared with the column's coded value where it is coded, else as sent).
+    WARNING: the subject is still mapped; the site confirms and records the deviation, told why
+    in the protocol's words (`reason`)."""
+    coded = dict(zip(columns["column"], columns["coded_as"])) if "coded_as" in columns.columns else {}
+    out = []
+    for rule in (r for r in rules if r["sheet"] == sheet):
+        column = rule["column"]
+        checked = column if _blank(coded.get(column, "")) else coded[column]
+        out.append(
+            gxe.ExpectColumnValuesToNotBeInSet(
+                column=checked, value_set=[rule["value"]],
+                meta=_meta(
+                    "SF-0122", WARNING, column,
+                    f"{_named(headers, column)} is {rule['value']}: {rule['reason']}; "
+                    "confirm the answer and record the eligibility deviation (the subject is still "
+                    "mapped)",
+                    uses=list(dict.fromkeys([column, checked])),
+                    helpers=[checked] if checked != column else [],
+                ),
+            )
         )
-    ]
+    return out
 
 
 def _standard_names(columns: pd.DataFrame) -> set[str]:

@@ -614,6 +614,9 @@ FULL_CONTEXT = {
     "arm_doses": [1.0, 3.0],
     "not_given_column": "not_given_reason",
     "spellings": {"SEX": ["M", "Male", "F", "Female"]},
+    # the study's eligibility.csv, as build_context passes it
+    "eligibility": [{"sheet": "demographics", "column": "liver_transplant", "value": "Y",
+                     "reason": "transplant recipients are not eligible for this study"}],
 }
 
 
@@ -677,6 +680,37 @@ def test_liver_transplant_yes_is_an_eligibility_warning(raw_columns):
     assert findings[["rule", "severity", "variable", "value"]].values.tolist() == [
         ["SF-0122", "WARNING", "liver_transplant", "Y"]
     ]
+    assert findings["message"].tolist() == [
+        "Liver transplant is Y: transplant recipients are not eligible for this study; confirm the "
+        "answer and record the eligibility deviation (the subject is still mapped)"
+    ]
+
+
+def test_the_first_study_declares_its_eligibility_rule_as_the_context_gives_it():
+    assert _STUDY.eligibility[["sheet", "column", "value", "reason"]].to_dict("records") == (
+        FULL_CONTEXT["eligibility"]
+    )
+
+
+def test_an_eligibility_rule_is_the_studys_own_words_on_any_column(raw_columns):
+    # another study's rule on an uncoded column, compared as sent; no rule: no check
+    rule = {"sheet": "demographics", "column": "aetiology", "value": "HCC",
+            "reason": "a tumour excludes the subject (protocol 5.2)"}
+    context = {**FULL_CONTEXT, "eligibility": [rule]}
+    findings = findings_of(raw_columns, "demographics", [
+        good("demographics", aetiology="HCC", liver_transplant="Y", age_at_consent=64.0),
+        good("demographics", subject="01-002", aetiology="HBV", age_at_consent=64.0),
+    ], context=context)
+    assert findings[["rule", "severity", "row", "variable", "value"]].values.tolist() == [
+        ["SF-0122", "WARNING", 2, "aetiology", "HCC"]
+    ]
+    assert findings["message"].iloc[0] == (
+        "Aetiology is HCC: a tumour excludes the subject (protocol 5.2); confirm the answer and "
+        "record the eligibility deviation (the subject is still mapped)"
+    )
+    assert findings_of(raw_columns, "demographics", [
+        good("demographics", liver_transplant="Y", age_at_consent=64.0)
+    ], context={**FULL_CONTEXT, "eligibility": []}).empty
 
 
 def test_unrecognised_codes_take_the_severity_of_the_column(raw_columns):

@@ -55,6 +55,17 @@ from transforms.visits import derive_visit_variables
 STUDY = Path(__file__).resolve().parents[1] / "mappings" / "ucmsc-esld"
 S1, S2 = "UCMSC-ESLD-01-001", "UCMSC-ESLD-01-002"
 UNITS = {"BILI": "umol/L", "CREAT": "umol/L", "ALB": "g/L", "INR": None, "SODIUM": "mmol/L"}
+# The first study's score inputs as Study.score_sources gives them (the test below checks that):
+# formula input, source the site knows, column the pipeline reads, unit LB holds a lab input in.
+SOURCES = pd.DataFrame(
+    [
+        ("BILI", "BILI", "BILI", "umol/L"), ("CREAT", "CREAT", "CREAT", "umol/L"),
+        ("ALB", "ALB", "ALB", "g/L"), ("INR", "INR", "INR", ""),
+        ("SODIUM", "SODIUM", "SODIUM", "mmol/L"), ("ASCITES", "ascites", "ASCITES", ""),
+        ("ENCEPH", "encephalopathy", "ENCEPH", ""), ("DIALYSIS", "dialysis", "dialysis_flag", ""),
+    ],
+    columns=["input", "source", "column", "unit"],
+)
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +173,7 @@ def row(frame: pd.DataFrame, usubjid: str, visit: str) -> pd.Series:
 
 
 def test_one_row_per_assessment_with_its_lineage(conversions):
-    inputs = derive_score_inputs(make_lb(), make_assessments(), conversions=conversions)
+    inputs = derive_score_inputs(make_lb(), make_assessments(), conversions=conversions, sources=SOURCES)
     assert len(inputs) == 5
     assert inputs["_row"].tolist() == [2, 3, 4, 5, 6]
     assert set(inputs["_sheet"]) == {"Assessments"}
@@ -170,14 +181,14 @@ def test_one_row_per_assessment_with_its_lineage(conversions):
 
 
 def test_latest_numeric_result_within_the_visit_is_used(conversions):
-    week4 = row(derive_score_inputs(make_lb(), make_assessments(), conversions=conversions), S1, "Week 4")
+    week4 = row(derive_score_inputs(make_lb(), make_assessments(), conversions=conversions, sources=SOURCES), S1, "Week 4")
     # BILI: 20.0 (06 Feb) < 71.82 (07 Feb 09:40) < NaN (15:00, no number, not an input)
     assert week4["BILI_UMOLL"] == 71.82 and week4["LBSEQ_BILI"] == 21
     # INR: two at 09:40; LBSEQ 24 (1.2) beats LBSEQ 23 (1.5)
     assert week4["INR"] == 1.2 and week4["LBSEQ_INR"] == 24
     # Week 8's BILI 500 belongs to no assessment
     assert 500.0 not in derive_score_inputs(
-        make_lb(), make_assessments(), conversions=conversions
+        make_lb(), make_assessments(), conversions=conversions, sources=SOURCES
     )["BILI_UMOLL"].tolist()
 
 
@@ -188,14 +199,14 @@ def test_undated_result_loses_to_a_dated_one(conversions):
     )
     week4 = row(
         derive_score_inputs(pd.concat([lb, undated], ignore_index=True), make_assessments(),
-                            conversions=conversions),
+                            conversions=conversions, sources=SOURCES),
         S1, "Week 4",
     )
     assert week4["BILI_UMOLL"] == 71.82
 
 
 def test_inputs_in_si_and_conventional_units(conversions):
-    week4 = row(derive_score_inputs(make_lb(), make_assessments(), conversions=conversions), S1, "Week 4")
+    week4 = row(derive_score_inputs(make_lb(), make_assessments(), conversions=conversions, sources=SOURCES), S1, "Week 4")
     # 71.82 / 17.1 = 4.2 mg/dL; 167.96 / 88.4 = 1.9 mg/dL; 30 / 10 = 3.0 g/dL
     assert week4["BILI_MGDL"] == pytest.approx(4.2)
     assert week4["CREAT_MGDL"] == pytest.approx(1.9)
@@ -206,7 +217,7 @@ def test_inputs_in_si_and_conventional_units(conversions):
 
 
 def test_missing_inputs_are_named(conversions):
-    inputs = derive_score_inputs(make_lb(), make_assessments(), conversions=conversions)
+    inputs = derive_score_inputs(make_lb(), make_assessments(), conversions=conversions, sources=SOURCES)
     assert row(inputs, S1, "Screening")["MISSING"] == "CREAT, INR"
     assert row(inputs, S2, "Week 4")["MISSING"] == "INR, ascites"
     assert pd.isna(row(inputs, S1, "Week 4")["MISSING"])
@@ -216,13 +227,13 @@ def test_lab_in_an_unexpected_standard_unit_is_a_configuration_error(conversions
     lb = make_lb()
     lb.loc[lb["LBTESTCD"] == "BILI", "LBSTRESU"] = "mg/dL"
     with pytest.raises(ValueError, match="BILI in umol/L"):
-        derive_score_inputs(lb, make_assessments(), conversions=conversions)
+        derive_score_inputs(lb, make_assessments(), conversions=conversions, sources=SOURCES)
 
 
 def test_inputs_do_not_change_their_arguments(conversions):
     lb, assessments = make_lb(), make_assessments()
     before = lb.copy(), assessments.copy()
-    derive_score_inputs(lb, assessments, conversions=conversions)
+    derive_score_inputs(lb, assessments, conversions=conversions, sources=SOURCES)
     pd.testing.assert_frame_equal(lb, before[0])
     pd.testing.assert_frame_equal(assessments, before[1])
 
@@ -236,9 +247,9 @@ def make_scores(scoring, conversions, lb=None, assessments=None) -> pd.DataFrame
     inputs = derive_score_inputs(
         make_lb() if lb is None else lb,
         make_assessments() if assessments is None else assessments,
-        conversions=conversions,
+        conversions=conversions, sources=SOURCES,
     )
-    return derive_scores(inputs, make_dm(), scoring=scoring)
+    return derive_scores(inputs, make_dm(), scoring=scoring, sources=SOURCES)
 
 
 def test_scores_of_complete_visits(scoring, conversions):
@@ -274,9 +285,9 @@ def test_incomplete_scores_name_their_missing_inputs(scoring, conversions):
 
 
 def test_meld3_needs_sex(scoring, conversions):
-    inputs = derive_score_inputs(make_lb(), make_assessments(), conversions=conversions)
+    inputs = derive_score_inputs(make_lb(), make_assessments(), conversions=conversions, sources=SOURCES)
     dm = make_dm().assign(SEX=[None, "M"])
-    baseline = row(derive_scores(inputs, dm, scoring=scoring), S1, "Baseline")
+    baseline = row(derive_scores(inputs, dm, scoring=scoring, sources=SOURCES), S1, "Baseline")
     assert np.isnan(baseline["MELD3"]) and baseline["MELD3_MISSING"] == "SEX"
     assert baseline["MELD"] == 16
 
@@ -338,3 +349,84 @@ def test_never_dosed_subject_has_no_baseline(scoring, conversions):
     dm = make_dm().assign(RFSTDTC=["2026-01-10", None], RFXSTDTC=["2026-01-10", None])
     s2 = build_liver_scores(make_scores(scoring, conversions), dm).query("USUBJID == @S2")
     assert s2["ABLFL"].isna().all() and s2["MELD_CHG"].isna().all() and s2["ADY"].isna().all()
+
+
+# ==================================================================================================
+# score inputs are the study's: another study's test codes, units and columns, no code
+# ==================================================================================================
+
+
+def test_the_first_study_names_its_score_inputs_in_its_folder():
+    sources = read_study(STUDY).score_sources
+    pd.testing.assert_frame_equal(sources.reset_index(drop=True), SOURCES)
+
+
+# A study that codes bilirubin TBILI and holds it in mg/dL, holds creatinine in mg/dL, calls its
+# ascites column `fluid` and does not ask about dialysis. Its unit table links each mg/dL with the
+# umol/L the Child-Pugh cut-offs and the analysis table take (LBSTRESN = LBORRES × factor).
+OTHER_SOURCES = pd.DataFrame(
+    [
+        ("BILI", "TBILI", "TBILI", "mg/dL"), ("CREAT", "CREAT", "CREAT", "mg/dL"),
+        ("ALB", "ALB", "ALB", "g/L"), ("INR", "INR", "INR", ""),
+        ("SODIUM", "SODIUM", "SODIUM", "mmol/L"), ("ASCITES", "fluid", "FLUID", ""),
+        ("ENCEPH", "enceph", "ENCEPH", ""),
+    ],
+    columns=["input", "source", "column", "unit"],
+)
+OTHER_CONVERSIONS = pd.DataFrame(
+    [("TBILI", "umol/L", "mg/dL", 0.0585), ("CREAT", "umol/L", "mg/dL", 0.0113),
+     ("ALB", "g/dL", "g/L", 10.0)],
+    columns=["LBTESTCD", "LBORRESU", "LBSTRESU", "factor"],
+)
+
+
+def make_other_study():
+    lb = pd.DataFrame(
+        [
+            # Baseline: TBILI 3.5 mg/dL, CREAT 1.5 mg/dL, ALB 30 g/L, INR 1.4, SODIUM 130
+            (S1, 2.0, "TBILI", 3.5, "mg/dL", "2026-01-10", 1.0),
+            (S1, 2.0, "CREAT", 1.5, "mg/dL", "2026-01-10", 2.0),
+            (S1, 2.0, "ALB", 30.0, "g/L", "2026-01-10", 3.0),
+            (S1, 2.0, "INR", 1.4, None, "2026-01-10", 4.0),
+            (S1, 2.0, "SODIUM", 130.0, "mmol/L", "2026-01-10", 5.0),
+            # Week 4: no bilirubin
+            (S1, 4.0, "CREAT", 1.5, "mg/dL", "2026-02-07", 6.0),
+            (S1, 4.0, "INR", 1.4, None, "2026-02-07", 7.0),
+        ],
+        columns=["USUBJID", "VISITNUM", "LBTESTCD", "LBSTRESN", "LBSTRESU", "LBDTC", "LBSEQ"],
+    )
+    assessments = make_assessments().query("USUBJID == @S1 and VISIT != 'Screening'")
+    assessments = assessments.drop(columns=["ASCITES", "dialysis_flag"]).assign(
+        FLUID=["MODERATE", None]
+    )
+    return lb, assessments
+
+
+def test_another_studys_test_codes_units_and_columns_feed_the_same_formulas(scoring):
+    lb, assessments = make_other_study()
+    inputs = derive_score_inputs(lb, assessments, conversions=OTHER_CONVERSIONS, sources=OTHER_SOURCES)
+    scores = derive_scores(inputs, make_dm(), scoring=scoring, sources=OTHER_SOURCES)
+    base = row(scores, S1, "Baseline")
+    # MELD = 10 × (0.957 ln 1.5 + 0.378 ln 3.5 + 1.120 ln 1.4 + 0.643)
+    #      = 10 × (0.388030 + 0.473544 + 0.376849 + 0.643) = 18.814 → 19 (no dialysis asked: not dialysed)
+    assert base["MELD"] == 19
+    # MELD-Na: 19 + 1.32 × 7 − 0.033 × 19 × 7 = 19 + 9.24 − 4.389 = 23.851 → 24
+    assert base["MELD_NA"] == 24
+    # bilirubin 3.5 / 0.0585 = 59.83 umol/L, creatinine 1.5 / 0.0113 = 132.74 umol/L
+    assert base["BILI_UMOLL"] == pytest.approx(59.829060) and base["BILI_MGDL"] == 3.5
+    assert base["CREAT_UMOLL"] == pytest.approx(132.743363) and base["CREAT_MGDL"] == 1.5
+    # Child-Pugh: 59.83 > 51.3 → 3, ALB 30 → 2, INR 1.4 → 1, MODERATE → 3, NONE → 1 = 10, C
+    assert [base[c] for c in ["CP_BILI", "CP_ALB", "CP_INR", "CP_ASCITES", "CP_ENCEPH"]] == [3, 2, 1, 3, 1]
+    assert (base["CP_TOTAL"], base["CP_CLASS"]) == (10, "C")
+    assert pd.isna(base["DIALYSIS"])
+    # what is missing is named as this study names it
+    week4 = row(scores, S1, "Week 4")
+    assert week4["MISSING"] == "TBILI, ALB, SODIUM, fluid"
+    assert (week4["MELD_MISSING"], week4["CP_MISSING"]) == ("TBILI", "TBILI, ALB, fluid")
+
+
+def test_a_lab_input_held_in_another_unit_than_the_study_says_is_refused(scoring):
+    lb, assessments = make_other_study()
+    lb.loc[lb["LBTESTCD"] == "CREAT", "LBSTRESU"] = "umol/L"
+    with pytest.raises(ValueError, match="CREAT in mg/dL"):
+        derive_score_inputs(lb, assessments, conversions=OTHER_CONVERSIONS, sources=OTHER_SOURCES)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_liver_scores import S1, S2, make_assessments, make_dm, make_lb
+from test_liver_scores import S1, S2, SOURCES, make_assessments, make_dm, make_lb
 
 from transforms.findings import FINDING_COLUMNS
 from transforms.liver_scores import derive_score_inputs, derive_scores
@@ -43,9 +43,10 @@ def conversions() -> pd.DataFrame:
 
 def make_rs(scoring, rs_tests, conversions, lb=None) -> pd.DataFrame:
     inputs = derive_score_inputs(
-        make_lb() if lb is None else lb, make_assessments(), conversions=conversions
+        make_lb() if lb is None else lb, make_assessments(), conversions=conversions,
+        sources=SOURCES,
     )
-    scores = derive_scores(inputs, make_dm(), scoring=scoring)
+    scores = derive_scores(inputs, make_dm(), scoring=scoring, sources=SOURCES)
     return build_rs(scores, make_dm(), rs_tests=rs_tests, studyid="UCMSC-ESLD", epochs=EPOCHS)
 
 
@@ -173,8 +174,8 @@ def test_records_pass_the_result_rules_a_validator_applies(rs):
 
 
 def test_rs_tests_table_errors_name_the_fix(scoring, rs_tests, conversions):
-    inputs = derive_score_inputs(make_lb(), make_assessments(), conversions=conversions)
-    scores = derive_scores(inputs, make_dm(), scoring=scoring)
+    inputs = derive_score_inputs(make_lb(), make_assessments(), conversions=conversions, sources=SOURCES)
+    scores = derive_scores(inputs, make_dm(), scoring=scoring, sources=SOURCES)
     broken = rs_tests.assign(orres=rs_tests["orres"].replace("BILI_MGDL", "BILIRUBIN"))
     with pytest.raises(ValueError, match="'BILIRUBIN', not a column"):
         build_rs(scores, make_dm(), rs_tests=broken, studyid="UCMSC-ESLD", epochs=EPOCHS)
@@ -189,7 +190,7 @@ def test_rs_tests_table_errors_name_the_fix(scoring, rs_tests, conversions):
 
 
 def test_consistency_check_passes_untampered_rs(rs, conversions):
-    findings = check_meld_consistency(make_lb(), rs, make_assessments(), conversions=conversions)
+    findings = check_meld_consistency(make_lb(), rs, make_assessments(), conversions=conversions, sources=SOURCES)
     assert findings.empty and findings.columns.tolist() == FINDING_COLUMNS
 
 
@@ -197,7 +198,7 @@ def test_consistency_check_catches_a_tampered_meld(rs, conversions):
     tampered = rs.copy()
     week4_meld = (tampered["USUBJID"] == S1) & (tampered["VISIT"] == "Week 4") & (tampered["RSTESTCD"] == "MELD0101")
     tampered.loc[week4_meld, "RSSTRESN"] = 21.0
-    findings = check_meld_consistency(make_lb(), tampered, make_assessments(), conversions=conversions)
+    findings = check_meld_consistency(make_lb(), tampered, make_assessments(), conversions=conversions, sources=SOURCES)
     assert len(findings) == 1
     finding = findings.iloc[0]
     assert (finding["severity"], finding["stage"], finding["rule"]) == ("ERROR", "conform", "SF-0401")
@@ -215,16 +216,39 @@ def test_consistency_check_catches_lb_that_moved_under_rs(rs, conversions):
     lb = make_lb()
     newer = pd.DataFrame([(S1, 4.0, "BILI", 34.2, "2026-02-07T18:00", 40.0, "umol/L")], columns=lb.columns)
     lb = pd.concat([lb, newer], ignore_index=True)
-    findings = check_meld_consistency(lb, rs, make_assessments(), conversions=conversions)
+    findings = check_meld_consistency(lb, rs, make_assessments(), conversions=conversions, sources=SOURCES)
     assert len(findings) == 1
     assert "MELD0101 = 20 but recomputed from LB = 17" in findings.iloc[0]["message"]
 
 
 def test_consistency_check_catches_a_missing_or_extra_meld_record(rs, conversions):
     dropped = rs[~((rs["USUBJID"] == S2) & (rs["VISIT"] == "Baseline") & (rs["RSTESTCD"] == "MELD0101"))]
-    findings = check_meld_consistency(make_lb(), dropped, make_assessments(), conversions=conversions)
+    findings = check_meld_consistency(make_lb(), dropped, make_assessments(), conversions=conversions, sources=SOURCES)
     assert len(findings) == 1 and "has no MELD0101 record" in findings.iloc[0]["message"]
     assessments = make_assessments()
     fewer = assessments[assessments["_row"] != 4]
-    findings = check_meld_consistency(make_lb(), rs, fewer, conversions=conversions)
+    findings = check_meld_consistency(make_lb(), rs, fewer, conversions=conversions, sources=SOURCES)
     assert len(findings) == 1 and "no assessment row" in findings.iloc[0]["message"]
+
+
+def test_another_studys_sources_feed_rs_and_its_check(scoring, rs_tests):
+    # test_liver_scores' other study: TBILI and CREAT in mg/dL, ascites column `fluid`, no
+    # dialysis question. Baseline MELD 19, Child-Pugh 10 C (worked there); Week 4 lacks TBILI.
+    from test_liver_scores import OTHER_CONVERSIONS, OTHER_SOURCES, make_other_study
+
+    lb, assessments = make_other_study()
+    inputs = derive_score_inputs(lb, assessments, conversions=OTHER_CONVERSIONS, sources=OTHER_SOURCES)
+    scores = derive_scores(inputs, make_dm(), scoring=scoring, sources=OTHER_SOURCES)
+    rs = build_rs(scores, make_dm(), rs_tests=rs_tests, studyid="UCMSC-ESLD", epochs=EPOCHS)
+    result = rs.set_index(["VISIT", "RSTESTCD"])
+    assert result.loc[("Baseline", "MELD0101"), "RSSTRESN"] == 19
+    assert result.loc[("Baseline", "CPS0107"), "RSSTRESC"] == "C"
+    assert result.loc[("Baseline", "CPS0102"), "RSORRES"] == "MODERATE"
+    assert result.loc[("Week 4", "MELD0101"), "RSREASND"] == "TBILI missing"
+    assert result.loc[("Week 4", "CPS0106"), "RSREASND"] == "TBILI, ALB, fluid missing"
+    check = dict(conversions=OTHER_CONVERSIONS, sources=OTHER_SOURCES)
+    assert check_meld_consistency(lb, rs, assessments, **check).empty
+    tampered = rs.assign(RSSTRESN=rs["RSSTRESN"].where(rs["RSTESTCD"] != "MELD0101", 18.0))
+    findings = check_meld_consistency(lb, tampered, assessments, **check)
+    assert len(findings) == 2  # Baseline 18 against 19; Week 4 18 where TBILI is missing
+    assert "MELD0101 = 18 but recomputed from LB = 19" in findings["message"].iloc[0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from transforms.study import DEFAULT_STUDY_DIR
+from transforms.study import DEFAULT_STUDY_DIR, read_study
 from transforms.study_check import check_study
 
 
@@ -102,6 +102,26 @@ MISTAKES = [
      "study.toml", None, "[domains.MH] topics", "'transplant_yn' is no column"),
     ("broken TOML", lambda d: edit(d / "study.toml", 'studyid = "UCMSC-ESLD"', 'studyid = "UCMSC-ESLD'),
      "study.toml", None, None, "not valid TOML"),
+    ("score input the formulas do not read", lambda d: append(d / "score_inputs.csv", "PLT,PLAT,platelets"),
+     "score_inputs.csv", 10, "input", "'PLT' is no input of the scores"),
+    ("score input no lab test provides", lambda d: edit(d / "score_inputs.csv", "CREAT,CREAT,", "CREAT,CREA,"),
+     "score_inputs.csv", 3, "source", "'CREA' is no test of lab_tests.csv"),
+    ("score input no assessments column provides", lambda d: edit(d / "score_inputs.csv", "ENCEPH,encephalopathy,", "ENCEPH,enceph,"),
+     "score_inputs.csv", 8, "source", "'enceph' is no column of the assessments sheet"),
+    ("score input listed twice", lambda d: append(d / "score_inputs.csv", "INR,PT,"),
+     "score_inputs.csv", 10, "input", "'INR' is listed twice"),
+    ("score input left out", lambda d: edit(d / "score_inputs.csv", "INR,INR,prothrombin INR\n", ""),
+     "score_inputs.csv", None, "input", "INR is missing"),
+    ("score input unit with no conversion", lambda d: edit(d / "unit_conversions.csv", "CREAT,mg/dL,umol/L,88.4\n", ""),
+     "score_inputs.csv", 3, "source", "the scores take CREAT in 'mg/dL' but CREAT is held in 'umol/L'"),
+    ("RS tests without score inputs", lambda d: (d / "score_inputs.csv").write_text("input,source,comment\n"),
+     "score_inputs.csv", None, None, "rs_tests.csv declares RS tests but no score input"),
+    ("eligibility rule on a column the sheet lacks", lambda d: edit(d / "eligibility.csv", "demographics,liver_transplant,", "demographics,transplant,"),
+     "eligibility.csv", 2, "column", "'transplant' is no column of sheet 'demographics'"),
+    ("eligibility value the codelist cannot hold", lambda d: edit(d / "eligibility.csv", "liver_transplant,Y,", "liver_transplant,Yes,"),
+     "eligibility.csv", 2, "value", "'Yes' is no value of codelist NY"),
+    ("eligibility rule without its reason", lambda d: edit(d / "eligibility.csv", "Y,transplant recipients are not eligible for this study", "Y,"),
+     "eligibility.csv", 2, "reason", "give the protocol's reason"),
 ]
 
 
@@ -137,3 +157,26 @@ def test_the_command_lists_every_problem_and_exits_2(study_copy):
     assert "raw_columns.csv row 6 column codelist" in done.stderr
     assert "mapping.csv row 26 column algorithm" in done.stderr
     assert "2 problem(s)" in done.stderr
+
+
+def test_a_study_renaming_its_score_sources_needs_no_code(study_copy):
+    """Creatinine held in mg/dL, the ascites column called `fluid`, dialysis not asked: only
+    data changes, check-study accepts it and the score inputs follow."""
+    edit(study_copy / "raw_columns.csv", "assessments,ascites,", "assessments,fluid,")
+    edit(study_copy / "score_inputs.csv", "ASCITES,ascites,", "ASCITES,fluid,")
+    lines = (study_copy / "score_inputs.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    edit(study_copy / "score_inputs.csv", next(line for line in lines if line.startswith("DIALYSIS,")), "")
+    edit(study_copy / "lab_tests.csv", "Creatinine,CHEMISTRY,SERUM,umol/L", "Creatinine,CHEMISTRY,SERUM,mg/dL")
+    edit(study_copy / "unit_conversions.csv", "CREAT,umol/L,umol/L,1", "CREAT,umol/L,mg/dL,0.0113")
+    edit(study_copy / "unit_conversions.csv", "CREAT,mg/dL,umol/L,88.4", "CREAT,mg/dL,mg/dL,1")
+    assert check_study(study_copy) == []
+    sources = read_study(study_copy).score_sources.set_index("input")
+    assert sources.loc["CREAT", "unit"] == "mg/dL"
+    assert tuple(sources.loc["ASCITES", ["source", "column"]]) == ("fluid", "ASCITES")
+    assert "DIALYSIS" not in sources.index
+
+
+def test_a_study_without_scores_declares_none():
+    study = read_study(DEFAULT_STUDY_DIR.parent / "zx101-liv2")
+    assert study.score_inputs.empty and study.rs_tests.empty and not study.has_scores
+    assert read_study(DEFAULT_STUDY_DIR).has_scores

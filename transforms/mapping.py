@@ -36,8 +36,8 @@ def map_domains(
 
     MELD and Child-Pugh go to RS (sdtm-reference Part A); MELD-Na and MELD 3.0, which have no
     CDISC test codes, only to the analysis table `liver_scores`. Scores are optional: a study
-    with no assessments sheet or no rs_tests.csv rows gets no RS and no analysis table; MH only
-    where mapping.csv has MH rows.
+    with no assessments sheet, no score_inputs.csv or no rs_tests.csv rows gets no RS and no
+    analysis table (`Study.has_scores`); MH only where mapping.csv has MH rows.
     """
     sheets = {
         sheet: assign_ascii_verbatim(frame, study.raw_columns, sheet, transliteration)
@@ -45,7 +45,7 @@ def map_domains(
     }
     subjects, exposure, labs = (sheets[study.sheet_with_role(r)] for r in (SUBJECTS, EXPOSURE, FINDINGS))
     # the assessments that scores are computed at: a study without such a sheet has no scores
-    scored = study.sheet_with_role(ASSESSMENTS) is not None and not study.rs_tests.empty
+    scored = study.has_scores
     assessments = sheets[study.sheet_with_role(ASSESSMENTS)] if scored else None
     # a mapping condition may read the subject's planned arm (EXTRT of a placebo arm)
     exposure = derive_subject_variables(exposure, subjects, ["ARMCD"])
@@ -60,14 +60,17 @@ def map_domains(
     domains, analysis, findings = {"DM": dm, "EX": ex, "LB": lb}, {}, [ex_findings]
     if scored:
         assessments = derive_visit_variables(assessments, "dtc_assessment_date", study.visits, unscheduled)
-        inputs = derive_score_inputs(lb, assessments, conversions=study.unit_conversions)
-        scores = derive_scores(inputs, dm, scoring=study.scores)
+        sources = study.score_sources
+        inputs = derive_score_inputs(lb, assessments, conversions=study.unit_conversions, sources=sources)
+        scores = derive_scores(inputs, dm, scoring=study.scores, sources=sources)
         domains["RS"] = build_rs(
             scores, dm, rs_tests=study.rs_tests, studyid=study.studyid, epochs=study.epochs
         )
         analysis["liver_scores"] = build_liver_scores(scores, dm)
         findings.append(
-            check_meld_consistency(lb, domains["RS"], assessments, conversions=study.unit_conversions)
+            check_meld_consistency(
+                lb, domains["RS"], assessments, conversions=study.unit_conversions, sources=sources
+            )
         )
     if not study.mapping_of("MH").empty:
         domains["MH"], mh_findings = build_mh(subjects, dm, study, transliteration)

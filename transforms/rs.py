@@ -130,6 +130,7 @@ def check_meld_consistency(
     assessments: pd.DataFrame,
     *,
     conversions: pd.DataFrame,
+    sources: pd.DataFrame,
 ) -> pd.DataFrame:
     """SF-0401 findings where RS MELD0101 differs from MELD recomputed from LB (conform, ERROR).
 
@@ -140,13 +141,17 @@ def check_meld_consistency(
     a value on one side only, or two different values, is a finding naming the subject, visit and
     both values. Both missing (RS NOT DONE, and LB lacking an input) agree.
 
-    `assessments` is the Assessments sheet after derive_visit_variables (as build_rs got it).
+    `assessments` is the Assessments sheet after derive_visit_variables (as build_rs got it);
+    `sources` the study's score inputs (`Study.score_sources`: which LB test is creatinine,
+    bilirubin and INR, which assessment column the dialysis answer).
     Findings carry the Assessments file and sheet but no row number (the row is named in the
     message): the raw row was mapped correctly, so it must not count as held back, nor trip the
     reconciliation's "mapped despite an ERROR" rule; the finding is about the derived record.
     """
+    tests = dict(zip(sources["input"], sources["column"]))
     needed = ["CREAT", "BILI", "INR"]
-    labs = lb.loc[lb["LBTESTCD"].isin(needed) & lb["LBSTRESN"].notna()]
+    input_of = {tests[name]: name for name in needed}
+    labs = lb.loc[lb["LBTESTCD"].isin(list(input_of)) & lb["LBSTRESN"].notna()]
     newest_first = labs.sort_values(
         ["LBDTC", "LBSEQ"], ascending=False, na_position="last", kind="stable"
     ).drop_duplicates(["USUBJID", "VISITNUM", "LBTESTCD"], keep="first")
@@ -155,7 +160,7 @@ def check_meld_consistency(
     for (testcd, unit), group in newest_first.groupby(
         ["LBTESTCD", newest_first["LBSTRESU"].astype("object").fillna("")]
     ):
-        target = "" if testcd == "INR" else "mg/dL"
+        target = "" if input_of[testcd] == "INR" else "mg/dL"
         mg_dl[group.index] = compute_unit_conversion(
             group["LBSTRESN"], testcd, unit, target, conversions=conversions
         )
@@ -163,16 +168,20 @@ def check_meld_consistency(
         newest_first.assign(value=mg_dl)
         .set_index(["USUBJID", "VISITNUM", "LBTESTCD"])["value"]
         .unstack("LBTESTCD")
+        .rename(columns=input_of)
         .reindex(columns=needed)
         .reset_index()
     )
-    visits = assessments[["subject", "USUBJID", "VISITNUM", "VISIT", "dialysis_flag", *LINEAGE]]
+    visits = assessments[["subject", "USUBJID", "VISITNUM", "VISIT", *LINEAGE]].assign(
+        # a study that does not ask about dialysis: every subject counts as not dialysed
+        DIALYSIS=assessments[tests["DIALYSIS"]] if "DIALYSIS" in tests else None
+    )
     expected = visits.merge(wide, on=["USUBJID", "VISITNUM"], how="left")
     expected["expected"] = compute_meld(
         expected["CREAT"].astype("float64"),
         expected["BILI"].astype("float64"),
         expected["INR"].astype("float64"),
-        expected["dialysis_flag"].map({"Y": True, "N": False}).astype("boolean"),
+        expected["DIALYSIS"].map({"Y": True, "N": False}).astype("boolean"),
     )
     reported = rs.loc[rs["RSTESTCD"] == MELD_TESTCD, ["USUBJID", "VISITNUM", "VISIT", "RSSTRESN", *LINEAGE]]
     # object keys: an empty side (a rejected sheet) has Arrow text columns with no chunks, which

@@ -18,6 +18,7 @@ from transforms.ct import (
     STUDY_CODELIST_COLUMNS, ControlledTerminology, check_terminology_in_ct, merge_study_ct, read_ct,
 )
 from transforms.conformance import EXPLAINED_COLUMNS
+from transforms.liver_scores import SCORE_INPUT_COLUMNS, derive_score_sources
 from transforms.standardise import RESULT_VALUE_COLUMNS, check_result_values
 
 MAPPINGS_DIR = Path(str(files("mappings")))
@@ -28,6 +29,10 @@ ROLES = (SUBJECTS, EXPOSURE, FINDINGS, ASSESSMENTS)
 STANDARDS_DIR = MAPPINGS_DIR / "standards"
 DEFAULT_STUDY_DIR = MAPPINGS_DIR / "ucmsc-esld"
 
+# eligibility.csv: a value of a raw column that means the subject is not eligible; `reason` is
+# the protocol's words the finding (SF-0122) gives the site.
+ELIGIBILITY_COLUMNS = ["sheet", "column", "value", "reason"]
+
 TABLE_FILES = {
     "sheets": "sheets.csv",
     "raw_columns": "raw_columns.csv",
@@ -37,6 +42,8 @@ TABLE_FILES = {
     "unit_conversions": "unit_conversions.csv",
     "scores": "scores.csv",
     "rs_tests": "rs_tests.csv",
+    "score_inputs": "score_inputs.csv",  # which LB test / assessment column feeds each score input
+    "eligibility": "eligibility.csv",  # raw answers that make a subject ineligible (SF-0122)
     "mapping": "mapping.csv",
     "codelists": "codelists.csv",  # merged over mappings/ct into Study.ct
     "result_values": "result_values.csv",
@@ -45,7 +52,8 @@ TABLE_FILES = {
 # Tables a study may leave out: absent, they are empty (nothing to add to the shared rules).
 OPTIONAL_TABLES = {
     "codelists": STUDY_CODELIST_COLUMNS, "result_values": RESULT_VALUE_COLUMNS,
-    "explained_issues": EXPLAINED_COLUMNS,
+    "explained_issues": EXPLAINED_COLUMNS, "score_inputs": SCORE_INPUT_COLUMNS,
+    "eligibility": ELIGIBILITY_COLUMNS,
 }
 
 
@@ -64,6 +72,8 @@ class Study:
     unit_conversions: pd.DataFrame
     scores: pd.DataFrame
     rs_tests: pd.DataFrame
+    score_inputs: pd.DataFrame  # score_inputs.csv: formula input -> source (empty: no scores)
+    eligibility: pd.DataFrame  # eligibility.csv (empty: no eligibility answer to check)
     # mapping.csv: how each SDTM variable is filled (transforms.spec_map)
     mapping: pd.DataFrame
     result_values: pd.DataFrame  # qualitative / censored results the study accepts, as --STRESC/N
@@ -86,6 +96,23 @@ class Study:
         of another sheet can only be mapped for a subject whose own row is fit to map)."""
         order = self.sheets.assign(_first=self.sheets["role"] != SUBJECTS)
         return list(order.sort_values("_first", kind="stable")["sheet"])
+
+    @property
+    def score_sources(self) -> pd.DataFrame:
+        """score_inputs.csv resolved: per formula input its source, the column the pipeline reads
+        and the unit LB holds a lab input in (transforms.liver_scores.derive_score_sources)."""
+        return derive_score_sources(
+            self.score_inputs, self.raw_columns, self.lab_tests, self.sheet_with_role(ASSESSMENTS)
+        )
+
+    @property
+    def has_scores(self) -> bool:
+        """Scores are optional: computed where the study has an assessments sheet (the rows they
+        are computed at), names their inputs and declares their RS tests."""
+        return (
+            self.sheet_with_role(ASSESSMENTS) is not None
+            and not self.score_inputs.empty and not self.rs_tests.empty
+        )
 
     def sheet_with_role(self, role: str) -> str | None:
         """The id of the sheet that plays `role` (sheets.csv), None when the study has none."""

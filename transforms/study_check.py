@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from transforms.liver_scores import ASSESSMENT_INPUTS, LAB_INPUTS, OPTIONAL_INPUTS
 from transforms.spec_map import ALGORITHMS, ASSIGN, HARDCODE, read_condition, read_study_value
-from transforms.study import OPTIONAL_TABLES, ROLES, SUBJECTS, TABLE_FILES
+from transforms.study import ASSESSMENTS, OPTIONAL_TABLES, ROLES, SUBJECTS, TABLE_FILES
 from transforms.sv import VISITS_PRESENT_COLUMNS
 
 KINDS = ("text", "date", "time", "number", "identifying")
@@ -35,6 +36,11 @@ REQUIRED_COLUMNS = {
     "terminology.csv": ["codelist", "raw", "value"],
     "visits.csv": ["VISIT", "VISITNUM", "VISITDY"],
     "variables.csv": ["dataset", "variable"],
+    "score_inputs.csv": ["input", "source"],
+    "eligibility.csv": ["sheet", "column", "value", "reason"],
+    "lab_tests.csv": ["LBTESTCD", "LBSTRESU"],
+    "unit_conversions.csv": ["LBTESTCD", "LBORRESU", "LBSTRESU"],
+    "rs_tests.csv": ["RSTESTCD"],
 }
 # Columns standardise adds to every sheet (transforms.standardise_sheets) and lineage: a mapping
 # may read them though no raw column is named so.
@@ -93,6 +99,13 @@ def check_study(study_dir: Path) -> list[Problem]:
         problems += check_visits(tables["visits.csv"])
     if all(part is not None for part in (config, sheets, columns, tables["mapping.csv"], variables)):
         problems += check_mapping(tables["mapping.csv"], config, sheets, columns, variables)
+    score_parts = ("sheets.csv", "raw_columns.csv", "lab_tests.csv", "unit_conversions.csv", "rs_tests.csv")
+    if all(tables.get(name) is not None for name in score_parts):
+        problems += check_score_inputs(
+            tables.get("score_inputs.csv"), *(tables[name] for name in score_parts)
+        )
+    if tables.get("eligibility.csv") is not None and sheets is not None and columns is not None:
+        problems += check_eligibility(tables["eligibility.csv"], columns, tables.get("terminology.csv"))
     return problems
 
 
@@ -287,6 +300,77 @@ def check_history_topics(config: dict, sheets: pd.DataFrame, columns: pd.DataFra
         for topic in topics
         if available is not None and topic not in available
     ]
+
+
+def check_score_inputs(
+    score_inputs: pd.DataFrame | None, sheets: pd.DataFrame, columns: pd.DataFrame,
+    lab_tests: pd.DataFrame, conversions: pd.DataFrame, rs_tests: pd.DataFrame,
+) -> list[Problem]:
+    """score_inputs.csv: each formula input once, fed by a test lab_tests.csv has or a column of
+    the assessments sheet, in a unit every formula can be given (the test's standard unit, or a
+    unit_conversions.csv row to it). `score_inputs` None: the file is absent (no scores)."""
+    file = "score_inputs.csv"
+    table = score_inputs if score_inputs is not None else pd.DataFrame(columns=["input", "source"])
+    problems = []
+    if table.empty and not rs_tests.empty:
+        problems.append(Problem(file, None, None, "rs_tests.csv declares RS tests but no score input is named: list each formula input and its source here, or empty rs_tests.csv"))
+    if table.empty:
+        return problems
+    if rs_tests.empty:
+        problems.append(Problem(file, None, None, "score inputs are named but rs_tests.csv declares no RS test: add the RS tests, or leave only the header row here"))
+    assessments = sheets.loc[sheets["role"] == ASSESSMENTS, "sheet"]
+    assessment_columns = set(columns.loc[columns["sheet"].isin(set(assessments)), "column"])
+    units = dict(zip(lab_tests["LBTESTCD"], lab_tests["LBSTRESU"]))
+    pairs = set(zip(conversions["LBTESTCD"], conversions["LBORRESU"], conversions["LBSTRESU"]))
+    known = [*LAB_INPUTS, *ASSESSMENT_INPUTS]
+    for row, item in _rows(table):
+        name, source = item["input"], item["source"].strip()
+        if name not in known:
+            problems.append(Problem(file, row, "input", f"{name!r} is no input of the scores: use one of {', '.join(known)}"))
+            continue
+        if not source:
+            problems.append(Problem(file, row, "source", f"{name} has no source: name the LB test code or the assessments column that gives it"))
+        elif name in LAB_INPUTS and source not in units:
+            problems.append(Problem(file, row, "source", f"{source!r} is no test of lab_tests.csv: name the LBTESTCD the study gives {name} as, or add the test"))
+        elif name in LAB_INPUTS:
+            for unit in LAB_INPUTS[name]:
+                held = units[source]
+                if unit != held and (source, unit, held) not in pairs and (source, held, unit) not in pairs:
+                    problems.append(Problem(file, row, "source", f"the scores take {name} in {unit or 'no unit'!r} but {source} is held in {held or 'no unit'!r} and unit_conversions.csv has no row between the two: add it (LBTESTCD {source})"))
+        elif assessments.empty:
+            problems.append(Problem(file, row, "source", f"{name} comes from the assessments sheet, but sheets.csv has no sheet with the role 'assessments'"))
+        elif source not in assessment_columns:
+            problems.append(Problem(file, row, "source", f"{source!r} is no column of the assessments sheet in raw_columns.csv: name the column that gives {name}"))
+    for row, item in _rows(table[table["input"].duplicated()]):
+        problems.append(Problem(file, row, "input", f"{item['input']!r} is listed twice: one source per input"))
+    for name in known:
+        if name not in set(table["input"]) and name not in OPTIONAL_INPUTS:
+            problems.append(Problem(file, None, "input", f"{name} is missing: the scores need every input ({', '.join(n for n in known if n not in OPTIONAL_INPUTS)}; {', '.join(sorted(OPTIONAL_INPUTS))} may be left out)"))
+    return problems
+
+
+def check_eligibility(eligibility: pd.DataFrame, columns: pd.DataFrame, terminology: pd.DataFrame | None) -> list[Problem]:
+    """eligibility.csv: each rule names a raw column of its sheet, a value the column can hold
+    (a submission value of its codelist where it is coded) and the reason the site is told."""
+    file = "eligibility.csv"
+    problems = []
+    for row, item in _rows(eligibility):
+        match = columns[(columns["sheet"] == item["sheet"]) & (columns["column"] == item["column"])]
+        if match.empty:
+            problems.append(Problem(file, row, "column", f"{item['column']!r} is no column of sheet {item['sheet']!r} in raw_columns.csv: correct the sheet or column"))
+            continue
+        if not item["value"].strip():
+            problems.append(Problem(file, row, "value", "empty: give the answer that makes the subject ineligible"))
+        codelist = match["codelist"].iloc[0]
+        if codelist and terminology is not None and item["value"].strip():
+            values = set(terminology.loc[terminology["codelist"] == codelist, "value"])
+            if item["value"] not in values:
+                problems.append(Problem(file, row, "value", f"{item['value']!r} is no value of codelist {codelist} (terminology.csv): the column is compared as coded, use one of {', '.join(sorted(values))}"))
+        if not item["reason"].strip():
+            problems.append(Problem(file, row, "reason", "empty: give the protocol's reason, as the site is to read it"))
+    for row, item in _rows(eligibility[eligibility.duplicated(["sheet", "column", "value"])]):
+        problems.append(Problem(file, row, "value", f"{item['column']} = {item['value']} is listed twice"))
+    return problems
 
 
 def _columns_for(domain: str, config: dict, sheets: pd.DataFrame, columns: pd.DataFrame) -> set[str] | None:

@@ -63,7 +63,8 @@ study's, file by file (docs/new-study.md walks through it), then run
 | `codelists.csv` | the study's own CT terms (sponsor extensions), merged over the shared CDISC CT |
 | `result_values.csv` | qualitative results the study accepts (TND ...) and their --STRESC/--STRESN |
 | `visits.csv`, `lab_tests.csv`, `unit_conversions.csv` | the visit schedule, the lab tests, the unit conversions |
-| `rs_tests.csv`, `scores.csv` | scores (RS) the study derives; header only: none |
+| `rs_tests.csv`, `scores.csv`, `score_inputs.csv` | scores (RS) the study derives, and which lab test or assessment column feeds each formula input; header only: none |
+| `eligibility.csv` | raw answers that make a subject ineligible (sheet, column, value, the reason the site reads); header only: none |
 | `variables.csv`, `datasets.csv`, `methods.csv` | the define.xml metadata: variables per domain, keys, methods |
 | `trial_design.toml` | TS parameters, trial elements (they give EPOCH), arms' branches, visit rules, criteria |
 | `explained_issues.csv` | conformance issues the study explains to the reviewer (cSDRG) |

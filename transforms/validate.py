@@ -171,6 +171,7 @@ def build_context(sheets: dict[str, pd.DataFrame], study: Study) -> dict:
         "not_given_column": compute_not_given_column(study),
         "spellings": terminology.groupby("codelist", sort=False)["raw"].agg(list).to_dict(),
         "result_values": list(study.result_values["raw"]),
+        "eligibility": study.eligibility[["sheet", "column", "value", "reason"]].to_dict("records"),
     }
 
 
