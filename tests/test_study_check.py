@@ -79,6 +79,8 @@ MISTAKES = [
      "mapping.csv", None, None, "not found"),
     ("a table missing a column", lambda d: edit(d / "sheets.csv", "sheet,role,names,row_is,record_key", "sheet,role,name,row_is,record_key"),
      "sheets.csv", 1, "names", "missing from the header row"),
+    ("findings sheet with no LBDTC", lambda d: edit(d / "raw_columns.csv", ",LBDTC,collection_date,", ",,collection_date,"),
+     "raw_columns.csv", None, "column", "provides no 'LBDTC'"),
     ("broken TOML", lambda d: edit(d / "study.toml", 'studyid = "UCMSC-ESLD"', 'studyid = "UCMSC-ESLD'),
      "study.toml", None, None, "not valid TOML"),
 ]

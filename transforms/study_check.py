@@ -38,6 +38,20 @@ ADDED_BY_ROLE = {
     "findings": {"result_operator", "result_number", "problem_result", "LBSTRESU", "factor", "result_standard"},
 }
 DOMAIN_SOURCES = {"DM": SUBJECTS, "EX": "exposure"}
+# What LB reads from the findings sheet by name (transforms/lb.py build_lb): a sheet that names
+# none of a column's ids would fail after all the work instead of here.
+ROLE_NEEDS = {
+    "findings": {
+        "VISIT": "code the visit column (codelist VISIT, coded_as VISIT)",
+        "LBTESTCD": "code the test column (codelist LBTESTCD, coded_as LBTESTCD)",
+        "LBORRESU": "code the unit column (codelist UNIT, coded_as LBORRESU)",
+        "LBDTC": "give the collection time standard_as LBDTC (combine_with its date), or, when no time is collected, the collection date standard_as LBDTC",
+        "result": "name the result column 'result'",
+        "normal_low": "name the lower reference limit 'normal_low' (not required, may be blank)",
+        "normal_high": "name the upper reference limit 'normal_high' (not required, may be blank)",
+        "not_done_reason": "name the reason a result is missing 'not_done_reason' (not required, may be blank)",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -186,6 +200,10 @@ def check_raw_columns(columns: pd.DataFrame, sheets: pd.DataFrame, terminology: 
                 problems.append(Problem("sheets.csv", row, "record_key", f"{key!r} is no column of sheet {item['sheet']!r} (raw, coded or dtc_ date)"))
         if "subject" not in set(mine["column"]):
             problems.append(Problem("raw_columns.csv", None, "column", f"sheet {item['sheet']!r} has no column 'subject': every sheet names its subject"))
+        provided = set(mine["column"]) | set(mine["coded_as"]) | set(mine.get("standard_as", pd.Series(dtype=str)))
+        for name, fix in ROLE_NEEDS.get(item["role"], {}).items():
+            if name not in provided:
+                problems.append(Problem("raw_columns.csv", None, "column", f"sheet {item['sheet']!r} ({item['role']}) provides no {name!r}: {fix}"))
     return problems
 
 
