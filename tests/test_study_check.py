@@ -81,6 +81,12 @@ MISTAKES = [
      "sheets.csv", 1, "names", "missing from the header row"),
     ("findings sheet with no LBDTC", lambda d: edit(d / "raw_columns.csv", ",LBDTC,collection_date,", ",,collection_date,"),
      "raw_columns.csv", None, "column", "provides no 'LBDTC'"),
+    ("spelling coded to an arm the study lacks", lambda d: append(d / "terminology.csv", "ARMCD,Old arm,ZX50"),
+     "terminology.csv", 124, "value", "'ZX50' is not an ARMCD of study.toml"),
+    ("spelling coded to a visit visits.csv lacks", lambda d: append(d / "terminology.csv", "VISIT,Week 99,Week 99"),
+     "terminology.csv", 124, "value", "'Week 99' is not a VISIT of visits.csv"),
+    ("spelling coded to a test lab_tests.csv lacks", lambda d: append(d / "terminology.csv", "LBTESTCD,Ferritin,FERR"),
+     "terminology.csv", 124, "value", "'FERR' is not an LBTESTCD of lab_tests.csv"),
     ("broken TOML", lambda d: edit(d / "study.toml", 'studyid = "UCMSC-ESLD"', 'studyid = "UCMSC-ESLD'),
      "study.toml", None, None, "not valid TOML"),
 ]

@@ -16,6 +16,7 @@ import pandas as pd
 
 from transforms.spec_map import ALGORITHMS, ASSIGN, HARDCODE, read_condition, read_study_value
 from transforms.study import OPTIONAL_TABLES, ROLES, SUBJECTS, TABLE_FILES
+from transforms.visits import UNSCHEDULED
 
 KINDS = ("text", "date", "time", "number", "identifying")
 ACTUAL_ARM_RULES = ("dose_level", "planned_regimen")
@@ -95,6 +96,9 @@ def check_study(study_dir: Path) -> list[Problem]:
         problems += check_raw_columns(columns, sheets, tables.get("terminology.csv"))
     if tables["visits.csv"] is not None:
         problems += check_visits(tables["visits.csv"])
+    terminology = tables.get("terminology.csv")
+    if terminology is not None and config is not None:
+        problems += check_terminology_targets(terminology, config, tables.get("visits.csv"), tables.get("lab_tests.csv"))
     if all(part is not None for part in (config, sheets, columns, tables["mapping.csv"], variables)):
         problems += check_mapping(tables["mapping.csv"], config, sheets, columns, variables)
     return problems
@@ -204,6 +208,24 @@ def check_raw_columns(columns: pd.DataFrame, sheets: pd.DataFrame, terminology: 
         for name, fix in ROLE_NEEDS.get(item["role"], {}).items():
             if name not in provided:
                 problems.append(Problem("raw_columns.csv", None, "column", f"sheet {item['sheet']!r} ({item['role']}) provides no {name!r}: {fix}"))
+    return problems
+
+
+def check_terminology_targets(
+    terminology: pd.DataFrame, config: dict, visits: pd.DataFrame | None, lab_tests: pd.DataFrame | None
+) -> list[Problem]:
+    """A spelling that codes to an arm, visit or test the study does not have (a row left from
+    the skeleton, a typo) would turn every such raw row into a finding after the work."""
+    targets = {"ARMCD": ({arm.get("ARMCD") for arm in config.get("arms", [])}, "an ARMCD of study.toml [[arms]]")}
+    if visits is not None and "VISIT" in visits:
+        targets["VISIT"] = (set(visits["VISIT"]) | {UNSCHEDULED}, f"a VISIT of visits.csv (or {UNSCHEDULED})")
+    if lab_tests is not None and "LBTESTCD" in lab_tests:
+        targets["LBTESTCD"] = (set(lab_tests["LBTESTCD"]), "an LBTESTCD of lab_tests.csv")
+    problems = []
+    for row, item in _rows(terminology):
+        known = targets.get(item["codelist"])
+        if known and item["value"] not in known[0]:
+            problems.append(Problem("terminology.csv", row, "value", f"{item['value']!r} is not {known[1]}: add it there or correct the row"))
     return problems
 
 
