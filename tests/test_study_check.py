@@ -87,6 +87,8 @@ MISTAKES = [
      "terminology.csv", 124, "value", "'Week 99' is not a VISIT of visits.csv"),
     ("spelling coded to a test lab_tests.csv lacks", lambda d: append(d / "terminology.csv", "LBTESTCD,Ferritin,FERR"),
      "terminology.csv", 124, "value", "'FERR' is not an LBTESTCD of lab_tests.csv"),
+    ("TS parameter TS cannot carry", lambda d: edit(d / "trial_design.toml", 'TSPARMCD = "TPHASE"', 'TSPARMCD = "COMPTRT"'),
+     "trial_design.toml", None, "[[ts]] #1 TSPARMCD", "'COMPTRT' is not in mappings/ct/ts_parameters.csv"),
     ("broken TOML", lambda d: edit(d / "study.toml", 'studyid = "UCMSC-ESLD"', 'studyid = "UCMSC-ESLD'),
      "study.toml", None, None, "not valid TOML"),
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from transforms.spec_map import ALGORITHMS, ASSIGN, HARDCODE, read_condition, read_study_value
-from transforms.study import OPTIONAL_TABLES, ROLES, SUBJECTS, TABLE_FILES
+from transforms.study import MAPPINGS_DIR, OPTIONAL_TABLES, ROLES, SUBJECTS, TABLE_FILES
 from transforms.visits import UNSCHEDULED
 
 KINDS = ("text", "date", "time", "number", "identifying")
@@ -96,6 +96,8 @@ def check_study(study_dir: Path) -> list[Problem]:
         problems += check_raw_columns(columns, sheets, tables.get("terminology.csv"))
     if tables["visits.csv"] is not None:
         problems += check_visits(tables["visits.csv"])
+    if (study_dir / "trial_design.toml").is_file():
+        problems += check_ts_parameters(_read_toml(study_dir / "trial_design.toml", problems) or {})
     terminology = tables.get("terminology.csv")
     if terminology is not None and config is not None:
         problems += check_terminology_targets(terminology, config, tables.get("visits.csv"), tables.get("lab_tests.csv"))
@@ -227,6 +229,18 @@ def check_terminology_targets(
         if known and item["value"] not in known[0]:
             problems.append(Problem("terminology.csv", row, "value", f"{item['value']!r} is not {known[1]}: add it there or correct the row"))
     return problems
+
+
+def check_ts_parameters(design: dict) -> list[Problem]:
+    """A [[ts]] parameter TS cannot build (it is not in the shared parameter table) stops the run
+    after all the work; here it is named first."""
+    known = set(pd.read_csv(MAPPINGS_DIR / "ct" / "ts_parameters.csv", dtype=str, keep_default_na=False)["TSPARMCD"])
+    return [
+        Problem("trial_design.toml", None, f"[[ts]] #{number} TSPARMCD",
+                f"{item.get('TSPARMCD')!r} is not in mappings/ct/ts_parameters.csv: TS can only carry the parameters listed there")
+        for number, item in enumerate(design.get("ts", []), start=1)
+        if item.get("TSPARMCD") not in known
+    ]
 
 
 def check_visits(visits: pd.DataFrame) -> list[Problem]:
