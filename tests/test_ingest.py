@@ -47,6 +47,13 @@ def test_header_key_ignores_case_space_punctuation_and_unit():
     ]
 
 
+def test_header_key_keeps_letters_of_every_script_and_drops_accents():
+    # Worked by hand: NFKD splits é into e + U+0301, the mark goes with the punctuation;
+    # Chinese characters are letters and stay; the full-width bracket folds to "(" and drops "mg"; the degree sign ° is a symbol and goes.
+    keys = compute_header_key(["受试者编号", "访视", "Date de prélèvement", "date de prelevement", "剂量（mg）", "N° patient"])
+    assert keys == ["受试者编号", "访视", "datedeprelevement", "datedeprelevement", "剂量", "npatient"]
+
+
 @pytest.mark.parametrize(
     "name, kind",
     [("Labs", "labs"), ("labs_2026-03-01", "labs"), ("LABS 20260301", "labs"), (" Demo graphics ", "demographics"),

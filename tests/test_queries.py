@@ -137,3 +137,21 @@ def test_status_is_the_rows_fate():
     assert status[(4, "SF-0124")].startswith("held back")
     assert status[(5, "SF-0124")].startswith("mapped")
 
+
+
+def test_what_is_needed_names_the_not_done_column_as_each_site_wrote_it():
+    # rules.csv says '{not_done_reason}': the French site's file calls it Commentaire, the Chinese
+    # site's 备注; a subjects row has no such column: the header any file sent (first listed)
+    findings = concat_findings(
+        finding(severity="ERROR", rule="SF-0101", file="fr.csv", sheet="fr", row=3, subject="02-001", variable="result"),
+        finding(severity="ERROR", rule="SF-0101", file="cn.csv", sheet="cn", row=5, subject="03-001", variable="result"),
+        finding(severity="ERROR", rule="SF-0101", file="subj.csv", sheet="subj", row=2, subject="01-001", variable="sex"),
+    )
+    headers = pd.DataFrame({
+        "file": ["fr.csv", "cn.csv", "fr.csv"], "sheet": ["fr", "cn", "fr"],
+        "column": ["not_done_reason", "not_done_reason", "result"], "header": ["Commentaire", "备注", "Résultat"],
+    })
+    needed = build_queries(findings, headers=headers).set_index("Subject")["What is needed"]
+    assert needed["02-001"] == "Fill in the value (for a lab result not done: the 'Commentaire')."
+    assert needed["03-001"] == "Fill in the value (for a lab result not done: the '备注')."
+    assert needed["01-001"] == "Fill in the value (for a lab result not done: the 'Commentaire')."

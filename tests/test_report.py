@@ -140,6 +140,9 @@ def test_a_study_without_scores_gets_no_score_section(tmp_path):
                        tmp_path / "report.html")
     text = out.read_text(encoding="utf-8")
     assert "Scores over the visits" not in text
+    # nothing of the first study's scores or organ is named in another study's report
+    words = re.sub(r"data:image/png;base64,[^\"]+", "", text).lower()  # the plots are not words
+    assert "liver" not in words and "(dm, lb) and its findings" in text
     ids = re.findall(r' id="([^"]+)"', text)
     assert len(ids) == len(set(ids))  # the contents' links land on one place each
     assert "Alanine Aminotransferase (ALT)" in text and "No findings." in text

@@ -277,11 +277,15 @@ def _expected_sheets(sheet_names: dict[str, list[str]]) -> str:
 
 
 def compute_header_key(headers: pd.Index | list) -> list[str]:
-    """Header match key: lower case, any bracketed unit dropped, only letters and digits kept."""
+    """Header match key: compatibility-decomposed (NFKD), case folded, any bracketed unit dropped,
+    only letters and digits kept — letters of any script, so `受试者编号` keeps a key of its own
+    (an ASCII-only key made every Chinese header the same empty key); the accents NFKD splits off
+    are dropped with the punctuation, so `Date de prélèvement` and `Date de prelevement` match."""
     keys = []
     for header in headers:
-        text = re.sub(r"[\(\[].*?[\)\]]", "", str(header)).lower()
-        keys.append(re.sub(r"[^0-9a-z]", "", text))
+        text = unicodedata.normalize("NFKD", str(header))
+        text = re.sub(r"[\(\[].*?[\)\]]", "", text).casefold()
+        keys.append(re.sub(r"[\W_]", "", text))
     return keys
 
 

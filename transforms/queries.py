@@ -96,6 +96,7 @@ def build_queries(
         right_on=["file", "sheet", "column"], how="left",
     )
     keyed = keyed.merge(rules[["rule", "what_is_needed"]], on="rule", how="left")
+    keyed = keyed.assign(what_is_needed=compute_needed_text(keyed, _headers(headers)))
     # a WARNING's row may still be held back by an ERROR on the same row (or its subject's)
     held = findings.loc[(findings["severity"] == ERROR) & findings["row"].notna(), ["file", "sheet", "row"]]
     held = held.drop_duplicates().astype({"row": "Int64"}).assign(_held=True)
@@ -120,6 +121,23 @@ def build_queries(
     queries[text] = queries[text].astype("object").where(queries[text].notna(), None)
     order = ["Subject", "Visit", "File", "Sheet", "Row", "Rule", "Column"]
     return queries.sort_values(order, na_position="first", kind="stable").reset_index(drop=True)
+
+
+def compute_needed_text(keyed: pd.DataFrame, headers: pd.DataFrame) -> pd.Series:
+    """"What is needed" in the site's words: each `{column}` of a rule's text (rules.csv, e.g.
+    `{not_done_reason}`) becomes that column's header as the row's file sent it, else as any file
+    of the run sent it, else the column id in words. rules.csv is shared by every study, so a
+    header written into it would be one study's header in every other study's queries."""
+    needed = keyed["what_is_needed"].astype("object")
+    text = needed.where(needed.notna(), "").astype("str")
+    for name in sorted(set(text.str.findall(r"\{([a-z_]+)\}").explode().dropna())):
+        mine = headers[headers["column"] == name]
+        here = keyed[["file", "sheet"]].merge(mine[["file", "sheet", "header"]], on=["file", "sheet"], how="left")["header"]
+        anywhere = mine["header"].iloc[0] if not mine.empty else name.replace("_", " ")
+        header = pd.Series(here.to_numpy(), index=keyed.index).fillna(anywhere).astype("str")
+        has = text.str.contains("{" + name + "}", regex=False)
+        text = text.where(~has, [t.replace("{" + name + "}", h) for t, h in zip(text, header)])
+    return text.where(needed.notna(), None)
 
 
 def compute_neutralised(values: pd.Series) -> pd.Series:

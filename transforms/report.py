@@ -413,12 +413,14 @@ def render_report(tables: dict, findings: pd.DataFrame) -> str:
     body = "".join(f'<section id="section-{anchor}"><h2>{html.escape(title)}</h2>{text}</section>'
                    for anchor, title, text in sections)
     run_id = html.escape(tables.get("_run_id", ""))
+    # the tables this run has: a study without scores has no liver_scores to name
+    read = ", ".join(name for name in ("dm", "lb", "sv", "tv", "liver_scores") if name in tables)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(study)} analysis report {run_id}</title><style>{_CSS}</style></head><body>"
         f"<h1>{html.escape(study)}: analysis report</h1>"
         f"<p class=\"meta\">Run <code>{run_id}</code>. Read from the run's Parquet files "
-        "(dm, lb, sv, tv, liver_scores) and its findings; every plot's numbers are in the table "
+        f"({read}) and its findings; every plot's numbers are in the table "
         "under it (medians and quartiles: linear interpolation).</p>"
         f"<nav><ol>{contents}</ol></nav>{body}</body></html>\n"
     )

@@ -56,7 +56,7 @@ def generate_study_export(study: Study, subjects: int | None = None, seed: int =
             else:
                 rows = draw_visit_rows(study, mine, export_date)
             frames[(file_name(study, sheet, site, export_date), study.label_of(sheet))] = (
-                render_sheet(study, sheet, rows, rng, alias=site_number > 0)
+                render_sheet(study, sheet, rows, rng, alias=site_number)
             )
     return frames
 
@@ -85,6 +85,7 @@ def draw_doses(study: Study, people: pd.DataFrame, export_date: dt.date, setting
     in the second period for every second subject of an arm that allows a reduction."""
     start_column, end_column = study.dose_date_columns()
     days = [int(d) for d in settings.get("period_days", [28, 56])]
+    numbers = [key for key in study.record_keys[study.sheet_with_role(EXPOSURE)] if key != "subject"]
     arms = study.arms.set_index("ARMCD")
     rows = []
     # the order of each subject within its arm: every second subject of an arm that allows a
@@ -99,7 +100,8 @@ def draw_doses(study: Study, people: pd.DataFrame, export_date: dt.date, setting
             if begin > export_date:
                 break
             dose = reductions[0] if period > 1 and reductions and number % 2 == 1 else arm["dose"]
-            row = {"subject": person.subject, "period": str(period), "dose": _number(dose),
+            # the record key beside the subject (a period, an injection number) is the running number
+            row = {"subject": person.subject, **{key: str(period) for key in numbers}, "dose": _number(dose),
                    start_column: begin, "ARMCD": person.ARMCD}
             if end_column and end_column != start_column:
                 row[end_column] = min(end, export_date)
@@ -160,15 +162,17 @@ def plant_errors(rows: pd.DataFrame, study: Study, people: pd.DataFrame) -> pd.D
     return pd.concat([rows, orphan], ignore_index=True)
 
 
-def render_sheet(study: Study, sheet: str, rows: pd.DataFrame, rng, alias: bool) -> pd.DataFrame:
-    """The rows as the site's sheet: one column per raw column, under its header (or alias)."""
+def render_sheet(study: Study, sheet: str, rows: pd.DataFrame, rng, alias: int) -> pd.DataFrame:
+    """The rows as the site's sheet: one column per raw column, under its header (site 0) or
+    its alias number `alias` (site n writes the n-th alias, the last one when it has fewer), so
+    every site's spelling of a three-site study is tried."""
     columns = study.raw_columns[study.raw_columns["sheet"] == sheet]
     out = {}
     for column in columns.itertuples():
         header = column.header
         aliases = [a for a in str(getattr(column, "aliases", "") or "").split("|") if a.strip()]
         if alias and aliases:
-            header = aliases[0]
+            header = aliases[min(alias, len(aliases)) - 1]
         out[header] = render_column(study, column, rows, rng)
     return pd.DataFrame(out)
 

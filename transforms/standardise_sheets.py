@@ -59,6 +59,10 @@ def assign_standard_columns(frame: pd.DataFrame, columns: pd.DataFrame, study: S
             )
         elif row.kind == "number" and target:
             added[target] = compute_number(frame[row.column])
+        elif row.kind == "date" and target:
+            # a date named as a --DTC (a sheet with no time: LBDTC from the collection date) is
+            # the ISO 8601 date, never the text as the site typed it
+            added[target] = out[f"dtc_{row.column}"]
         elif target:
             added[target] = frame[row.column]
     return out.assign(**added)

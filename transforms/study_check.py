@@ -16,8 +16,9 @@ import pandas as pd
 
 from transforms.liver_scores import ASSESSMENT_INPUTS, LAB_INPUTS, OPTIONAL_INPUTS
 from transforms.spec_map import ALGORITHMS, ASSIGN, HARDCODE, read_condition, read_study_value
-from transforms.study import ASSESSMENTS, OPTIONAL_TABLES, ROLES, SUBJECTS, TABLE_FILES
+from transforms.study import ASSESSMENTS, MAPPINGS_DIR, OPTIONAL_TABLES, ROLES, SUBJECTS, TABLE_FILES
 from transforms.sv import VISITS_PRESENT_COLUMNS
+from transforms.visits import UNSCHEDULED
 
 KINDS = ("text", "date", "time", "number", "identifying")
 ACTUAL_ARM_RULES = ("dose_level", "planned_regimen")
@@ -54,6 +55,20 @@ ADDED_BY_ROLE = {
 # says otherwise; SV's records are the visits present in the Findings domains instead.
 DOMAIN_SOURCES = {"DM": SUBJECTS, "EX": "exposure", "LB": "findings", "MH": SUBJECTS}
 ADDED_BY_DOMAIN = {"MH": {"topic"}}
+# What LB's derivations read from the findings sheet by name (transforms/lb.py): a sheet that names
+# none of a column's ids would fail after all the work instead of here.
+ROLE_NEEDS = {
+    "findings": {
+        "VISIT": "code the visit column (codelist VISIT, coded_as VISIT)",
+        "LBTESTCD": "code the test column (codelist LBTESTCD, coded_as LBTESTCD)",
+        "LBORRESU": "code the unit column (codelist UNIT, coded_as LBORRESU)",
+        "LBDTC": "give the collection time standard_as LBDTC (combine_with its date), or, when no time is collected, the collection date standard_as LBDTC",
+        "result": "name the result column 'result'",
+        "normal_low": "name the lower reference limit 'normal_low' (not required, may be blank)",
+        "normal_high": "name the upper reference limit 'normal_high' (not required, may be blank)",
+        "not_done_reason": "name the reason a result is missing 'not_done_reason' (not required, may be blank)",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,11 @@ def check_study(study_dir: Path) -> list[Problem]:
         problems += check_raw_columns(columns, sheets, tables.get("terminology.csv"))
     if tables["visits.csv"] is not None:
         problems += check_visits(tables["visits.csv"])
+    if (study_dir / "trial_design.toml").is_file():
+        problems += check_ts_parameters(_read_toml(study_dir / "trial_design.toml", problems) or {})
+    terminology = tables.get("terminology.csv")
+    if terminology is not None and config is not None:
+        problems += check_terminology_targets(terminology, config, tables.get("visits.csv"), tables.get("lab_tests.csv"))
     if all(part is not None for part in (config, sheets, columns, tables["mapping.csv"], variables)):
         problems += check_mapping(tables["mapping.csv"], config, sheets, columns, variables)
     score_parts = ("sheets.csv", "raw_columns.csv", "lab_tests.csv", "unit_conversions.csv", "rs_tests.csv")
@@ -209,7 +229,41 @@ def check_raw_columns(columns: pd.DataFrame, sheets: pd.DataFrame, terminology: 
                 problems.append(Problem("sheets.csv", row, "record_key", f"{key!r} is no column of sheet {item['sheet']!r} (raw, coded or dtc_ date)"))
         if "subject" not in set(mine["column"]):
             problems.append(Problem("raw_columns.csv", None, "column", f"sheet {item['sheet']!r} has no column 'subject': every sheet names its subject"))
+        provided = set(mine["column"]) | set(mine["coded_as"]) | set(mine.get("standard_as", pd.Series(dtype=str)))
+        for name, fix in ROLE_NEEDS.get(item["role"], {}).items():
+            if name not in provided:
+                problems.append(Problem("raw_columns.csv", None, "column", f"sheet {item['sheet']!r} ({item['role']}) provides no {name!r}: {fix}"))
     return problems
+
+
+def check_terminology_targets(
+    terminology: pd.DataFrame, config: dict, visits: pd.DataFrame | None, lab_tests: pd.DataFrame | None
+) -> list[Problem]:
+    """A spelling that codes to an arm, visit or test the study does not have (a row left from
+    the skeleton, a typo) would turn every such raw row into a finding after the work."""
+    targets = {"ARMCD": ({arm.get("ARMCD") for arm in config.get("arms", [])}, "an ARMCD of study.toml [[arms]]")}
+    if visits is not None and "VISIT" in visits:
+        targets["VISIT"] = (set(visits["VISIT"]) | {UNSCHEDULED}, f"a VISIT of visits.csv (or {UNSCHEDULED})")
+    if lab_tests is not None and "LBTESTCD" in lab_tests:
+        targets["LBTESTCD"] = (set(lab_tests["LBTESTCD"]), "an LBTESTCD of lab_tests.csv")
+    problems = []
+    for row, item in _rows(terminology):
+        known = targets.get(item["codelist"])
+        if known and item["value"] not in known[0]:
+            problems.append(Problem("terminology.csv", row, "value", f"{item['value']!r} is not {known[1]}: add it there or correct the row"))
+    return problems
+
+
+def check_ts_parameters(design: dict) -> list[Problem]:
+    """A [[ts]] parameter TS cannot build (it is not in the shared parameter table) stops the run
+    after all the work; here it is named first."""
+    known = set(pd.read_csv(MAPPINGS_DIR / "ct" / "ts_parameters.csv", dtype=str, keep_default_na=False)["TSPARMCD"])
+    return [
+        Problem("trial_design.toml", None, f"[[ts]] #{number} TSPARMCD",
+                f"{item.get('TSPARMCD')!r} is not in mappings/ct/ts_parameters.csv: TS can only carry the parameters listed there")
+        for number, item in enumerate(design.get("ts", []), start=1)
+        if item.get("TSPARMCD") not in known
+    ]
 
 
 def check_visits(visits: pd.DataFrame) -> list[Problem]:
