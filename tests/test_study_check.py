@@ -19,6 +19,11 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+def drop_rows(path: Path, prefix: str) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if not line.startswith(prefix)))
+
+
 def append(path: Path, line: str) -> None:
     path.write_text(path.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
 
@@ -110,6 +115,10 @@ MISTAKES = [
      "terminology.csv", 124, "value", "'FERR' is not an LBTESTCD of lab_tests.csv"),
     ("TS parameter TS cannot carry", lambda d: edit(d / "trial_design.toml", 'TSPARMCD = "TPHASE"', 'TSPARMCD = "COMPTRT"'),
      "trial_design.toml", None, "[[ts]] #1 TSPARMCD", "'COMPTRT' is not in mappings/ct/ts_parameters.csv"),
+    ("a domain every run builds left out", lambda d: drop_rows(d / "mapping.csv", "SV,"),
+     "mapping.csv", None, "domain", "no SV row: every study maps SV"),
+    ("a variable later stages read left out", lambda d: drop_rows(d / "mapping.csv", "LB,LBDTC,"),
+     "mapping.csv", None, "variable", "LB.LBDTC is filled by no row, and the later stages read it"),
     ("broken TOML", lambda d: edit(d / "study.toml", 'studyid = "UCMSC-ESLD"', 'studyid = "UCMSC-ESLD'),
      "study.toml", None, None, "not valid TOML"),
     ("score input the formulas do not read", lambda d: append(d / "score_inputs.csv", "PLT,PLAT,platelets"),

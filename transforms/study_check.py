@@ -277,6 +277,16 @@ def check_visits(visits: pd.DataFrame) -> list[Problem]:
     return problems
 
 
+# The domains every run builds and, of each, the variables later stages read (study days, epochs
+# and the actual arm read DM; SV and the scores read LB's visits and results).
+READ_DOWNSTREAM = {
+    "DM": ["RFSTDTC", "RFXSTDTC", "RFXENDTC", "ARMCD", "ARM"],
+    "EX": ["EXSTDTC", "EXENDTC", "EXDOSE"],
+    "LB": ["LBTESTCD", "LBSTRESN", "LBSTRESU", "LBDTC", "VISITNUM", "VISIT", "VISITDY", "LBSEQ"],
+    "SV": ["VISITNUM", "VISIT"],
+}
+
+
 def check_mapping(
     mapping: pd.DataFrame, config: dict, sheets: pd.DataFrame, columns: pd.DataFrame, variables: pd.DataFrame
 ) -> list[Problem]:
@@ -326,6 +336,13 @@ def check_mapping(
                 continue
             if available is not None and column not in available | before:
                 problems.append(Problem("mapping.csv", row, "condition", f"{column!r} is provided by no column of the {domain} source sheet, nor by a variable of an earlier row"))
+    for domain, needed in READ_DOWNSTREAM.items():
+        if domain not in filled:
+            problems.append(Problem("mapping.csv", None, "domain", f"no {domain} row: every study maps {domain}; copy its rows from the skeleton (sdtmflow new-study) and name your columns"))
+            continue
+        for variable in needed:
+            if variable not in filled[domain]:
+                problems.append(Problem("mapping.csv", None, "variable", f"{domain}.{variable} is filled by no row, and the later stages read it: add its row (see the skeleton's)"))
     return problems + check_history_topics(config, sheets, columns)
 
 
