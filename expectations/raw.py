@@ -67,7 +67,7 @@ RULES = {
     "SF-0121": "age at consent cannot be computed",
     "SF-0122": "raw answer makes the subject ineligible (eligibility.csv)",
     "SF-0123": "coded value not recognised",
-    "SF-0124": "infusion dose is not a planned arm's dose",
+    "SF-0124": "dose is not a planned arm's dose",
     "SF-0127": "time of day not usable",
 }
 

@@ -155,3 +155,22 @@ def test_what_is_needed_names_the_not_done_column_as_each_site_wrote_it():
     assert needed["02-001"] == "Fill in the value (for a lab result not done: the 'Commentaire')."
     assert needed["03-001"] == "Fill in the value (for a lab result not done: the '备注')."
     assert needed["01-001"] == "Fill in the value (for a lab result not done: the 'Commentaire')."
+
+
+def test_what_is_needed_names_the_sheets_of_this_study_never_the_first_studys():
+    """rules.csv is shared: `{sheet:<role>}` and `{sheets}` become this study's sheet names."""
+    findings = concat_findings(
+        finding(severity="ERROR", rule="SF-0102", file="b.csv", sheet="bloods", row=2, subject="07",
+                variable="subject", value="07"),
+        finding(severity="WARNING", rule="SF-0004", stage="ingest", file="x.xlsx", sheet="Notes"),
+    )
+    labels = {"subjects": "Patients", "exposure": "Dosing", "findings": "Bloods"}
+    needed = build_queries(findings, sheet_labels=labels).set_index("Rule")["What is needed"]
+    assert needed["SF-0102"] == "Correct the subject number, or send the subject's Patients row."
+    assert needed["SF-0004"] == (
+        "Rename the sheet to one the study expects (Patients, Dosing, Bloods) if it holds study data; "
+        "otherwise nothing."
+    )
+    words = " ".join(read_rules()["what_is_needed"].dropna())
+    for first_study in ("Demographics", "Infusions", "infusion", "Labs", "Assessments", "liver"):
+        assert first_study not in words

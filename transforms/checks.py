@@ -359,7 +359,7 @@ def compute_is_later_parts(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def check_planned_dose(
-    infusions: pd.DataFrame, demographics: pd.DataFrame, arms: pd.DataFrame, headers: dict,
+    doses: pd.DataFrame, demographics: pd.DataFrame, arms: pd.DataFrame, headers: dict,
     given: np.ndarray,
 ) -> pd.DataFrame:
     """WARNING where a dose given (`given`) is another arm's dose and not one the subject's
@@ -368,13 +368,13 @@ def check_planned_dose(
     dose_of_arm = arms.set_index("ARMCD")["dose"].astype("float64")
     allowed = compute_allowed_doses(arms)
     planned = demographics.drop_duplicates("subject", keep="last").set_index("subject")["ARMCD"]
-    armcd = infusions["subject"].map(planned)
+    armcd = doses["subject"].map(planned)
     expected = armcd.map(dose_of_arm).astype("float64")
-    dose = infusions["EXDOSE"].astype("float64")
+    dose = doses["EXDOSE"].astype("float64")
     key = pd.MultiIndex.from_arrays([armcd.astype("object"), dose])
     permitted = key.isin(pd.MultiIndex.from_frame(allowed[["ARMCD", "EXDOSE"]]))
     wrong = given & dose.isin(dose_of_arm.to_numpy()) & expected.notna() & ~permitted
-    rows = infusions[wrong]
+    rows = doses[wrong]
     other = dose[wrong].map({d: a for a, d in dose_of_arm.items()})
     message = (
         headers.get("dose", "dose") + " is the dose of arm " + other.astype("object")
@@ -388,7 +388,7 @@ def check_planned_dose(
 
 
 def check_total_cells(
-    infusions: pd.DataFrame, demographics: pd.DataFrame, tolerance: float, headers: dict,
+    doses: pd.DataFrame, demographics: pd.DataFrame, tolerance: float, headers: dict,
     given: np.ndarray,
 ) -> pd.DataFrame:
     """WARNING where Total cells differ from dose × body weight by more than `tolerance` (a
@@ -398,11 +398,11 @@ def check_total_cells(
         demographics.drop_duplicates("subject", keep="last").set_index("subject")["weight"],
         errors="coerce",
     )
-    weight = infusions["number_weight"].astype("float64").fillna(
-        infusions["subject"].map(baseline).astype("float64")
+    weight = doses["number_weight"].astype("float64").fillna(
+        doses["subject"].map(baseline).astype("float64")
     )
-    expected = infusions["EXDOSE"].astype("float64") * weight
-    total = infusions["number_total_cells"].astype("float64")
+    expected = doses["EXDOSE"].astype("float64") * weight
+    total = doses["number_total_cells"].astype("float64")
     off = given & expected.gt(0) & ((total - expected).abs() > tolerance * expected)
     off = off.fillna(False).to_numpy(dtype=bool)
     message = (
@@ -411,7 +411,7 @@ def check_total_cells(
         + f") by more than {tolerance:.0%}: check total cells, dose and body weight"
     )
     return make_row_findings(
-        infusions[off], severity=WARNING, stage=STAGE, rule="SF-0126", variable="total_cells",
+        doses[off], severity=WARNING, stage=STAGE, rule="SF-0126", variable="total_cells",
         message=message,
     )
 

@@ -109,7 +109,8 @@ def write_package(
     # the analysis report reads what was just written: the Parquet files and the findings
     report = write_report(run_dir / PARQUET_DIR, tables["findings.csv"], run_dir / "report.html")
     outputs.append(_describe(run_dir, report, 0))
-    queries = build_queries(findings, sheets, headers)
+    labels = {role: study.label_of(sheet) for sheet, role in study.sheets[["sheet", "role"]].itertuples(index=False)}
+    queries = build_queries(findings, sheets, headers, sheet_labels=labels)
     outputs += [_describe(run_dir, path, len(queries)) for path in write_queries(queries, run_dir, timestamp)]
     manifest = {
         "run_id": run_id,

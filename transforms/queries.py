@@ -76,13 +76,16 @@ def build_queries(
     sheets: dict[str, pd.DataFrame] | None = None,
     headers: pd.DataFrame | None = None,
     rules: pd.DataFrame | None = None,
+    sheet_labels: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per problem the site must answer (QUERY_COLUMNS), sorted by subject, visit, file,
     sheet and row; file-level problems (no subject) first.
 
     `sheets` are the raw sheets with lineage (`visit` gives the visit as typed); `headers` the
     ingest's (file, sheet, column, header) so the column is named as the site wrote it (else
-    the canonical name); `rules` the rules table (read_rules) for "What is needed".
+    the canonical name); `rules` the rules table (read_rules) for "What is needed";
+    `sheet_labels` {role: the name the site knows the sheet of that role by} (Study.label_of),
+    which fills a rule's `{sheet:<role>}` and `{sheets}` (None: the role's own word).
     """
     if rules is None:
         rules = read_rules()
@@ -96,7 +99,7 @@ def build_queries(
         right_on=["file", "sheet", "column"], how="left",
     )
     keyed = keyed.merge(rules[["rule", "what_is_needed"]], on="rule", how="left")
-    keyed = keyed.assign(what_is_needed=compute_needed_text(keyed, _headers(headers)))
+    keyed = keyed.assign(what_is_needed=compute_needed_text(keyed, _headers(headers), sheet_labels))
     # a WARNING's row may still be held back by an ERROR on the same row (or its subject's)
     held = findings.loc[(findings["severity"] == ERROR) & findings["row"].notna(), ["file", "sheet", "row"]]
     held = held.drop_duplicates().astype({"row": "Int64"}).assign(_held=True)
@@ -123,13 +126,20 @@ def build_queries(
     return queries.sort_values(order, na_position="first", kind="stable").reset_index(drop=True)
 
 
-def compute_needed_text(keyed: pd.DataFrame, headers: pd.DataFrame) -> pd.Series:
+def compute_needed_text(
+    keyed: pd.DataFrame, headers: pd.DataFrame, sheet_labels: dict[str, str] | None = None
+) -> pd.Series:
     """"What is needed" in the site's words: each `{column}` of a rule's text (rules.csv, e.g.
     `{not_done_reason}`) becomes that column's header as the row's file sent it, else as any file
-    of the run sent it, else the column id in words. rules.csv is shared by every study, so a
-    header written into it would be one study's header in every other study's queries."""
+    of the run sent it, else the column id in words; `{sheet:<role>}` the name of the study's
+    sheet of that role, `{sheets}` all of them. rules.csv is shared by every study, so a header
+    or sheet name written into it would be one study's in every other study's queries."""
     needed = keyed["what_is_needed"].astype("object")
     text = needed.where(needed.notna(), "").astype("str")
+    labels = dict(sheet_labels or {})
+    text = text.str.replace(
+        r"\{sheet:([a-z_]+)\}", lambda m: labels.get(m[1], f"{m[1]} sheet"), regex=True
+    ).str.replace("{sheets}", ", ".join(labels.values()) or "the study's sheets", regex=False)
     for name in sorted(set(text.str.findall(r"\{([a-z_]+)\}").explode().dropna())):
         mine = headers[headers["column"] == name]
         here = keyed[["file", "sheet"]].merge(mine[["file", "sheet", "header"]], on=["file", "sheet"], how="left")["header"]
