@@ -9,16 +9,28 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transforms.sample_export import (
-    ASSESSMENTS_COLUMNS,
-    DEMOGRAPHICS_COLUMNS,
-    INFUSIONS_COLUMNS,
-    LABS_COLUMNS,
-    LABS_CSV_NAME,
-    WORKBOOK_NAME,
-    generate_sample_export,
-    write_sample_export,
-)
+from transforms.sample_export import generate_sample_export, read_sample_spec, write_sample_export
+
+# What the site's files look like, written out here by hand from raw-data-contract.md rather
+# than read from the study folder the generator reads: a header or name the folder changed by
+# mistake fails these tests.
+WORKBOOK_NAME, LABS_CSV_NAME = "site01_export_2026-03-31.xlsx", "labs_2026-03-31.csv"
+DEMOGRAPHICS_COLUMNS = [
+    "Site", "Subject", "Initials", "Date of birth", "Sex", "Race", "Ethnicity", "Consent date",
+    "Randomisation date", "Arm", "Weight (kg)", "Aetiology", "Liver transplant",
+    "End of study date", "Date of death",
+]  # fmt: skip
+INFUSIONS_COLUMNS = [
+    "Subject", "Infusion number", "Infusion date", "Start time", "End time", "Body weight (kg)",
+    "Dose (10^6 cells/kg)", "Total cells (10^6)", "Route", "Not given reason",
+]  # fmt: skip
+LABS_COLUMNS = [
+    "Subject", "Visit", "Collection date", "Collection time", "Test", "Result", "Unit",
+    "Normal low", "Normal high", "Not done reason",
+]  # fmt: skip
+ASSESSMENTS_COLUMNS = [
+    "Subject", "Visit", "Assessment date", "Ascites", "Encephalopathy", "Dialysis in past week",
+]  # fmt: skip
 
 TERMINOLOGY = Path(__file__).resolve().parents[1] / "mappings" / "ucmsc-esld" / "terminology.csv"
 DATA_CUT = dt.date(2026, 3, 31)
