@@ -497,3 +497,16 @@ def test_a_folder_the_shape_does_not_fit_says_what_to_change(tmp_path):
     message = str(raised.value)
     assert "[[labs.tests]]: give one per lab_tests.csv test, in its order ['SODIUM'" in message
     assert "[columns.exposure]: ['cells_total'] are not raw_columns.csv columns of sheet 'infusions'" in message
+
+
+def test_a_visit_or_test_sample_toml_names_must_be_the_study_s(tmp_path):
+    folder = renamed_study(tmp_path)
+    text = (folder / "sample.toml").read_text(encoding="utf-8")
+    text = text.replace('death_after = "Week 12"', 'death_after = "Week 13"').replace(
+        'impossible_test = "CREAT"', 'impossible_test = "CREA"'
+    )
+    (folder / "sample.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError) as raised:
+        read_sample_spec(folder)
+    assert "sample.toml [messiness] death_after: 'Week 13' is not a visits.csv VISIT" in str(raised.value)
+    assert "sample.toml [planted] impossible_test: 'CREA' is not a lab_tests.csv LBTESTCD" in str(raised.value)

@@ -153,6 +153,18 @@ def _read_sample_spec(study_dir: Path) -> SampleSpec:
         problems.append(f"{SAMPLE_FILE} [subjects] arm_spellings: one list per study.toml arm")
     if len({len(s) for s in settings["subjects"]["arm_spellings"]}) > 1:
         problems.append(f"{SAMPLE_FILE} [subjects] arm_spellings: give every arm as many spellings")
+    messiness, planted = settings["messiness"], settings["planted"]
+    named_visits = {
+        f"[messiness] {k}": messiness[k] for k in ("flare_after", "below_at", "not_done_at", "death_after", "withdrawn_after")
+    } | {f"[planted] {k}": planted[k] for k in ("duplicate_at", "unknown_at")}
+    named_visits |= {f"[messiness] first_subject #{i}": row[0] for i, row in enumerate(messiness["first_subject"], 1)}
+    named_visits |= {f"[assessments.flag] yes_at #{i}": v for i, v in enumerate(settings["assessments"]["flag"]["yes_at"], 1)}
+    problems += [f"{SAMPLE_FILE} {where}: {name!r} is not a visits.csv VISIT"
+                 for where, name in named_visits.items() if name not in set(study.visits["VISIT"])]  # fmt: skip
+    named_tests = {f"[messiness] {k}": messiness[k] for k in ("flare_above", "below_test", "not_done_test")}
+    named_tests |= {f"[planted] {k}": planted[k] for k in ("duplicate_test", "impossible_test")}
+    problems += [f"{SAMPLE_FILE} {where}: {code!r} is not a lab_tests.csv LBTESTCD"
+                 for where, code in named_tests.items() if code not in lab_codes]  # fmt: skip
     for role, sheet in ((study.role_of(s), s) for s in study.sheets["sheet"]):
         mapped = [*settings["columns"].get(role, {}).values(), *settings["columns"].get(f"{role}_constant", {})]
         unknown = [c for c in mapped if c not in study.headers_of(sheet)]
