@@ -42,8 +42,10 @@ def build_raw_sheets(subjects: int):
     import pandas as pd
 
     from transforms.ingest import assign_canonical_columns
-    from transforms.sample_export import LABS_CSV_NAME, WORKBOOK_NAME, generate_sample_export
+    from transforms.sample_export import generate_sample_export, read_sample_spec
     from transforms.study import DEFAULT_STUDY_DIR, read_study
+
+    LABS_CSV_NAME, WORKBOOK_NAME = read_sample_spec().csv_name, read_sample_spec().workbook_name
 
     study = read_study(DEFAULT_STUDY_DIR)
     frames = generate_sample_export(subjects=subjects)

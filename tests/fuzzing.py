@@ -20,7 +20,7 @@ import openpyxl
 import pandas as pd
 from hypothesis import strategies as st
 
-from transforms.sample_export import LABS_CSV_NAME, WORKBOOK_NAME, generate_sample_export, write_sample_export
+from transforms.sample_export import generate_sample_export, read_sample_spec, write_sample_export
 
 GARBLE = ["", " ", "N/A", "?", "\x00", "\x1b[0m", "line\nbreak", "１２３", "99999999", "-1", "2026-02-30",
           "ＷＥＥＫ４", "\u200b01-001", "x" * 250, "=1+1", "NaN", "<5", "6.98E+05", "总胆红素"]
@@ -29,6 +29,10 @@ MUTATIONS = [
     "shuffle_rows", "truncate_csv", "encode_csv", "delimit_csv", "stray_file", "duplicate_file",
     "drop_rows", "title_row",
 ]
+
+
+# The files the generator writes (mappings/ucmsc-esld/sample.toml [export]).
+WORKBOOK_NAME, LABS_CSV_NAME = read_sample_spec().workbook_name, read_sample_spec().csv_name
 
 
 def sample_frames(subjects: int = 3) -> dict[str, pd.DataFrame]:

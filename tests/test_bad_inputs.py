@@ -35,12 +35,7 @@ from transforms.findings import ERROR, INFO, LINEAGE, WARNING
 from transforms.package import read_transliteration
 from transforms.queries import build_queries
 from transforms.reconcile import check_reconciliation
-from transforms.sample_export import (
-    LABS_CSV_NAME,
-    WORKBOOK_NAME,
-    generate_sample_export,
-    write_sample_export,
-)
+from transforms.sample_export import generate_sample_export, read_sample_spec, write_sample_export
 from transforms.study import DEFAULT_STUDY_DIR, read_study
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -48,6 +43,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 KEY = ["rule", "severity", "file", "sheet", "row", "variable", "value"]
 TODAY = "2026-04-30"  # the run's day, fixed: the sample's export is dated 2026-03-31
 WORKBOOK_SHEETS = {"Demographics", "Infusions", "Assessments"}
+# The files the generator writes (mappings/ucmsc-esld/sample.toml [export]).
+WORKBOOK_NAME, LABS_CSV_NAME = read_sample_spec().workbook_name, read_sample_spec().csv_name
 _SUBJECT = re.compile(r"\b01-0(\d\d)\b")  # the generator's subject numbers, 01-001 ...
 
 

@@ -52,7 +52,7 @@ def test_planted_errors_are_held_back_with_file_sheet_row(sample_run):
     errors = findings[findings["severity"] == "ERROR"]
     labs = errors[errors["file"] == "labs_2026-03-31.csv"]
     held = set(labs["row"])
-    # transforms/sample_export.py documents the planted errors and their rows
+    # mappings/ucmsc-esld/sample.toml documents the planted errors and their rows
     assert {583, 685, 768} <= held  # duplicate copy, 2026-02-30, Ferritin-X
     assert set(range(1282, 1291)) <= held  # orphan subject 01-099
     lineage = pd.read_csv(sample_run / "lineage.csv")
@@ -162,7 +162,9 @@ def test_values_that_used_to_stop_or_slip_through_are_findings_and_the_run_publi
     finding, the two over-long rows alone are held back, and the rest reaches XPT clean."""
     import sys
 
-    from transforms.sample_export import LABS_CSV_NAME, generate_sample_export, write_sample_export
+    from transforms.sample_export import generate_sample_export, read_sample_spec, write_sample_export
+
+    LABS_CSV_NAME = read_sample_spec().csv_name
 
     frames = generate_sample_export(subjects=3)
     labs = frames["Labs"].astype("object")

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from transforms.sample_export import (
-    ASSESSMENTS_COLUMNS,
-    DEMOGRAPHICS_COLUMNS,
-    INFUSIONS_COLUMNS,
-    LABS_COLUMNS,
-    LABS_CSV_NAME,
-    WORKBOOK_NAME,
-    generate_sample_export,
-    write_sample_export,
-)
+from transforms.sample_export import generate_sample_export, read_sample_spec, write_sample_export
+
+# What the site's files look like, written out here by hand from raw-data-contract.md rather
+# than read from the study folder the generator reads: a header or name the folder changed by
+# mistake fails these tests.
+WORKBOOK_NAME, LABS_CSV_NAME = "site01_export_2026-03-31.xlsx", "labs_2026-03-31.csv"
+DEMOGRAPHICS_COLUMNS = [
+    "Site", "Subject", "Initials", "Date of birth", "Sex", "Race", "Ethnicity", "Consent date",
+    "Randomisation date", "Arm", "Weight (kg)", "Aetiology", "Liver transplant",
+    "End of study date", "Date of death",
+]  # fmt: skip
+INFUSIONS_COLUMNS = [
+    "Subject", "Infusion number", "Infusion date", "Start time", "End time", "Body weight (kg)",
+    "Dose (10^6 cells/kg)", "Total cells (10^6)", "Route", "Not given reason",
+]  # fmt: skip
+LABS_COLUMNS = [
+    "Subject", "Visit", "Collection date", "Collection time", "Test", "Result", "Unit",
+    "Normal low", "Normal high", "Not done reason",
+]  # fmt: skip
+ASSESSMENTS_COLUMNS = [
+    "Subject", "Visit", "Assessment date", "Ascites", "Encephalopathy", "Dialysis in past week",
+]  # fmt: skip
 
 TERMINOLOGY = Path(__file__).resolve().parents[1] / "mappings" / "ucmsc-esld" / "terminology.csv"
 DATA_CUT = dt.date(2026, 3, 31)
@@ -413,3 +426,87 @@ def test_bundled_sample_study_is_the_default_generation(written):
             f"{path.name} is stale; regenerate with write_sample_export(generate_sample_export(), "
             f"Path('{bundled}'))"
         )
+
+
+# --- every name from the study folder -----------------------------------------------------------
+
+
+def renamed_study(tmp_path: Path) -> Path:
+    """A copy of the first study's folder whose site calls the dosing sheet `Dosing`, the labs
+    file `Bloods`, the dose date `Dose given on`, Week 4 `Month 1` and plants `Zinc-Q`."""
+    source = Path(__file__).resolve().parents[1] / "mappings" / "ucmsc-esld"
+    folder = tmp_path / "renamed"
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("sample_export"))
+
+    def rewrite(name: str, *pairs: tuple[str, str]) -> None:
+        text = (folder / name).read_text(encoding="utf-8")
+        for old, new in pairs:
+            assert re.search(old, text), (name, old)
+            text = re.sub(old, new, text)
+        (folder / name).write_text(text, encoding="utf-8")
+
+    week4 = (r"Week 4(?!\d)", "Month 1")
+    rewrite("sheets.csv", (r",Infusions,", ",Dosing,"), (r",Labs,", ",Bloods,"))
+    rewrite("raw_columns.csv", (r",Infusion date,", ",Dose given on,"))
+    rewrite("visits.csv", week4)
+    rewrite("terminology.csv", week4)
+    rewrite("sample.toml", week4, (r'"Ferritin-X"', '"Zinc-Q"'), (r'"labs_2026-03-31.csv"', '"bloods.csv"'))
+    return folder
+
+
+def test_sheets_headers_visits_and_planted_words_come_from_the_folder(frames, tmp_path):
+    spec = read_sample_spec(renamed_study(tmp_path))
+    renamed = generate_sample_export(spec=spec)
+    assert list(renamed) == ["Demographics", "Dosing", "Bloods", "Assessments"]
+    assert "Dose given on" in renamed["Dosing"].columns and "Infusion date" not in renamed["Dosing"].columns
+    assert "Month 1" in set(renamed["Bloods"]["Visit"]) and "Week 4" not in set(renamed["Bloods"]["Visit"])
+    assert (renamed["Bloods"]["Test"] == "Zinc-Q").sum() == 1
+
+    # renamed back, it is the default export value for value: only the names moved
+    back = {
+        "Demographics": renamed["Demographics"],
+        "Infusions": renamed["Dosing"].rename(columns={"Dose given on": "Infusion date"}),
+        "Labs": renamed["Bloods"].replace({"Visit": {"Month 1": "Week 4"}, "Test": {"Zinc-Q": "Ferritin-X"}}),
+        "Assessments": renamed["Assessments"].replace({"Visit": {"Month 1": "Week 4"}}),
+    }
+    for name, frame in frames.items():
+        pd.testing.assert_frame_equal(back[name], frame, obj=name)
+
+    written = write_sample_export(renamed, tmp_path / "out", spec)
+    assert [p.name for p in written] == [WORKBOOK_NAME, "bloods.csv"]
+    book = pd.read_excel(written[0], sheet_name=None, engine="calamine", dtype=str)
+    assert list(book) == ["Demographics", "Dosing", "Assessments"]
+
+
+def test_a_study_of_another_shape_is_sent_to_sample_study():
+    other = Path(__file__).resolve().parents[1] / "mappings" / "zx101-liv2"
+    with pytest.raises(FileNotFoundError, match="sample.toml not found.*sdtmflow sample --study"):
+        read_sample_spec(other)
+
+
+def test_a_folder_the_shape_does_not_fit_says_what_to_change(tmp_path):
+    folder = renamed_study(tmp_path)
+    tests = pd.read_csv(folder / "lab_tests.csv", dtype=str, keep_default_na=False)
+    tests.iloc[::-1].to_csv(folder / "lab_tests.csv", index=False)
+    columns = (folder / "sample.toml").read_text(encoding="utf-8").replace(
+        'total_dose = "total_cells"', 'total_dose = "cells_total"'
+    )
+    (folder / "sample.toml").write_text(columns, encoding="utf-8")
+    with pytest.raises(ValueError) as raised:
+        read_sample_spec(folder)
+    message = str(raised.value)
+    assert "[[labs.tests]]: give one per lab_tests.csv test, in its order ['SODIUM'" in message
+    assert "[columns.exposure]: ['cells_total'] are not raw_columns.csv columns of sheet 'infusions'" in message
+
+
+def test_a_visit_or_test_sample_toml_names_must_be_the_study_s(tmp_path):
+    folder = renamed_study(tmp_path)
+    text = (folder / "sample.toml").read_text(encoding="utf-8")
+    text = text.replace('death_after = "Week 12"', 'death_after = "Week 13"').replace(
+        'impossible_test = "CREAT"', 'impossible_test = "CREA"'
+    )
+    (folder / "sample.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError) as raised:
+        read_sample_spec(folder)
+    assert "sample.toml [messiness] death_after: 'Week 13' is not a visits.csv VISIT" in str(raised.value)
+    assert "sample.toml [planted] impossible_test: 'CREA' is not a lab_tests.csv LBTESTCD" in str(raised.value)

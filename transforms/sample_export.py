@@ -1,135 +1,51 @@
-"""A deterministic, realistic sample of the site's nightly export, with planted errors.
+"""A deterministic, realistic site export in the first bundled study's shape, with planted errors.
 
 The bundled sample study (`mappings/ucmsc-esld/sample_export/`), the end-to-end tests and the
 benchmarks all run on this generator, so it follows `raw-data-contract.md` exactly: the site's own
 sheet names and column headers, and every kind of messiness the contract allows (date styles, unit
 and test-name variants, `<5` / `>1000` results, a not-done result, an unscheduled visit). On top of
-that it plants a few errors the pipeline must turn into findings. `generate_sample_export` is pure;
-`write_sample_export` is the only I/O.
+that it plants a few errors the pipeline must turn into findings.
 
-Excel cell typing is decided here, as data: in the Demographics, Infusions and Assessments frames a
-`datetime.date` is meant to become a real Excel date cell, an `int` in a date column an Excel serial
-number stored as a number, and a `str` text exactly as the site typed it. The Labs frame is all text
-(it is written as CSV).
+The shape is a liver-disease trial: a subjects sheet, an exposure sheet of one administration per
+row (1-4 each, the dose the arm's), a findings CSV of lab sets at each visit moved by a simulated
+disease severity, and an assessments sheet of graded answers at each visit. Every name and every
+value a site writes comes from the study folder: the sheets (sheets.csv, by role), their headers
+(raw_columns.csv), the visits (visits.csv), the arms and doses (study.toml) and the rest, down to
+the planted errors, from its `sample.toml`, which also documents the rows of the bundled sample.
+`sdtmflow sample --study DIR` (transforms/sample_study.py) is the generator for a study of any
+other shape.
 
-Default sample (subjects=22, seed=20260301), rows as the site sees them (header = row 1)
--------------------------------------------------------------------------------------------
-Files: `site01_export_2026-03-31.xlsx` (Demographics 22 rows, Infusions 58, Assessments 141) and
-`labs_2026-03-31.csv` (Labs 1289 rows).
-
-Planted errors, each exactly once, all in `labs_2026-03-31.csv` (sheet Labs):
-
-* orphan subject: rows 1282-1290, Subject `01-099` (a Screening set, 2026-03-20, of a screen
-  failure never entered in Demographics; always the last 9 rows).
-* impossible date: row 685, Collection date `2026-02-30` (`01-011`, Week 24, Creatinine; the
-  other rows of that set say `2026-02-03`).
-* unknown test name: row 768, Test `Ferritin-X` (`01-013`, Baseline, after the set's Na row).
-* exact duplicate row: row 583 repeats row 582 in every column (`01-010`, Week 1, Albumin).
-
-Allowed messiness the pipeline must accept (one documented place each, among random ones):
-
-* rows 110-118: `Unscheduled` set of `01-002` (an HBV flare between Week 4 and Week 8); row 110
-  ALT `>1000`.
-* row 191: ALT `<5` (`01-003`, visit `W12`).
-* row 302: blank Result for `总胆红素` (bilirubin) with `Not done reason` = `Haemolysed` (`01-005`,
-  Week 4).
-* rows 2-10: `01-001` Screening from a referring hospital: `Total bilirubin` in `mg/dL`, `Albumin`
-  in `g/dL`, `IU/L`, `sec`, `umol/L`, date `11-Mar-2025`; rows 20-28 Chinese test names and
-  date `2025/4/8`; rows 29-37 visit `W4`, `ALT (GPT)`, `Alb`, date `01MAY2025`; rows 38-46 `Wk 8`.
-* Demographics row 5: Date of birth partial `1971-07` (`01-004`); row 10 `UN-SEP-1972` (`01-009`);
-  row 7: Consent date as the Excel serial number 45818 (`01-006`). Infusions row 8: Infusion date
-  as the serial 45794 (`01-003`, infusion 1).
-* Assessments rows 38-39: `Dialysis in past week` = `Y` (`01-006`, Screening and Baseline); the
-  only `Y`s.
-* `01-007` died (Date of death = End of study date = 2025-10-04); `01-008` withdrew after Week 8
-  (End of study date 2025-09-10); `01-001` reached Week 48 (End of study date = that visit).
-
-Subjects keep these roles for any `subjects` >= 13; with fewer, the planted errors still appear
-(placed on subject index modulo `subjects`), some messiness may not. The exact rows above hold for
-the default arguments only; `tests/test_sample_export.py` asserts them.
+`read_sample_spec` reads the folder; `generate_sample_export` is pure; `write_sample_export` is the
+only I/O. Excel cell typing is decided here, as data: in the workbook's frames a `datetime.date` is
+meant to become a real Excel date cell, an `int` in a date column an Excel serial number stored as
+a number, and a `str` text exactly as the site typed it. The findings frame is all text (it is
+written as CSV).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from transforms.study import ASSESSMENTS, DEFAULT_STUDY_DIR, EXPOSURE, FINDINGS, SUBJECTS, read_study
 from transforms.workbook import compute_frames_xlsx_bytes
 
-SITE = "01"
-ENROLMENT_START = pd.Timestamp("2025-03-01")
-ENROLMENT_DAYS = 365
-DATA_CUT = pd.Timestamp("2026-03-31")
-EXPORT_STAMP = dt.datetime(2026, 3, 31, 0, 0, 0)
-WORKBOOK_NAME = "site01_export_2026-03-31.xlsx"
-LABS_CSV_NAME = "labs_2026-03-31.csv"
-WORKBOOK_SHEETS = ["Demographics", "Infusions", "Assessments"]
+SAMPLE_FILE = "sample.toml"
+# Positions in visits.csv the shape relies on: the one visit before dosing, then the week-0 visit,
+# then the visits weeks after the first dose.
+_SCREENING, _BASELINE, _FIRST_WEEK = 0, 1, 2
 
-DEMOGRAPHICS_COLUMNS = [
-    "Site", "Subject", "Initials", "Date of birth", "Sex", "Race", "Ethnicity", "Consent date",
-    "Randomisation date", "Arm", "Weight (kg)", "Aetiology", "Liver transplant",
-    "End of study date", "Date of death",
-]  # fmt: skip
-INFUSIONS_COLUMNS = [
-    "Subject", "Infusion number", "Infusion date", "Start time", "End time", "Body weight (kg)",
-    "Dose (10^6 cells/kg)", "Total cells (10^6)", "Route", "Not given reason",
-]  # fmt: skip
-LABS_COLUMNS = [
-    "Subject", "Visit", "Collection date", "Collection time", "Test", "Result", "Unit",
-    "Normal low", "Normal high", "Not done reason",
-]  # fmt: skip
-ASSESSMENTS_COLUMNS = [
-    "Subject", "Visit", "Assessment date", "Ascites", "Encephalopathy", "Dialysis in past week",
-]  # fmt: skip
-
-# Planned visits in protocol order; `week` None is Screening (dated from screening, not dosing).
-_VISIT_NAMES = ["Screening", "Baseline", "Week 1", "Week 4", "Week 8", "Week 12", "Week 24",
-                "Week 48"]  # fmt: skip
-_VISIT_WEEKS = [None, 0, 1, 4, 8, 12, 24, 48]
-_UNSCHEDULED = len(_VISIT_NAMES)
-_SCREENING, _BASELINE, _WEEK1, _WEEK4, _WEEK8, _WEEK12, _WEEK24, _WEEK48 = range(8)
-
-# Roles of subjects by index; see the module docstring for what each one carries.
-_FLARE, _LOW_ALT, _PARTIAL_DOB, _HAEMOLYSED, _DIALYSIS, _DEATH, _WITHDRAWN = 1, 2, 3, 4, 5, 6, 7
-_UNKNOWN_DAY_DOB, _DUPLICATE, _IMPOSSIBLE_DATE, _UNKNOWN_TEST = 8, 9, 10, 12
-_SERIAL_INFUSION = 2
-
-# Lab tests in the order the site's lab system prints them.
-_TESTS = ["ALT", "AST", "ALP", "BILI", "ALB", "PT", "INR", "CREAT", "SODIUM"]
-_ALT, _AST, _ALP, _BILI, _ALB, _PT, _INR, _CREAT, _SODIUM = range(9)
-
-# Lab "profiles": which system produced a visit's lab set decides the test names and units it
-# uses. 0: hospital lab; 1: the same lab's Chinese LIS printout; 2: an older ASCII-only export;
-# 3: a referring hospital reporting conventional units.
-_PROFILE_P = [0.55, 0.2, 0.15, 0.1]
-_TEST_NAMES = np.array([
-    ["ALT", "AST", "ALP", "TBIL", "ALB", "PT", "INR", "Creatinine", "Na"],
-    ["谷丙转氨酶", "谷草转氨酶", "碱性磷酸酶", "总胆红素", "白蛋白", "凝血酶原时间", "国际标准化比值",
-     "肌酐", "钠"],
-    ["ALT (GPT)", "AST (GOT)", "ALP", "Total bilirubin", "Alb", "PT", "INR", "Creatinine", "Na"],
-    ["ALT", "AST", "ALP", "Total bilirubin", "Albumin", "Prothrombin time", "INR", "Creatinine",
-     "Sodium"],
-], dtype=object)  # fmt: skip
-_UNITS = np.array([
-    ["U/L", "U/L", "U/L", "µmol/L", "g/L", "s", None, "µmol/L", "mmol/L"],
-    ["U/L", "U/L", "U/L", "µmol/L", "g/L", "s", None, "µmol/L", "mmol/L"],
-    ["IU/L", "IU/L", "IU/L", "umol/L", "g/L", "sec", None, "umol/L", "mmol/L"],
-    ["IU/L", "IU/L", "IU/L", "mg/dL", "g/dL", "sec", None, "umol/L", "mmol/L"],
-], dtype=object)  # fmt: skip
-_CONVENTIONAL = 3
-# Reference ranges as the lab prints them, in the standard unit: (male low, male high, female
-# low, female high). Conventional-unit profiles divide by the same factors the pipeline uses.
-_RANGES = {
-    _ALT: (9, 50, 7, 40), _AST: (15, 40, 13, 35), _ALP: (45, 125, 35, 100),
-    _BILI: (3.4, 20.5, 3.4, 20.5), _ALB: (40, 55, 40, 55), _PT: (10.0, 13.5, 10.0, 13.5),
-    _INR: (0.8, 1.2, 0.8, 1.2), _CREAT: (57, 111, 41, 81), _SODIUM: (137, 147, 137, 147),
-}  # fmt: skip
-_DECIMALS = [0, 0, 0, 1, 1, 1, 2, 0, 0]
-_RANGE_DECIMALS = [0, 0, 0, 1, 0, 1, 1, 0, 0]
-_CONVENTIONAL_FACTOR = {_BILI: (17.1, 2), _ALB: (10.0, 1)}  # divisor, decimals
+# How the simulated disease moves each lab test (sample.toml [[labs.tests]] model).
+MODELS = (
+    "hepatocellular", "hepatocellular_ratio", "cholestatic", "excretory", "synthetic",
+    "coagulation_ratio", "coagulation_time", "renal", "electrolyte",
+)  # fmt: skip
 
 # Date styles. Text styles 0-3 are what the site types; 4 becomes an Excel date cell, 5 an Excel
 # serial number (a date cell that lost its format).
@@ -138,54 +54,167 @@ _MONTHS = np.array(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep
                     "Dec"], dtype=object)  # fmt: skip
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 
-_SEX_SPELLINGS = {True: ["M", "Male", "男"], False: ["F", "Female", "女"]}
-_ARM_SPELLINGS = [["Low dose", "LD", "Low"], ["Medium-high dose", "MHD", "High"]]
-_ARM_DOSE = np.array([1, 3])
-_AETIOLOGIES = ["HBV", "Alcohol", "HCV", "PBC", "Other"]
-_INITIAL_LETTERS = np.array(list("ABCDFGHJKLMNPQRSTWXYZ"), dtype=object)
-# Codes, names and words the SDTM outputs carry as values or names (domains, test codes, arms,
-# units, yes/no, study terms); no subject's initials may equal one of them.
-_RESERVED_INITIALS = frozenset(
-    "AE CM CO DM DS EX LB MH RS SE SV TA TE TI TS TV VS "
-    "ALB ALP ALT AST INR PT NA BIL CR TB "
-    "LOW LD MHD ARM AGE SEX DAY DY DTC SEQ ORR STR TPT GRP CAT "
-    "ML MG KG IU IV UL SEC CHN HAN UN NY NT ND NS QS "
-    "SAS XPT ID MSC UC FL CPS".split()
-)
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """What the generator reads from a study folder, checked once."""
+
+    directory: Path
+    settings: dict  # sample.toml
+    sheets: dict[str, str]  # role -> the sheet's name (its first name in sheets.csv)
+    headers: dict[str, dict[str, str]]  # role -> {column: header}, in raw_columns.csv order
+    visits: list[str]  # visits.csv VISIT, in order
+    weeks: list[int | None]  # weeks after the first dose; None before dosing
+    arm_doses: np.ndarray  # study.toml [[arms]] dose, in order
+
+    @property
+    def site(self) -> str:
+        return str(self.settings["export"]["site"])
+
+    @property
+    def enrolment_start(self) -> pd.Timestamp:
+        return pd.Timestamp(self.settings["export"]["enrolment_start"])
+
+    @property
+    def data_cut(self) -> pd.Timestamp:
+        return pd.Timestamp(self.settings["export"]["data_cut"])
+
+    @property
+    def workbook_name(self) -> str:
+        return self.settings["export"]["workbook"]
+
+    @property
+    def csv_name(self) -> str:
+        return self.settings["export"]["csv"]
+
+    @property
+    def workbook_sheets(self) -> list[str]:
+        """The sheets written into the workbook, in sheets.csv order: all but the findings."""
+        return [name for role, name in self.sheets.items() if role != FINDINGS]
+
+    @property
+    def tests(self) -> list[dict]:
+        return self.settings["labs"]["tests"]
+
+    def visit(self, name: str) -> int:
+        return self.visits.index(name)
+
+    def test(self, code: str) -> int:
+        return [t["LBTESTCD"] for t in self.tests].index(code)
+
+    def model(self, name: str) -> int:
+        return [t["model"] for t in self.tests].index(name)
+
+    def role(self, name: str) -> int:
+        """The subject index (0-based) of a sample.toml [roles] role."""
+        return int(self.settings["roles"][name]) - 1
 
 
-def generate_sample_export(subjects: int = 22, seed: int = 20260301) -> dict[str, pd.DataFrame]:
+def read_sample_spec(study_dir: Path = DEFAULT_STUDY_DIR) -> SampleSpec:
+    """The study's sheets, headers, visits and arms, and its sample.toml; a folder the shape does
+    not fit is a ValueError saying what to change. Read once per folder: the tests and the fuzzing
+    generate hundreds of exports from the same one."""
+    return _read_sample_spec(Path(study_dir).resolve())
+
+
+@functools.lru_cache(maxsize=8)
+def _read_sample_spec(study_dir: Path) -> SampleSpec:
+    path = study_dir / SAMPLE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: this generator writes the first bundled study's shape of export "
+            "from its sample.toml; for any other study use `sdtmflow sample --study DIR`"
+        )
+    with path.open("rb") as handle:
+        settings = tomllib.load(handle)
+    study = read_study(study_dir)
+    sheets = {study.role_of(sheet): study.label_of(sheet) for sheet in study.sheets["sheet"]}
+    headers = {study.role_of(sheet): study.headers_of(sheet) for sheet in study.sheets["sheet"]}
+    missing = [role for role in (SUBJECTS, EXPOSURE, FINDINGS, ASSESSMENTS) if role not in sheets]
+    day = study.visits["VISITDY"]
+    weeks = [None if pd.isna(d) else (int(d) - 1) // 7 for d in day]
+    shape = (
+        len(weeks) >= 3 and weeks[_SCREENING] is None and weeks[_BASELINE] == 0
+        and all(w is not None and w > 0 for w in weeks[_FIRST_WEEK:])
+        and all(pd.isna(d) or (int(d) - 1) % 7 == 0 for d in day)
+    )  # fmt: skip
+    lab_codes = list(study.lab_tests["LBTESTCD"])
+    problems = [f"sheets.csv: no sheet with role {role!r}" for role in missing]
+    if not shape:
+        problems.append(
+            "visits.csv: the sample needs one visit before dosing (blank VISITDY), then the first "
+            "dose's visit (VISITDY 1), then visits whole weeks after it (VISITDY 1 + 7 x week)"
+        )
+    if [t["LBTESTCD"] for t in settings["labs"]["tests"]] != lab_codes:
+        problems.append(f"{SAMPLE_FILE} [[labs.tests]]: give one per lab_tests.csv test, in its order {lab_codes}")
+    if sorted(t["model"] for t in settings["labs"]["tests"]) != sorted(MODELS):
+        problems.append(f"{SAMPLE_FILE} [[labs.tests]] model: use each of {', '.join(MODELS)} once")
+    if len(settings["subjects"]["arm_spellings"]) != len(study.arms):
+        problems.append(f"{SAMPLE_FILE} [subjects] arm_spellings: one list per study.toml arm")
+    if len({len(s) for s in settings["subjects"]["arm_spellings"]}) > 1:
+        problems.append(f"{SAMPLE_FILE} [subjects] arm_spellings: give every arm as many spellings")
+    messiness, planted = settings["messiness"], settings["planted"]
+    named_visits = {
+        f"[messiness] {k}": messiness[k] for k in ("flare_after", "below_at", "not_done_at", "death_after", "withdrawn_after")
+    } | {f"[planted] {k}": planted[k] for k in ("duplicate_at", "unknown_at")}
+    named_visits |= {f"[messiness] first_subject #{i}": row[0] for i, row in enumerate(messiness["first_subject"], 1)}
+    named_visits |= {f"[assessments.flag] yes_at #{i}": v for i, v in enumerate(settings["assessments"]["flag"]["yes_at"], 1)}
+    problems += [f"{SAMPLE_FILE} {where}: {name!r} is not a visits.csv VISIT"
+                 for where, name in named_visits.items() if name not in set(study.visits["VISIT"])]  # fmt: skip
+    named_tests = {f"[messiness] {k}": messiness[k] for k in ("flare_above", "below_test", "not_done_test")}
+    named_tests |= {f"[planted] {k}": planted[k] for k in ("duplicate_test", "impossible_test")}
+    problems += [f"{SAMPLE_FILE} {where}: {code!r} is not a lab_tests.csv LBTESTCD"
+                 for where, code in named_tests.items() if code not in lab_codes]  # fmt: skip
+    for role, sheet in ((study.role_of(s), s) for s in study.sheets["sheet"]):
+        mapped = [*settings["columns"].get(role, {}).values(), *settings["columns"].get(f"{role}_constant", {})]
+        unknown = [c for c in mapped if c not in study.headers_of(sheet)]
+        if unknown:
+            problems.append(f"{SAMPLE_FILE} [columns.{role}]: {unknown} are not raw_columns.csv columns of sheet {sheet!r}")
+    if problems:
+        raise ValueError(f"{study_dir}: cannot write this study's sample export:\n" + "\n".join(
+            f"  - {p}" for p in problems))
+    return SampleSpec(
+        directory=study_dir, settings=settings, sheets=sheets, headers=headers,
+        visits=list(study.visits["VISIT"]), weeks=weeks,
+        arm_doses=study.arms["dose"].to_numpy(),
+    )  # fmt: skip
+
+
+def generate_sample_export(
+    subjects: int = 22, seed: int = 20260301, spec: SampleSpec | None = None
+) -> dict[str, pd.DataFrame]:
     """The site's export as frames keyed by sheet name, with the site's own column headers.
 
-    Pure and deterministic: the same (`subjects`, `seed`) gives identical frames. Row order is the
-    order the site exports (by subject, then date). See the module docstring for what is planted.
+    Pure and deterministic: the same (`subjects`, `seed`, spec) gives identical frames. Row order
+    is the order the site exports (by subject, then date). `spec` defaults to the first bundled
+    study's; its sample.toml documents what is planted.
     """
     if not isinstance(subjects, (int, np.integer)) or subjects < 1:
         raise ValueError(f"subjects must be a positive integer, got {subjects!r}")
+    spec = spec or read_sample_spec()
     n = int(subjects)
     rng = np.random.default_rng(seed)
-    people = _draw_subjects(rng, n)
-    sets = _draw_lab_sets(rng, people, n)
-    demographics = _build_demographics(rng, people, n)
-    infusions = _build_infusions(rng, people, n)
-    assessments = _build_assessments(rng, people, sets, n)
-    labs = _build_labs(rng, people, sets, n)
-    return {
-        "Demographics": demographics,
-        "Infusions": infusions,
-        "Labs": labs,
-        "Assessments": assessments,
-    }
+    people = _draw_subjects(rng, spec, n)
+    sets = _draw_lab_sets(rng, spec, people, n)
+    # Built in this order (it is the order of the random draws), returned in sheets.csv order.
+    frames = {SUBJECTS: _build_subjects(rng, spec, people, n), EXPOSURE: _build_exposure(rng, spec, people, n)}
+    frames[ASSESSMENTS] = _build_assessments(rng, spec, people, sets, n)
+    frames[FINDINGS] = _build_labs(rng, spec, people, sets, n)
+    return {spec.sheets[role]: _as_site_sheet(frames[role], spec, role) for role in spec.sheets}
 
 
-def write_sample_export(frames: dict[str, pd.DataFrame], output_dir: Path) -> list[Path]:
+def write_sample_export(
+    frames: dict[str, pd.DataFrame], output_dir: Path, spec: SampleSpec | None = None
+) -> list[Path]:
     """Write the frames as the site delivers them; returns the written paths (workbook, CSV).
 
-    Demographics, Infusions and Assessments go into one xlsx workbook, Labs into a UTF-8 CSV. Cell
-    types follow the Python types in the frames (see the module docstring). The same frames give
+    The findings sheet goes into a UTF-8 CSV, the others into one xlsx workbook. Cell types follow
+    the Python types in the frames (see the module docstring). The same frames give
     byte-identical files.
     """
-    missing = [s for s in [*WORKBOOK_SHEETS, "Labs"] if s not in frames]
+    spec = spec or read_sample_spec()
+    findings = spec.sheets[FINDINGS]
+    missing = [s for s in [*spec.workbook_sheets, findings] if s not in frames]
     if missing:
         raise ValueError(
             f"frames is missing sheet(s) {missing}; "
@@ -193,49 +222,69 @@ def write_sample_export(frames: dict[str, pd.DataFrame], output_dir: Path) -> li
         )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    workbook_path = output_dir / WORKBOOK_NAME
-    workbook_path.write_bytes(_workbook_bytes({s: frames[s] for s in WORKBOOK_SHEETS}))
-    labs_path = output_dir / LABS_CSV_NAME
+    workbook_path = output_dir / spec.workbook_name
+    stamp = dt.datetime.combine(spec.data_cut.date(), dt.time())
+    workbook = {s: frames[s] for s in spec.workbook_sheets}
+    # Fixed properties and zip timestamps: the bytes depend only on the frames.
+    workbook_path.write_bytes(
+        compute_frames_xlsx_bytes(workbook, stamp, creator=spec.settings["export"]["creator"])
+    )
+    csv_path = output_dir / spec.csv_name
     # newline="" keeps "\n" line ends on every OS, so the file is byte-identical everywhere.
-    with open(labs_path, "w", encoding="utf-8", newline="") as handle:
-        frames["Labs"].to_csv(handle, index=False, lineterminator="\n")
-    return [workbook_path, labs_path]
+    with open(csv_path, "w", encoding="utf-8", newline="") as handle:
+        frames[findings].to_csv(handle, index=False, lineterminator="\n")
+    return [workbook_path, csv_path]
+
+
+def _as_site_sheet(frame: pd.DataFrame, spec: SampleSpec, role: str) -> pd.DataFrame:
+    """The generated quantities in the raw columns sample.toml [columns.<role>] puts them in,
+    plus its constant answers, under the study's headers in raw_columns.csv order; a raw column
+    the shape does not generate is blank."""
+    columns = spec.settings["columns"]
+    out = frame.rename(columns=columns[role])
+    out = out.assign(**{c: np.full(len(out), v, dtype=object) for c, v in columns.get(f"{role}_constant", {}).items()})
+    headers = spec.headers[role]
+    return out.reindex(columns=list(headers)).rename(columns=headers)
 
 
 # --- subjects ---------------------------------------------------------------------------------
 
 
-def _draw_subjects(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """Subject-level facts and the planned visit and infusion calendars, as arrays.
+def _draw_subjects(rng: np.random.Generator, spec: SampleSpec, n: int) -> dict[str, np.ndarray]:
+    """Subject-level facts and the planned visit and dosing calendars, as arrays.
 
-    Index n is an extra, never-enrolled screen failure: it only ever appears in Labs (the orphan).
+    Index n is an extra, never-enrolled screen failure: it only ever appears in the findings (the
+    orphan).
     """
     m = n + 1
     day = np.timedelta64(1, "D")
-    consent_offset = np.sort(rng.integers(0, ENROLMENT_DAYS, m))
-    consent = ENROLMENT_START.to_datetime64() + consent_offset * day
+    consent_offset = np.sort(rng.integers(0, int(spec.settings["export"]["enrolment_days"]), m))
+    consent = spec.enrolment_start.to_datetime64() + consent_offset * day
     screening = consent + rng.integers(0, 4, m) * day
     screen_to_dose = rng.integers(7, 22, m)
     first_dose = screening + screen_to_dose * day
-    # Randomised 1-14 days before the first infusion, never before screening.
+    # Randomised 1-14 days before the first dose, never before screening.
     rand_lead = 1 + np.floor(rng.random(m) * np.minimum(14, screen_to_dose)).astype(int)
     randomisation = first_dose - rand_lead * day
-    # Baseline on, or up to 2 days before, the first infusion but not before randomisation.
+    # Baseline on, or up to 2 days before, the first dose but not before randomisation.
     baseline = first_dose - np.minimum(rng.integers(0, 3, m), rand_lead) * day
 
-    weeks = np.array([w for w in _VISIT_WEEKS if w], dtype=int)
+    weeks = np.array(spec.weeks[_FIRST_WEEK:], dtype=int)
     jitter = rng.integers(-2, 3, (m, len(weeks)))
-    jitter[:, 0] = np.clip(jitter[:, 0], -1, 1)  # a week-1 visit is kept within a day of plan
-    planned = np.empty((m, len(_VISIT_NAMES)), dtype="datetime64[ns]")
+    jitter[:, 0] = np.clip(jitter[:, 0], -1, 1)  # the first weekly visit is kept within a day of plan
+    planned = np.empty((m, len(spec.visits)), dtype="datetime64[ns]")
     planned[:, _SCREENING] = screening
     planned[:, _BASELINE] = baseline
-    planned[:, _WEEK1:] = first_dose[:, None] + (7 * weeks[None, :] + jitter) * day
+    planned[:, _FIRST_WEEK:] = first_dose[:, None] + (7 * weeks[None, :] + jitter) * day
 
-    male = rng.random(m) < 0.7
-    arm = rng.permuted(np.tile([0, 0, 1, 1], (m // 4 + 1, 1)), axis=1).ravel()[:m]
+    subjects = spec.settings["subjects"]
+    male = rng.random(m) < subjects["male_p"]
+    # Arms in blocks of two subjects per arm.
+    block = np.repeat(np.arange(len(spec.arm_doses)), 2)
+    arm = rng.permuted(np.tile(block, (m // len(block) + 1, 1)), axis=1).ravel()[:m]
     severity = rng.beta(2.0, 2.0, m)
     improve = rng.uniform(0.1, 0.45, m) + 0.05 * arm
-    aetiology = rng.choice(len(_AETIOLOGIES), m, p=[0.5, 0.2, 0.1, 0.1, 0.1])
+    diagnosis = rng.choice(len(subjects["diagnosis"]), m, p=subjects["diagnosis_p"])
     people = {
         "consent": consent,
         "randomisation": randomisation,
@@ -245,109 +294,121 @@ def _draw_subjects(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         "arm": arm,
         "severity": severity,
         "improve": improve,
-        "aetiology": aetiology,
+        "diagnosis": diagnosis,
         "renal": rng.random(m),
-        "alt_base": np.exp(rng.uniform(np.log(25), np.log(150), m)),
-        "ast_ratio": rng.uniform(1.1, 1.9, m),
-        "alp_base": np.exp(rng.uniform(np.log(70), np.log(250), m)),
+        "hepatocellular_base": np.exp(rng.uniform(np.log(25), np.log(150), m)),
+        "hepatocellular_ratio": rng.uniform(1.1, 1.9, m),
+        "cholestatic_base": np.exp(rng.uniform(np.log(70), np.log(250), m)),
         "age_years": rng.uniform(25.05, 75.95, m),
         "weight": np.round(np.clip(rng.normal(63.0, 9.0, m), 42.0, 95.0), 1),
-        "infusion_count": rng.integers(1, 5, m),
-        "infusion_gaps": rng.integers(7, 29, (m, 3)),
+        "dose_count": rng.integers(1, 5, m),
+        "dose_gaps": rng.integers(7, 29, (m, 3)),
     }
     death_lag, withdraw_lag = rng.integers(10, 41), rng.integers(7, 21)
 
-    if _FLARE < n:
-        aetiology[_FLARE] = 0  # an HBV flare needs HBV
-    if _LOW_ALT < n:
-        aetiology[_LOW_ALT] = 1  # very low ALT reads plausibly in malnourished alcoholic cirrhosis
-        people["alt_base"][_LOW_ALT] = 22.0
-    if _DIALYSIS < n:
-        severity[_DIALYSIS] = max(severity[_DIALYSIS], 0.85)
-        people["renal"][_DIALYSIS] = 1.0
-    if _DEATH < n:
-        severity[_DEATH] = max(severity[_DEATH], 0.7)
-        improve[_DEATH] = -0.6  # deteriorates until death
+    flare, below, renal_failure = spec.role("flare"), spec.role("below_range"), spec.role("renal_failure")
+    death, withdrawn = spec.role("death"), spec.role("withdrawn")
+    if flare < n:
+        diagnosis[flare] = 0  # a viral flare needs the viral diagnosis (sample.toml lists it first)
+    if below < n:
+        diagnosis[below] = 1  # a very low enzyme level reads plausibly with the second diagnosis
+        people["hepatocellular_base"][below] = float(spec.settings["messiness"]["below_base"])
+    if renal_failure < n:
+        severity[renal_failure] = max(severity[renal_failure], 0.85)
+        people["renal"][renal_failure] = 1.0
+    if death < n:
+        severity[death] = max(severity[death], 0.7)
+        improve[death] = -0.6  # deteriorates until death
 
     # End of study: death or withdrawal for the two subjects with those roles, if the event falls
-    # before the data cut; Week 48 for everyone who reached it.
+    # before the data cut; the last visit for everyone who reached it.
+    messiness = spec.settings["messiness"]
     event = np.full(m, np.datetime64("NaT"), dtype="datetime64[ns]")
-    death = np.full(m, np.datetime64("NaT"), dtype="datetime64[ns]")
-    cut = DATA_CUT.to_datetime64()
-    if _DEATH < n and planned[_DEATH, _WEEK12] + death_lag * day <= cut:
-        event[_DEATH] = death[_DEATH] = planned[_DEATH, _WEEK12] + death_lag * day
-    if _WITHDRAWN < n and planned[_WITHDRAWN, _WEEK8] + withdraw_lag * day <= cut:
-        event[_WITHDRAWN] = planned[_WITHDRAWN, _WEEK8] + withdraw_lag * day
+    died = np.full(m, np.datetime64("NaT"), dtype="datetime64[ns]")
+    cut = spec.data_cut.to_datetime64()
+    death_after, withdrawn_after = spec.visit(messiness["death_after"]), spec.visit(messiness["withdrawn_after"])
+    if death < n and planned[death, death_after] + death_lag * day <= cut:
+        event[death] = died[death] = planned[death, death_after] + death_lag * day
+    if withdrawn < n and planned[withdrawn, withdrawn_after] + withdraw_lag * day <= cut:
+        event[withdrawn] = planned[withdrawn, withdrawn_after] + withdraw_lag * day
     horizon = np.where(np.isnat(event), cut, event - day)
     visit_done = planned <= horizon[:, None]
     end_of_study = event.copy()
-    completed = np.isnat(event) & visit_done[:, _WEEK48]
-    end_of_study[completed] = planned[completed, _WEEK48]
-    visit_done[n, :] = False  # the screen failure was never dosed; its Screening is added later
+    completed = np.isnat(event) & visit_done[:, -1]
+    end_of_study[completed] = planned[completed, -1]
+    visit_done[n, :] = False  # the screen failure was never dosed; its screening is added later
 
-    people.update(horizon=horizon, visit_done=visit_done, end_of_study=end_of_study, death=death)
+    people.update(horizon=horizon, visit_done=visit_done, end_of_study=end_of_study, death=died)
     return people
 
 
-def _build_demographics(rng: np.random.Generator, people: dict, n: int) -> pd.DataFrame:
+def _build_subjects(rng: np.random.Generator, spec: SampleSpec, people: dict, n: int) -> pd.DataFrame:
     day = np.timedelta64(1, "D")
+    words = spec.settings["subjects"]
     consent = people["consent"][:n]
     male = people["male"][:n]
     arm = people["arm"][:n]
     dob = consent - np.floor(people["age_years"][:n] * 365.2425).astype(int) * day
 
-    letters = rng.choice(_INITIAL_LETTERS, (n, 3))
+    letters = rng.choice(np.array(list(words["initial_letters"]), dtype=object), (n, 3))
     three = rng.random(n) < 0.7
-    initials = _avoid_reserved(letters[:, 0] + letters[:, 1] + np.where(three, letters[:, 2], ""))
-    # Cycling spellings within each sex guarantees all six appear once there are 3 of each.
-    sex_rank = np.where(male, np.cumsum(male) - 1, np.cumsum(~male) - 1) % 3
-    sex = np.array([_SEX_SPELLINGS[bool(k)][r] for k, r in zip(male, sex_rank)], dtype=object)
-    arm_spelling = rng.integers(0, 3, n)
-    arm_text = np.array([_ARM_SPELLINGS[a][s] for a, s in zip(arm, arm_spelling)], dtype=object)
-    race = np.where(rng.random(n) < 0.4, "Asian", "Han").astype(object)
-    ethnicity = np.where(rng.random(n) < 0.15, "Not Hispanic or Latino", None).astype(object)
+    initials = _avoid_reserved(
+        letters[:, 0] + letters[:, 1] + np.where(three, letters[:, 2], ""),
+        words["initial_letters"], frozenset(words["reserved_initials"].split()),
+    )
+    # Cycling spellings within each sex guarantees all appear once there are enough of each.
+    sex_spellings = np.array(words["sex"], dtype=object)  # [male, female] x spellings
+    sex_rank = np.where(male, np.cumsum(male) - 1, np.cumsum(~male) - 1) % sex_spellings.shape[1]
+    sex = sex_spellings[(~male).astype(int), sex_rank]
+    arm_spellings = np.array(words["arm_spellings"], dtype=object)
+    arm_text = arm_spellings[arm, rng.integers(0, arm_spellings.shape[1], n)]
+    race_first, race_other = words["race"]
+    race = np.where(rng.random(n) < words["race_first_p"], race_first, race_other).astype(object)
+    ethnicity = np.where(rng.random(n) < words["ethnicity_p"], words["ethnicity"], None).astype(object)
 
+    partial, unknown_day, serial = (
+        spec.role("partial_birth_date"), spec.role("unknown_birth_day"), spec.role("serial_consent_date")
+    )
     styles = _cell_date_styles(rng, (n, 5))
-    if _PARTIAL_DOB < n:
-        styles[_PARTIAL_DOB, 0] = _ISO
-    if _DIALYSIS < n:
-        styles[_DIALYSIS, 1] = _SERIAL  # Consent date of 01-006
-    birth = _render_dates(dob, styles[:, 0])
+    if partial < n:
+        styles[partial, 0] = _ISO
+    if serial < n:
+        styles[serial, 1] = _SERIAL  # the consent date
+    birth = _render_dates(dob, styles[:, 0], spec)
     stamp = pd.DatetimeIndex(dob)
-    if _PARTIAL_DOB < n:
-        birth[_PARTIAL_DOB] = stamp[_PARTIAL_DOB].strftime("%Y-%m")
-    if _UNKNOWN_DAY_DOB < n:
-        born = stamp[_UNKNOWN_DAY_DOB]
-        birth[_UNKNOWN_DAY_DOB] = f"UN-{_MONTHS[born.month - 1].upper()}-{born.year}"
+    if partial < n:
+        birth[partial] = stamp[partial].strftime("%Y-%m")
+    if unknown_day < n:
+        born = stamp[unknown_day]
+        birth[unknown_day] = f"UN-{_MONTHS[born.month - 1].upper()}-{born.year}"
 
     return pd.DataFrame(
         {
-            "Site": np.full(n, SITE, dtype=object),
-            "Subject": _subject_ids(n)[:n],
-            "Initials": initials,
-            "Date of birth": birth,
-            "Sex": sex,
-            "Race": race,
-            "Ethnicity": ethnicity,
-            "Consent date": _render_dates(consent, styles[:, 1]),
-            "Randomisation date": _render_dates(people["randomisation"][:n], styles[:, 2]),
-            "Arm": arm_text,
-            "Weight (kg)": people["weight"][:n],
-            "Aetiology": np.array(_AETIOLOGIES, dtype=object)[people["aetiology"][:n]],
-            "Liver transplant": np.full(n, "N", dtype=object),
-            "End of study date": _render_dates(people["end_of_study"][:n], styles[:, 3]),
-            "Date of death": _render_dates(people["death"][:n], styles[:, 4]),
-        },
-        columns=DEMOGRAPHICS_COLUMNS,
+            "site": np.full(n, spec.site, dtype=object),
+            "subject": _subject_ids(n, spec.site)[:n],
+            "initials": initials,
+            "birth_date": birth,
+            "sex": sex,
+            "race": race,
+            "ethnicity": ethnicity,
+            "consent_date": _render_dates(consent, styles[:, 1], spec),
+            "randomisation_date": _render_dates(people["randomisation"][:n], styles[:, 2], spec),
+            "arm": arm_text,
+            "weight": people["weight"][:n],
+            "diagnosis": np.array(words["diagnosis"], dtype=object)[people["diagnosis"][:n]],
+            "end_of_study_date": _render_dates(people["end_of_study"][:n], styles[:, 3], spec),
+            "death_date": _render_dates(people["death"][:n], styles[:, 4], spec),
+        }
     )
 
 
-def _build_infusions(rng: np.random.Generator, people: dict, n: int) -> pd.DataFrame:
+def _build_exposure(rng: np.random.Generator, spec: SampleSpec, people: dict, n: int) -> pd.DataFrame:
+    """One row per administration: 1-4 per subject, 7-28 days apart, the arm's dose."""
     day = np.timedelta64(1, "D")
-    offsets = np.concatenate([np.zeros((n, 1), int), np.cumsum(people["infusion_gaps"][:n], 1)], 1)
+    offsets = np.concatenate([np.zeros((n, 1), int), np.cumsum(people["dose_gaps"][:n], 1)], 1)
     dates = people["first_dose"][:n, None] + offsets * day
     number = np.tile(np.arange(1, 5), (n, 1))
-    given = (number <= people["infusion_count"][:n, None]) & (
+    given = (number <= people["dose_count"][:n, None]) & (
         dates <= people["horizon"][:n, None]
     )
     given[:, 0] = True  # everyone in this sample was dosed at least once
@@ -356,77 +417,77 @@ def _build_infusions(rng: np.random.Generator, people: dict, n: int) -> pd.DataF
     duration = rng.integers(4, 13, (n, 4)) * 5
     timed = rng.random((n, 4)) < 0.7
     body_weight = np.round(people["weight"][:n, None] + rng.normal(0.0, 0.6, (n, 4)), 1)
-    route = np.where(rng.random((n, 4)) < 0.6, "IV", "Peripheral vein").astype(object)
+    words = spec.settings["exposure"]
+    route_first, route_other = words["route"]
+    route = np.where(rng.random((n, 4)) < words["route_first_p"], route_first, route_other).astype(object)
     styles = _cell_date_styles(rng, (n, 4))
-    if _SERIAL_INFUSION < n:
-        styles[_SERIAL_INFUSION, 0] = _SERIAL
+    serial = spec.role("serial_dose_date")
+    if serial < n:
+        styles[serial, 0] = _SERIAL
 
-    dose = _ARM_DOSE[people["arm"][:n]][:, None].repeat(4, 1)
+    dose = spec.arm_doses[people["arm"][:n]][:, None].repeat(4, 1)
     rows = given.ravel()
     flat_dates = dates.ravel()[rows]
     return pd.DataFrame(
         {
-            "Subject": _subject_ids(n)[:n].repeat(4)[rows],
-            "Infusion number": number.ravel()[rows],
-            "Infusion date": _render_dates(flat_dates, styles.ravel()[rows]),
-            "Start time": np.where(timed, _clock(start), None).ravel()[rows],
-            "End time": np.where(timed, _clock(start + duration), None).ravel()[rows],
-            "Body weight (kg)": body_weight.ravel()[rows],
-            "Dose (10^6 cells/kg)": dose.ravel()[rows],
-            "Total cells (10^6)": np.round(dose * body_weight, 1).ravel()[rows],
-            "Route": route.ravel()[rows],
-            "Not given reason": np.full(rows.sum(), None, dtype=object),
-        },
-        columns=INFUSIONS_COLUMNS,
+            "subject": _subject_ids(n, spec.site)[:n].repeat(4)[rows],
+            "number": number.ravel()[rows],
+            "date": _render_dates(flat_dates, styles.ravel()[rows], spec),
+            "start_time": np.where(timed, _clock(start), None).ravel()[rows],
+            "end_time": np.where(timed, _clock(start + duration), None).ravel()[rows],
+            "body_weight": body_weight.ravel()[rows],
+            "dose": dose.ravel()[rows],
+            "total_dose": np.round(dose * body_weight, 1).ravel()[rows],
+            "route": route.ravel()[rows],
+            "not_given_reason": np.full(rows.sum(), None, dtype=object),
+        }
     )
 
 
 # --- visits and labs --------------------------------------------------------------------------
 
 
-def _draw_lab_sets(rng: np.random.Generator, people: dict, n: int) -> pd.DataFrame:
+def _draw_lab_sets(rng: np.random.Generator, spec: SampleSpec, people: dict, n: int) -> pd.DataFrame:
     """One row per (subject, visit) lab draw, in export order, with its state of disease."""
     m = n + 1
     day = np.timedelta64(1, "D")
     planned, done = people["planned"], people["visit_done"]
-    nv = len(_VISIT_NAMES)
+    nv = len(spec.visits)
+    labs = spec.settings["labs"]
     grid = pd.DataFrame(
         {
             "subject": np.arange(m).repeat(nv),
             "visit": np.tile(np.arange(nv), m),
             "date": planned.ravel(),
-            "profile": rng.choice(4, m * nv, p=_PROFILE_P),
+            "profile": rng.choice(len(labs["profile_p"]), m * nv, p=labs["profile_p"]),
             "date_style": rng.choice(4, m * nv, p=[0.7, 0.1, 0.1, 0.1]),
             "timed": rng.random(m * nv) < 0.75,
             "minute": rng.integers(7 * 12, 10 * 12, m * nv) * 5,
-            "spelling": rng.choice(3, m * nv, p=[0.75, 0.15, 0.1]),
+            "spelling": rng.choice(len(spec.settings["visits"]["spellings"]), m * nv,
+                                   p=spec.settings["visits"]["labs_p"]),
             "noise": rng.normal(0.0, 0.04, m * nv),
         }
-    )
+    )  # fmt: skip
     done = done.ravel().copy()
-    # Forced on subject 01-001 so every lab profile, date style and visit spelling appears.
+    messiness = spec.settings["messiness"]
+    # Forced on the first subject so every lab profile, date style and visit spelling appears.
     first = grid["subject"] == 0
-    for visit, profile, style, spelling in [
-        (_SCREENING, _CONVENTIONAL, _DMY, 0),
-        (_BASELINE, 0, _ISO, 0),
-        (_WEEK1, 1, _SLASH, 0),
-        (_WEEK4, 2, _DMONY, 1),
-        (_WEEK8, 0, _ISO, 2),
-    ]:
-        at = first & (grid["visit"] == visit)
+    for visit, profile, style, spelling in messiness["first_subject"]:
+        at = first & (grid["visit"] == spec.visit(visit))
         grid.loc[at, ["profile", "date_style", "spelling"]] = [profile, style, spelling]
 
     # The screen failure's only visit, late in the export window.
     orphan = (grid["subject"] == n) & (grid["visit"] == _SCREENING)
-    grid.loc[orphan, ["date", "profile", "date_style"]] = [DATA_CUT - pd.Timedelta(days=11), 0, 0]
+    grid.loc[orphan, ["date", "profile", "date_style"]] = [spec.data_cut - pd.Timedelta(days=11), 0, 0]
     done[orphan.to_numpy()] = True
 
     flare_lag = int(rng.integers(8, 15))
+    flare, after = spec.role("flare"), spec.visit(messiness["flare_after"])
     extra = []
-    if _FLARE < n:
-        when = planned[_FLARE, _WEEK4] + flare_lag * day
-        if done[_FLARE * nv + _WEEK4] and when <= people["horizon"][_FLARE]:
-            row = grid.iloc[[_FLARE * nv + _WEEK4]].assign(visit=_UNSCHEDULED, date=when)
+    if flare < n:
+        when = planned[flare, after] + flare_lag * day
+        if done[flare * nv + after] and when <= people["horizon"][flare]:
+            row = grid.iloc[[flare * nv + after]].assign(visit=nv, date=when)  # nv: unscheduled
             extra.append(row.assign(profile=0, date_style=_ISO))
     sets = pd.concat([grid[done], *extra], ignore_index=True)
     sets = sets.sort_values(["subject", "date", "visit"], kind="stable").reset_index(drop=True)
@@ -441,47 +502,60 @@ def _draw_lab_sets(rng: np.random.Generator, people: dict, n: int) -> pd.DataFra
     return sets
 
 
-def _build_labs(rng: np.random.Generator, people: dict, sets: pd.DataFrame, n: int) -> pd.DataFrame:
-    ns, nt = len(sets), len(_TESTS)
+def _draw_lab_values(rng: np.random.Generator, spec: SampleSpec, people: dict, sets: pd.DataFrame) -> np.ndarray:
+    """(sets x tests) values in the standard unit, each test moved by its model's disease."""
+    ns, nt = len(sets), len(spec.tests)
     subject = sets["subject"].to_numpy()
     sev = sets["severity"].to_numpy()
     progress = sets["progress"].to_numpy()
     z = rng.normal(0.0, 1.0, (ns, nt))
+    hep, ratio, chol, excr, synth, coag, time_, renal_, lyte = (spec.model(m) for m in MODELS)
 
     value = np.empty((ns, nt))
-    alt = people["alt_base"][subject] * (1 - 0.5 * people["improve"][subject] * progress)
-    value[:, _ALT] = np.clip(alt * np.exp(0.15 * z[:, _ALT]), 20, 200)
-    value[:, _AST] = np.clip(
-        value[:, _ALT] * people["ast_ratio"][subject] * np.exp(0.1 * z[:, _AST]), 20, 200
+    base = people["hepatocellular_base"][subject] * (1 - 0.5 * people["improve"][subject] * progress)
+    value[:, hep] = np.clip(base * np.exp(0.15 * z[:, hep]), 20, 200)
+    value[:, ratio] = np.clip(
+        value[:, hep] * people["hepatocellular_ratio"][subject] * np.exp(0.1 * z[:, ratio]), 20, 200
     )
-    value[:, _ALP] = np.clip(people["alp_base"][subject] * np.exp(0.1 * z[:, _ALP]), 60, 300)
-    value[:, _BILI] = np.clip(30.0 * 10.0**sev * np.exp(0.08 * z[:, _BILI]), 30, 300)
-    value[:, _ALB] = np.clip(38.0 - 16.0 * sev + z[:, _ALB], 22, 38)
-    value[:, _INR] = np.clip(1.2 + 1.6 * sev + 0.06 * z[:, _INR], 1.2, 2.8)
-    # PT follows INR through a typical thromboplastin ISI of 1.3 and mean normal PT of 11.5 s.
-    value[:, _PT] = np.clip(11.5 * value[:, _INR] ** (1 / 1.3) + 0.3 * z[:, _PT], 12, 25)
+    value[:, chol] = np.clip(people["cholestatic_base"][subject] * np.exp(0.1 * z[:, chol]), 60, 300)
+    value[:, excr] = np.clip(30.0 * 10.0**sev * np.exp(0.08 * z[:, excr]), 30, 300)
+    value[:, synth] = np.clip(38.0 - 16.0 * sev + z[:, synth], 22, 38)
+    value[:, coag] = np.clip(1.2 + 1.6 * sev + 0.06 * z[:, coag], 1.2, 2.8)
+    # The clotting time follows the ratio through a typical thromboplastin ISI of 1.3 and a mean
+    # normal time of 11.5 s.
+    value[:, time_] = np.clip(11.5 * value[:, coag] ** (1 / 1.3) + 0.3 * z[:, time_], 12, 25)
     renal = people["renal"][subject]
-    creat = (55.0 + 60.0 * renal + 80.0 * sev**2) * np.exp(0.08 * z[:, _CREAT])
-    value[:, _CREAT] = np.clip(creat, 50, 200)
-    value[:, _SODIUM] = np.clip(141.5 - 14.0 * sev + 1.2 * z[:, _SODIUM], 125, 142)
-    flare = (sets["visit"] == _UNSCHEDULED).to_numpy()
-    value[flare, _AST] = rng.uniform(500, 800)
-    value[flare, _BILI] = np.minimum(value[flare, _BILI] * 1.6, 300)
-    value[flare, _INR] = np.minimum(value[flare, _INR] + 0.3, 2.8)
+    kidney = (55.0 + 60.0 * renal + 80.0 * sev**2) * np.exp(0.08 * z[:, renal_])
+    value[:, renal_] = np.clip(kidney, 50, 200)
+    value[:, lyte] = np.clip(141.5 - 14.0 * sev + 1.2 * z[:, lyte], 125, 142)
+    flare = (sets["visit"] == len(spec.visits)).to_numpy()
+    value[flare, ratio] = rng.uniform(500, 800)
+    value[flare, excr] = np.minimum(value[flare, excr] * 1.6, 300)
+    value[flare, coag] = np.minimum(value[flare, coag] + 0.3, 2.8)
+    return value
+
+
+def _build_labs(rng: np.random.Generator, spec: SampleSpec, people: dict, sets: pd.DataFrame, n: int) -> pd.DataFrame:
+    ns, nt = len(sets), len(spec.tests)
+    subject = sets["subject"].to_numpy()
+    value = _draw_lab_values(rng, spec, people, sets)
+    flare = (sets["visit"] == len(spec.visits)).to_numpy()
+    messiness = spec.settings["messiness"]
 
     profile = sets["profile"].to_numpy()
-    conventional = profile == _CONVENTIONAL
+    conventional = profile == spec.settings["labs"]["conventional"]
     male = people["male"][subject]
     result = np.empty((ns, nt), dtype=object)
     low = np.empty((ns, nt), dtype=object)
     high = np.empty((ns, nt), dtype=object)
-    for t in range(nt):
-        ranges = _RANGES[t]
+    for t, test in enumerate(spec.tests):
+        ranges = test["ranges"]
         lo = np.where(male, ranges[0], ranges[2]).astype(float)
         hi = np.where(male, ranges[1], ranges[3]).astype(float)
-        shown, decimals, range_decimals = value[:, t], np.full(ns, _DECIMALS[t]), _RANGE_DECIMALS[t]
-        if t in _CONVENTIONAL_FACTOR:
-            factor, conv_decimals = _CONVENTIONAL_FACTOR[t]
+        shown, range_decimals = value[:, t], test["decimals"][1]
+        decimals = np.full(ns, test["decimals"][0])
+        if "conventional" in test:
+            factor, conv_decimals = test["conventional"]
             shown = np.where(conventional, shown / factor, shown)
             lo = np.where(conventional, np.round(lo / factor, 1), lo)
             hi = np.where(conventional, np.round(hi / factor, 1), hi)
@@ -490,62 +564,68 @@ def _build_labs(rng: np.random.Generator, people: dict, sets: pd.DataFrame, n: i
         result[:, t] = _fixed(shown, decimals)
         low[:, t] = _fixed(lo, range_decimals)
         high[:, t] = _fixed(hi, range_decimals)
-    result[flare, _ALT] = ">1000"
+    result[flare, spec.test(messiness["flare_above"])] = messiness["above_text"]
 
     reason = np.full((ns, nt), None, dtype=object)
     visits = sets["visit"].to_numpy()
-    low_alt = _pick_set(subject, visits, _LOW_ALT, _WEEK12, n, fallback_last=True)
-    if low_alt is not None:
-        result[low_alt, _ALT] = "<5"
-    haemolysed = _pick_set(subject, visits, _HAEMOLYSED, _WEEK4, n, fallback_last=True)
-    if haemolysed is not None:
-        result[haemolysed, _BILI] = None
-        reason[haemolysed, _BILI] = "Haemolysed"
+    below = _pick_set(subject, visits, spec.role("below_range"), spec.visit(messiness["below_at"]), n,
+                      fallback_last=True)  # fmt: skip
+    if below is not None:
+        result[below, spec.test(messiness["below_test"])] = messiness["below_text"]
+    not_done = _pick_set(subject, visits, spec.role("not_done"), spec.visit(messiness["not_done_at"]), n,
+                         fallback_last=True)  # fmt: skip
+    if not_done is not None:
+        result[not_done, spec.test(messiness["not_done_test"])] = None
+        reason[not_done, spec.test(messiness["not_done_test"])] = messiness["not_done_reason"]
 
-    ids = _subject_ids(n)
-    date_text = _render_dates(sets["date"].to_numpy(), sets["date_style"].to_numpy())
+    names = np.array([t["names"] for t in spec.tests], dtype=object).T  # profile x test
+    units = np.array([[u or None for u in t["units"]] for t in spec.tests], dtype=object).T
+    ids = _subject_ids(n, spec.site)
+    date_text = _render_dates(sets["date"].to_numpy(), sets["date_style"].to_numpy(), spec)
     time_text = np.where(sets["timed"], _clock(sets["minute"].to_numpy()), None)
-    visit_text = _visit_labels(visits, sets["spelling"].to_numpy())
+    visit_text = _visit_labels(spec, visits, sets["spelling"].to_numpy())
     labs = pd.DataFrame(
         {
-            "Subject": ids[subject].repeat(nt),
-            "Visit": visit_text.repeat(nt),
-            "Collection date": date_text.repeat(nt),
-            "Collection time": time_text.repeat(nt),
-            "Test": _TEST_NAMES[profile[:, None], np.arange(nt)[None, :]].ravel(),
-            "Result": result.ravel(),
-            "Unit": _UNITS[profile[:, None], np.arange(nt)[None, :]].ravel(),
-            "Normal low": low.ravel(),
-            "Normal high": high.ravel(),
-            "Not done reason": reason.ravel(),
-        },
-        columns=LABS_COLUMNS,
+            "subject": ids[subject].repeat(nt),
+            "visit": visit_text.repeat(nt),
+            "date": date_text.repeat(nt),
+            "time": time_text.repeat(nt),
+            "test": names[profile[:, None], np.arange(nt)[None, :]].ravel(),
+            "result": result.ravel(),
+            "unit": units[profile[:, None], np.arange(nt)[None, :]].ravel(),
+            "normal_low": low.ravel(),
+            "normal_high": high.ravel(),
+            "not_done_reason": reason.ravel(),
+        }
     )
     labs["_order"] = np.arange(ns * nt, dtype=float)
-    labs = _plant_lab_errors(labs, subject, visits, sets["date"].to_numpy(), n)
+    labs = _plant_lab_errors(labs, spec, subject, visits, sets["date"].to_numpy(), n)
     return labs.astype("str")
 
 
 def _plant_lab_errors(
-    labs: pd.DataFrame, subject: np.ndarray, visits: np.ndarray, dates: np.ndarray, n: int
+    labs: pd.DataFrame, spec: SampleSpec, subject: np.ndarray, visits: np.ndarray, dates: np.ndarray, n: int
 ) -> pd.DataFrame:
     """Duplicate row, unknown test and impossible date (the orphan is already the last set)."""
-    nt = len(_TESTS)
-    dup_set = _pick_set(subject, visits, _DUPLICATE % n, _WEEK1, n, fallback_last=False)
-    duplicate = labs.iloc[[dup_set * nt + _ALB]].assign(_order=lambda f: f["_order"] + 0.5)
-
-    unknown_set = _pick_set(subject, visits, _UNKNOWN_TEST % n, _BASELINE, n, fallback_last=False)
-    unknown = labs.iloc[[unknown_set * nt + nt - 1]].assign(
-        Test="Ferritin-X",
-        Result="850",
-        Unit="ng/mL",
-        **{"Normal low": "30", "Normal high": "400", "Not done reason": None},
-        _order=lambda f: f["_order"] + 0.5,
+    nt = len(spec.tests)
+    planted = spec.settings["planted"]
+    dup_set = _pick_set(subject, visits, spec.role("duplicate") % n, spec.visit(planted["duplicate_at"]), n,
+                        fallback_last=False)  # fmt: skip
+    duplicate = labs.iloc[[dup_set * nt + spec.test(planted["duplicate_test"])]].assign(
+        _order=lambda f: f["_order"] + 0.5
     )
+
+    unknown_set = _pick_set(subject, visits, spec.role("unknown_test") % n, spec.visit(planted["unknown_at"]), n,
+                            fallback_last=False)  # fmt: skip
+    word = planted["unknown"]
+    unknown = labs.iloc[[unknown_set * nt + nt - 1]].assign(
+        test=word["test"], result=word["result"], unit=word["unit"], normal_low=word["low"],
+        normal_high=word["high"], not_done_reason=None, _order=lambda f: f["_order"] + 0.5,
+    )  # fmt: skip
 
     # A day past the end of the month, in a month short enough to make it look like a typo.
     not_duplicated = np.arange(len(subject)) != dup_set
-    candidates = np.flatnonzero((subject == _IMPOSSIBLE_DATE % n) & not_duplicated)
+    candidates = np.flatnonzero((subject == spec.role("impossible_date") % n) & not_duplicated)
     if len(candidates) == 0:
         candidates = np.flatnonzero(not_duplicated)
     stamp = pd.DatetimeIndex(dates[candidates])
@@ -554,7 +634,7 @@ def _plant_lab_errors(
     chosen = candidates[np.argmin(preference)]  # argmin keeps the earliest among equals
     when = pd.Timestamp(dates[chosen])
     impossible_day = 30 if when.month == 2 else when.days_in_month + 1
-    labs.iloc[chosen * nt + _CREAT, labs.columns.get_loc("Collection date")] = (
+    labs.iloc[chosen * nt + spec.test(planted["impossible_test"]), labs.columns.get_loc("date")] = (
         f"{when.year}-{when.month:02d}-{impossible_day:02d}"
     )
 
@@ -577,78 +657,84 @@ def _pick_set(
 
 
 def _build_assessments(
-    rng: np.random.Generator, people: dict, sets: pd.DataFrame, n: int
+    rng: np.random.Generator, spec: SampleSpec, people: dict, sets: pd.DataFrame, n: int
 ) -> pd.DataFrame:
-    planned = sets[(sets["subject"] < n) & (sets["visit"] != _UNSCHEDULED)].reset_index(drop=True)
+    """One row per subject and planned visit with labs: graded answers following the severity."""
+    planned = sets[(sets["subject"] < n) & (sets["visit"] != len(spec.visits))].reset_index(drop=True)
     na = len(planned)
     sev = np.clip(planned["severity"].to_numpy() + rng.normal(0.0, 0.05, na), 0.0, 1.0)
     subject, visits = planned["subject"].to_numpy(), planned["visit"].to_numpy()
+    words = spec.settings["assessments"]
+    death = spec.role("death")
+    last = np.flatnonzero(subject == death)[-1:] if death < n else np.array([], dtype=int)
 
-    ascites_band = np.digitize(sev, [0.3, 0.55, 0.8])
-    slight = np.where(rng.random(na) < 0.5, "Slight", "Mild")
-    ascites = np.select(
-        [ascites_band == 0, ascites_band == 1, ascites_band == 2], ["None", slight, "Moderate"],
-        "Severe",
-    ).astype(object)  # fmt: skip
-    enceph_band = np.digitize(sev, [0.6, 0.88])
-    grade1 = np.where(rng.random(na) < 0.5, "Grade 1", "Grade 1-2")
-    enceph = np.select([enceph_band == 0, enceph_band == 1], ["None", grade1], "Grade 3-4")
-    enceph = enceph.astype(object)
-    if _DEATH < n and (subject == _DEATH).any():
-        last = np.flatnonzero(subject == _DEATH)[-1]
-        ascites[last], enceph[last] = "Severe", "Grade 3-4"
-    dialysis = np.full(na, "N", dtype=object)
-    dialysis[(subject == _DIALYSIS) & np.isin(visits, [_SCREENING, _BASELINE])] = "Y"
+    answers = {}
+    for graded in words["graded"]:
+        band = np.digitize(sev, graded["cuts"])
+        pick = rng.random(na)  # which spelling, where a grade has two
+        choices = [
+            np.where(pick < 0.5, grade[0], grade[-1]) if len(grade) > 1 else grade[0]
+            for grade in graded["grades"][:-1]
+        ]
+        column = np.select([band == b for b in range(len(choices))], choices, graded["grades"][-1][0])
+        column = column.astype(object)
+        column[last] = graded["grades"][-1][0]  # the subject who dies ends at the worst grade
+        answers[graded["column"]] = column
+    flag = words["flag"]
+    answer = np.full(na, flag["no"], dtype=object)
+    yes_at = [spec.visit(v) for v in flag["yes_at"]]
+    answer[(subject == spec.role("renal_failure")) & np.isin(visits, yes_at)] = flag["yes"]
+    answers[flag["column"]] = answer
 
-    spelling = rng.choice(3, na, p=[0.85, 0.1, 0.05])
+    spelling = rng.choice(len(spec.settings["visits"]["spellings"]), na, p=spec.settings["visits"]["assessments_p"])
     styles = _cell_date_styles(rng, na)
     return pd.DataFrame(
         {
-            "Subject": _subject_ids(n)[subject],
-            "Visit": _visit_labels(visits, spelling),
-            "Assessment date": _render_dates(planned["date"].to_numpy(), styles),
-            "Ascites": ascites,
-            "Encephalopathy": enceph,
-            "Dialysis in past week": dialysis,
-        },
-        columns=ASSESSMENTS_COLUMNS,
+            "subject": _subject_ids(n, spec.site)[subject],
+            "visit": _visit_labels(spec, visits, spelling),
+            "date": _render_dates(planned["date"].to_numpy(), styles, spec),
+            **answers,
+        }
     )
 
 
 # --- rendering --------------------------------------------------------------------------------
 
 
-def _subject_ids(n: int) -> np.ndarray:
-    """Text ids `01-001` ... for the n subjects, then the orphan screen failure's id."""
+def _subject_ids(n: int, site: str) -> np.ndarray:
+    """Text ids `<site>-001` ... for the n subjects, then the orphan screen failure's id."""
     width = max(3, len(str(n)))
     orphan = 99 if n < 99 else 10**width - 1
     if orphan <= n:
         width, orphan = width + 1, 10 ** (width + 1) - 1
     numbers = np.append(np.arange(1, n + 1), orphan).astype(str)
-    return np.char.add(f"{SITE}-", np.char.zfill(numbers, width)).astype(object)
+    return np.char.add(f"{site}-", np.char.zfill(numbers, width)).astype(object)
 
 
-def _avoid_reserved(initials: np.ndarray) -> np.ndarray:
+def _avoid_reserved(initials: np.ndarray, pool: str, reserved: frozenset[str]) -> np.ndarray:
     """Initials that cannot be mistaken for a code the outputs legitimately carry.
 
-    Privacy checks look for the initials in every output; `ALT` or `LB` as someone's initials
-    would make such a check fail on the lab test code or the domain name instead.
+    Privacy checks look for the initials in every output; a lab test code or a domain name as
+    someone's initials would make such a check fail on the code instead. Only the few reserved
+    ones are respelled, by moving the last letter on through the pool.
     """
     out = initials.copy()
-    pool = "".join(_INITIAL_LETTERS)
-    for i, text in enumerate(out):
-        while text in _RESERVED_INITIALS:
+    for i in np.flatnonzero(np.isin(out, list(reserved))):
+        text = out[i]
+        while text in reserved:
             text = text[:-1] + pool[(pool.index(text[-1]) + 1) % len(pool)]
         out[i] = text
     return out
 
 
-def _visit_labels(visits: np.ndarray, spelling: np.ndarray) -> np.ndarray:
-    """Visit names as the site spells them: `Week 4`, `W4` or `Wk 4` by spelling 0, 1, 2."""
+def _visit_labels(spec: SampleSpec, visits: np.ndarray, spelling: np.ndarray) -> np.ndarray:
+    """Visit names as the site spells them (sample.toml [visits] spellings); an index past the
+    schedule is the unscheduled visit."""
+    words = spec.settings["visits"]
     spelled = np.array(
-        [[name if week is None or week == 0 else (name, f"W{week}", f"Wk {week}")[s]
-          for s in range(3)] for name, week in zip(_VISIT_NAMES, _VISIT_WEEKS)]
-        + [["Unscheduled"] * 3],
+        [[name if week is None or week == 0 else template.format(name=name, week=week)
+          for template in words["spellings"]] for name, week in zip(spec.visits, spec.weeks)]
+        + [[words["unscheduled"]] * len(words["spellings"])],
         dtype=object,
     )  # fmt: skip
     return spelled[visits, spelling]
@@ -659,12 +745,12 @@ def _cell_date_styles(rng: np.random.Generator, shape) -> np.ndarray:
     return rng.choice([_CELL, _ISO, _SLASH, _DMY, _DMONY], shape, p=[0.7, 0.12, 0.06, 0.06, 0.06])
 
 
-def _render_dates(dates: np.ndarray, styles: np.ndarray) -> np.ndarray:
+def _render_dates(dates: np.ndarray, styles: np.ndarray, spec: SampleSpec) -> np.ndarray:
     """Each date as the cell value its style asks for; NaT gives None (a blank cell)."""
     index = pd.DatetimeIndex(dates)
     styles = np.broadcast_to(np.asarray(styles), (len(index),))
     missing = index.isna()
-    filled = index.fillna(ENROLMENT_START)
+    filled = index.fillna(spec.enrolment_start)
     year = filled.year.to_numpy().astype(str).astype(object)
     month = filled.month.to_numpy()
     day = filled.day.to_numpy().astype(str).astype(object)
@@ -704,11 +790,3 @@ def _fixed(values: np.ndarray, decimals) -> np.ndarray:
         printed, where = np.unique(np.round(values[at], d), return_inverse=True)
         out[at] = np.char.mod(f"%.{d}f", printed).astype(object)[where]
     return out
-
-
-# --- workbook ---------------------------------------------------------------------------------
-
-
-def _workbook_bytes(frames: dict[str, pd.DataFrame]) -> bytes:
-    """An xlsx whose bytes depend only on the frames (fixed properties and zip timestamps)."""
-    return compute_frames_xlsx_bytes(frames, EXPORT_STAMP, creator=f"Site {SITE}")
