@@ -1,4 +1,5 @@
-"""LB — Laboratory Test Results: one record per lab row the site sent (sdtm-reference Part A)."""
+"""LB — Laboratory Test Results: one record per lab row the site sent
+(docs/sdtm-reference.md#laboratory)."""
 
 from __future__ import annotations
 
@@ -59,8 +60,9 @@ def build_lb(
 def derive_lobxfl(frame: pd.DataFrame, dm: pd.DataFrame, domain: str) -> pd.DataFrame:
     """--LOBXFL = "Y" on the last non-missing result per test on or before the RFXSTDTC date.
 
-    Dates are compared as days (a Day 1 sample counts as pre-exposure, sdtm-reference Part A);
-    among results on the same last day the latest time, then the highest --SEQ, wins.
+    Dates are compared as days (a Day 1 sample counts as pre-exposure,
+    docs/sdtm-reference.md#baseline); among results on the same last day the latest time, then the
+    highest --SEQ, wins.
     """
     testcd, stresc, dtc, seq = (f"{domain}TESTCD", f"{domain}STRESC", f"{domain}DTC", f"{domain}SEQ")
     reference = frame[["USUBJID"]].merge(dm[["USUBJID", "RFXSTDTC"]], on="USUBJID", how="left")

@@ -28,10 +28,10 @@ def map_domains(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], pd.DataFrame]:
     """({domain: frame}, {analysis table: frame}, findings) from the rows validation let through.
 
-    MELD and Child-Pugh go to RS (sdtm-reference Part A); MELD-Na and MELD 3.0, which have no
-    CDISC test codes, only to the analysis table `liver_scores`. Scores are optional: a study
-    with no assessments sheet or no rs_tests.csv rows gets no RS and no analysis table; MH only
-    where trial_design.toml has [medical_history].
+    MELD and Child-Pugh go to RS (docs/sdtm-reference.md#scores-home); MELD-Na and MELD 3.0, which
+    have no CDISC test codes, only to the analysis table `liver_scores`. Scores are optional: a
+    study with no assessments sheet or no rs_tests.csv rows gets no RS and no analysis table; MH
+    only where trial_design.toml has [medical_history].
     """
     sheets = {
         sheet: assign_ascii_verbatim(frame, study.raw_columns, sheet, transliteration)

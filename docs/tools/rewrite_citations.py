@@ -163,6 +163,7 @@ RULES: list[tuple[re.Pattern, object]] = [
     (re.compile(r"\bVISITDY as Part A gives it\b"), f"VISITDY as {REF}#visits gives it"),
     (re.compile(r"(?<=by design: )Part A\b"), f"{REF}#age"),
     (re.compile(r"\bsupersedes " + _OLD_REF + r"Part A's"), f"supersedes {REF}#age and its"),
+    (re.compile(r"(?<=identifiers listed in )" + _OLD_REF + r"Part B\b"), f"{REF}#controlled-terminology"),
     (re.compile(r"\bas the Part A cut-offs are\b"), f"as the cut-offs of {REF}#child-pugh-cut-offs are"),
     (re.compile(r"\(Part A cut-offs\b"), f"({REF}#child-pugh-cut-offs"),
     (re.compile(r"\bPart A(?=: Baseline day 1)"), f"{REF}#visits"),
