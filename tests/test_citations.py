@@ -248,3 +248,11 @@ def test_rewritten_tree_passes_the_finder(tree):
     write(tree, "transforms/old.py", new)
     assert problems(tree) == set()
     assert ast.dump(ast.parse(source).body[-1]) == ast.dump(ast.parse(new).body[-1])
+
+
+def test_every_section_the_rewrite_can_produce_exists():
+    reference = citations.compute_anchors((ROOT / rewrite_citations.REF).read_text(encoding="utf-8"))
+    style = citations.compute_anchors((ROOT / rewrite_citations.STYLE).read_text(encoding="utf-8"))
+    tables = (rewrite_citations.PART_B, rewrite_citations.PART_A_ROWS, rewrite_citations.SDTMIG)
+    assert {anchor for table in tables for anchor in table.values()} - reference == set()
+    assert set(rewrite_citations.STYLE_RULES.values()) - style == set()
