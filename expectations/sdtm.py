@@ -61,7 +61,8 @@ RULES = {
 }
 
 TESTCD_PATTERN = r"^[A-Z][A-Z0-9_]{0,7}$"
-# SDTMIG 3.4 §4.4: a complete or partial date, optionally with hh:mm[:ss[.f]]; no spaces.
+# SDTMIG 3.4 section 4.4 (docs/sdtm-reference.md#dtc): a complete or partial date, optionally with
+# hh:mm[:ss[.f]]; no spaces.
 ISO8601_PATTERN = (
     r"^[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?)?)?$"
 )

@@ -16,6 +16,20 @@ configure_environment()
 REQUIRE_ALL_TOOLS = os.environ.get("CI", "").lower() == "true"
 
 
+# A test that asks for one of these runs the real flow under Prefect: end to end by definition,
+# so slow wherever it lives. The inner loop (`pytest -m "not slow"`) then never starts Prefect;
+# the full suite still runs every one of them.
+END_TO_END_FIXTURES = {"prefect_harness", "sample_run", "sample_sdtm"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test that needs the real flow (before `-m` selects)."""
+    for item in items:
+        if END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def require_tool(name: str) -> str:
     """Path of an external tool; skip without it locally, fail in CI (which installs it)."""
     path = shutil.which(name)

@@ -38,7 +38,9 @@ from transforms.reconcile import check_reconciliation
 from transforms.sample_export import generate_sample_export, read_sample_spec, write_sample_export
 from transforms.study import DEFAULT_STUDY_DIR, read_study
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# The whole chain (ingest to reconcile) on some sixty exports: end to end without Prefect, about
+# a minute of CPU, so out of the inner loop (`pytest -m "not slow"`) and in the full suite.
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 KEY = ["rule", "severity", "file", "sheet", "row", "variable", "value"]
 TODAY = "2026-04-30"  # the run's day, fixed: the sample's export is dated 2026-03-31

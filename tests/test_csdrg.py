@@ -50,6 +50,13 @@ def _guide(tmp_path):
     return (tmp_path / "csdrg.md").read_text(), (tmp_path / "csdrg.html").read_text(), conformance
 
 
+@pytest.fixture(scope="module")
+def guide(tmp_path_factory):
+    """(markdown, html, conformance) of one guide, shared by the tests that only read it: each
+    build runs every conformance rule, seconds of CPU."""
+    return _guide(tmp_path_factory.mktemp("guide"))
+
+
 def _issue_rows(markdown: str) -> dict[tuple[str, str], list[str]]:
     """4.2's table: (rule, explanation prefix) -> the row's cells."""
     section = markdown.split("### 4.2 Issues Summary")[1].split("### 4.3")[0]
@@ -57,16 +64,16 @@ def _issue_rows(markdown: str) -> dict[tuple[str, str], list[str]]:
     return {(r[0].strip(), r[5].strip()[:40]): [c.strip() for c in r] for r in rows[1:]}
 
 
-def test_sections_in_the_phuse_order(tmp_path):
-    markdown, html, _ = _guide(tmp_path)
+def test_sections_in_the_phuse_order(guide):
+    markdown, html, _ = guide
     headings = [line.lstrip("#").strip() for line in markdown.splitlines() if line.startswith("## ") or line.startswith("### ")]
     assert headings == SECTION_TITLES
     positions = [html.index(f">{t}</h") for t in SECTION_TITLES]
     assert positions == sorted(positions)
 
 
-def test_every_remaining_issue_with_its_explanation_or_not_explained(tmp_path):
-    markdown, _, conformance = _guide(tmp_path)
+def test_every_remaining_issue_with_its_explanation_or_not_explained(guide):
+    markdown, _, conformance = guide
     rows = _issue_rows(markdown)
     # LB record 2 ('<5') is explained; record 3 ('POS') is not, for both range rules
     assert rows[("CORE-000289", "CORE-000289: beyond the assay's limits")][1:4] == ["LB", "ERROR", "1"]
@@ -84,8 +91,8 @@ def test_every_remaining_issue_with_its_explanation_or_not_explained(tmp_path):
     assert open_errors >= 2 and f"unexplained ERROR issues: {open_errors}." in markdown
 
 
-def test_study_standards_and_datasets_from_the_spec_and_the_run(tmp_path):
-    markdown, _, _ = _guide(tmp_path)
+def test_study_standards_and_datasets_from_the_spec_and_the_run(guide):
+    markdown, _, _ = guide
     assert f"| Protocol Title | {STUDY.config['study']['title']} |" in markdown
     assert "| SDTMIG | 3.4 |" in markdown and "| SDTM | 2.0 |" in markdown
     assert f"| Controlled Terminology | SDTM CT {STUDY.ct.version} |" in markdown
@@ -95,9 +102,9 @@ def test_study_standards_and_datasets_from_the_spec_and_the_run(tmp_path):
     assert "| INCL01 | INCLUSION | Age 18 to 80 years at informed consent |" in markdown
 
 
-def test_guide_is_deterministic_and_self_contained(tmp_path):
-    first = _guide(tmp_path / "a")[:2] if (tmp_path / "a").mkdir() is None else None
-    second = _guide(tmp_path / "b")[:2] if (tmp_path / "b").mkdir() is None else None
+def test_guide_is_deterministic_and_self_contained(guide, tmp_path):
+    first = guide[:2]
+    second = _guide(tmp_path)[:2]  # written again, into a folder of its own
     assert first == second
     html = first[1]
     assert "<script" not in html and "http://" not in html and "https://" not in html and "<link" not in html

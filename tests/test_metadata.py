@@ -25,7 +25,8 @@ STANDARDS = ROOT / "mappings" / "standards"
 IG_DIR = STANDARDS / "sdtmig-3.4"
 STUDY = ROOT / "mappings" / "ucmsc-esld"
 
-# What sdtm-reference.md Part A says each domain populates, plus the identifiers every domain has.
+# What docs/sdtm-reference.md#study-decisions says each domain populates, plus the identifiers every
+# domain has.
 POPULATED = {
     "DM": "STUDYID DOMAIN USUBJID SUBJID RFSTDTC RFENDTC RFXSTDTC RFXENDTC RFICDTC RFPENDTC DTHDTC "
     "DTHFL SITEID BRTHDTC AGE AGEU SEX RACE ETHNIC ARMCD ARM ACTARMCD ACTARM ARMNRS ACTARMUD "

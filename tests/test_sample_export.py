@@ -12,7 +12,7 @@ import pytest
 
 from transforms.sample_export import generate_sample_export, read_sample_spec, write_sample_export
 
-# What the site's files look like, written out here by hand from raw-data-contract.md rather
+# What the site's files look like, written out here by hand from docs/raw-data-contract.md rather
 # than read from the study folder the generator reads: a header or name the folder changed by
 # mistake fails these tests.
 WORKBOOK_NAME, LABS_CSV_NAME = "site01_export_2026-03-31.xlsx", "labs_2026-03-31.csv"

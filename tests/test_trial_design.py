@@ -133,7 +133,7 @@ def test_tv_is_visits_csv_with_start_rules():
     assert tv["VISIT"].tolist() == visits["VISIT"].tolist()
     np.testing.assert_array_equal(tv["VISITDY"].to_numpy(float), visits["VISITDY"].to_numpy(float, na_value=np.nan))
     assert tv["TVSTRL"].notna().all() and tv["ARMCD"].isna().all()
-    # Part A: Baseline day 1, Week N = 7N + 1
+    # docs/sdtm-reference.md#visits: Baseline day 1, Week N = 7N + 1
     assert tv.set_index("VISIT").loc[["Baseline", "Week 1", "Week 48"], "VISITDY"].tolist() == [1.0, 8.0, 337.0]
 
 

@@ -1,4 +1,4 @@
-"""DM — Demographics: one record per subject (sdtm-reference Part A).
+"""DM — Demographics: one record per subject (docs/sdtm-reference.md#demographics).
 
 Reference dates come from EX (the infusions actually given), the planned arm from the site's arm
 text and the actual arm from the doses given, so DM is built after EX's records.

@@ -1,10 +1,10 @@
 """Ingest: read the site's export folder into one text frame per known sheet, with lineage.
 
-The export is the outside world (raw-data-contract.md): any mix of .xlsx workbooks and .csv files,
-sheets and headers recognised loosely. Every value is kept as the text the site sent; every row
-carries `_file`, `_sheet` and `_row` (the spreadsheet row number the site sees, header = row 1) so
-each later record or finding points back to its cell. A file or sheet that cannot be used becomes a
-finding and the rest of the export is still read.
+The export is the outside world (docs/raw-data-contract.md): any mix of .xlsx workbooks and .csv
+files, sheets and headers recognised loosely. Every value is kept as the text the site sent; every
+row carries `_file`, `_sheet` and `_row` (the spreadsheet row number the site sees, header = row 1)
+so each later record or finding points back to its cell. A file or sheet that cannot be used becomes
+a finding and the rest of the export is still read.
 """
 
 from __future__ import annotations

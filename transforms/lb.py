@@ -1,4 +1,5 @@
-"""LB — Laboratory Test Results: one record per lab row the site sent (sdtm-reference Part A).
+"""LB — Laboratory Test Results: one record per lab row the site sent
+(docs/sdtm-reference.md#laboratory).
 
 Every variable is filled as the study's mapping.csv says; what is not a plain assign is one of
 the named derivations below (LB_DERIVATIONS), chosen in the spec's `value`. The result text was
@@ -89,8 +90,9 @@ LB_DERIVATIONS: dict[str, Derivation] = {
 def derive_lobxfl(frame: pd.DataFrame, dm: pd.DataFrame, domain: str) -> pd.DataFrame:
     """--LOBXFL = "Y" on the last non-missing result per test on or before the RFXSTDTC date.
 
-    Dates are compared as days (a Day 1 sample counts as pre-exposure, sdtm-reference Part A);
-    among results on the same last day the latest time, then the highest --SEQ, wins.
+    Dates are compared as days (a Day 1 sample counts as pre-exposure,
+    docs/sdtm-reference.md#baseline); among results on the same last day the latest time, then the
+    highest --SEQ, wins.
     """
     testcd, stresc, dtc, seq = (f"{domain}TESTCD", f"{domain}STRESC", f"{domain}DTC", f"{domain}SEQ")
     reference = frame[["USUBJID"]].merge(dm[["USUBJID", "RFXSTDTC"]], on="USUBJID", how="left")

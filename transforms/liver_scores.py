@@ -14,7 +14,7 @@ frame of the second):
 The arithmetic is not here: it is `transforms/scores.py` (compute_meld, compute_meld_na,
 compute_meld3, compute_child_pugh_points, compute_child_pugh_class), tested on bare numbers.
 
-Pairing rule (sdtm-reference Part A, "score inputs")
+Pairing rule (docs/sdtm-reference.md#score-inputs)
 ---------------------------------------------------
 A score takes the labs and the assessment of the same USUBJID and VISITNUM. Of several results of
 one test within the visit the latest wins: latest LBDTC, then highest LBSEQ. Only results with a

@@ -34,9 +34,9 @@ def map_domains(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], pd.DataFrame]:
     """({domain: frame}, {analysis table: frame}, findings) from the rows validation let through.
 
-    MELD and Child-Pugh go to RS (sdtm-reference Part A); MELD-Na and MELD 3.0, which have no
-    CDISC test codes, only to the analysis table `liver_scores`. Scores are optional: a study
-    with no assessments sheet, no score_inputs.csv or no rs_tests.csv rows gets no RS and no
+    MELD and Child-Pugh go to RS (docs/sdtm-reference.md#scores-home); MELD-Na and MELD 3.0, which
+    have no CDISC test codes, only to the analysis table `liver_scores`. Scores are optional: a
+    study with no assessments sheet, no score_inputs.csv or no rs_tests.csv rows gets no RS and no
     analysis table (`Study.has_scores`); MH only where mapping.csv has MH rows.
     """
     sheets = {

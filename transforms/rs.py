@@ -8,10 +8,11 @@ RSGRPID prefix), `orres`/`stres` (the scores-frame columns giving RSORRES and RS
 RSORRESU, RSSTRESU, `decimals`, RSDRVFL and `not_done` (the one test that carries the NOT DONE
 record of an incomplete score).
 
-Representation (decided here; sdtm-reference Part A "scores' home", Part B §3)
+Representation (decided here; docs/sdtm-reference.md#scores-home)
 -----------------------------------------------------------------------------
 * MELD0101: RSORRES = RSSTRESC = the integer as text ("20"), RSSTRESN 20. The original UNOS MELD
-  (Part B §4.1); MELD-Na and MELD 3.0 have no CDISC test code and live in the analysis table only.
+  (docs/sdtm-reference.md#meld); MELD-Na and MELD 3.0 have no CDISC test code and live in the
+  analysis table only.
 * CPS0101–CPS0105B, the items: RSORRES is the input as used — the standardised term for
   encephalopathy and ascites (`GRADE 1-2`, `SLIGHT`; the raw site wording may be non-ASCII and is
   kept in the raw archive), the lab value in the units the CT definitions of CPS0103/CPS0104 name

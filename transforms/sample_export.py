@@ -1,10 +1,10 @@
 """A deterministic, realistic site export in the first bundled study's shape, with planted errors.
 
 The bundled sample study (`mappings/ucmsc-esld/sample_export/`), the end-to-end tests and the
-benchmarks all run on this generator, so it follows `raw-data-contract.md` exactly: the site's own
-sheet names and column headers, and every kind of messiness the contract allows (date styles, unit
-and test-name variants, `<5` / `>1000` results, a not-done result, an unscheduled visit). On top of
-that it plants a few errors the pipeline must turn into findings.
+benchmarks all run on this generator, so it follows `docs/raw-data-contract.md` exactly: the site's
+own sheet names and column headers, and every kind of messiness the contract allows (date styles,
+unit and test-name variants, `<5` / `>1000` results, a not-done result, an unscheduled visit). On
+top of that it plants a few errors the pipeline must turn into findings.
 
 The shape is a liver-disease trial: a subjects sheet, an exposure sheet of one administration per
 row (1-4 each, the dose the arm's), a findings CSV of lab sets at each visit moved by a simulated

@@ -58,7 +58,7 @@ _SNAP_DECIMALS = 9  # why: see module docstring, "Rounding is half up"
 _COMPARE_DECIMALS = 6  # why: see module docstring, "Child-Pugh cut-offs"
 
 # --- MELD, UNOS/OPTN (pre-2016) -------------------------------------------------------------------
-# sdtm-reference.md Part B §4.1 (Kamath 2001 / Malinchoc 2000 without the aetiology term, as UNOS
+# docs/sdtm-reference.md#meld (Kamath 2001 / Malinchoc 2000 without the aetiology term, as UNOS
 # adopted it): MELD = 10 × [0.957 ln(Cr) + 0.378 ln(Bili) + 1.120 ln(INR) + 0.643].
 MELD_COEF_CREATININE = 0.957
 MELD_COEF_BILIRUBIN = 0.378
@@ -70,7 +70,8 @@ MELD_CREATININE_CAP = 4.0  # mg/dL; also the value used on dialysis
 MELD_CAP = 40.0
 
 # --- MELD-Na, OPTN policy January 2016 ------------------------------------------------------------
-# Part B §4.2: MELD(i) + 1.32 (137 − Na) − 0.033 MELD(i) (137 − Na) when MELD(i) > 11.
+# docs/sdtm-reference.md#meld-na: MELD(i) + 1.32 (137 − Na) − 0.033 MELD(i) (137 − Na) when MELD(i)
+# > 11.
 MELD_NA_COEF_SODIUM = 1.32
 MELD_NA_COEF_INTERACTION = 0.033
 MELD_NA_THRESHOLD = 11.0  # applied only when MELD(i) > 11
@@ -78,7 +79,7 @@ SODIUM_LOW = 125.0  # mmol/L; bounds shared by MELD-Na and MELD 3.0
 SODIUM_HIGH = 137.0
 
 # --- MELD 3.0, Kim WR et al. Gastroenterology 2021;161(6):1887-1895 (PMC8608337) ----------------
-# Part B §4.3. No cap at 40 (openEHR CKM MELD_3_0 notes the absence of the cap).
+# docs/sdtm-reference.md#meld-30. No cap at 40 (openEHR CKM MELD_3_0 notes the absence of the cap).
 MELD3_COEF_FEMALE = 1.33
 MELD3_COEF_BILIRUBIN = 4.56
 MELD3_COEF_SODIUM = 0.82
@@ -159,7 +160,8 @@ def compute_g_dl_from_g_l(values, *, conversions: pd.DataFrame):
 
 
 def compute_meld(creatinine_mg_dl, bilirubin_mg_dl, inr, dialysis):
-    """Original UNOS MELD (Part B §4.1), integer-valued floats 6–40; NaN when a lab is missing.
+    """Original UNOS MELD (docs/sdtm-reference.md#meld), integer-valued floats 6–40; NaN when a lab
+    is missing.
 
     Creatinine, bilirubin and INR below 1.0 are set to 1.0; creatinine is capped at 4.0 mg/dL and
     set to 4.0 when `dialysis` is True ("Dialysis in past week" = Y: at least two dialyses, or
@@ -200,12 +202,14 @@ def compute_meld(creatinine_mg_dl, bilirubin_mg_dl, inr, dialysis):
 
 
 def compute_meld_na(meld, sodium_mmol_l):
-    """MELD-Na, OPTN policy of January 2016 (Part B §4.2); NaN when either input is missing.
+    """MELD-Na, OPTN policy of January 2016 (docs/sdtm-reference.md#meld-na); NaN when either input
+    is missing.
 
     `meld` is MELD(i), the integer MELD of `compute_meld` (RS MELD0101), not the unrounded
-    10 × (…). Part B §4.2 defines MELD(i) as "the score from 4.1", and §4.1 says OPTN "rounds the
-    unscaled term to the tenth then multiplies by 10" — a tenth of the unscaled term times 10 is a
-    whole number, so both readings give the integer. A non-integer `meld` therefore raises.
+    10 × (…). docs/sdtm-reference.md#meld-na defines MELD(i) as "the integer score of MELD", and
+    docs/sdtm-reference.md#meld says OPTN "rounds the unscaled term to the tenth then multiplies by
+    10" — a tenth of the unscaled term times 10 is a whole number, so both readings give the
+    integer. A non-integer `meld` therefore raises.
 
     Sodium is bounded to 125–137 mmol/L. If MELD(i) > 11:
     MELD-Na = MELD(i) + 1.32 × (137 − Na) − 0.033 × MELD(i) × (137 − Na), rounded half up and
@@ -231,7 +235,8 @@ def compute_meld_na(meld, sodium_mmol_l):
 def compute_meld3(
     sex_female, bilirubin_mg_dl, sodium_mmol_l, inr, creatinine_mg_dl, albumin_g_dl, dialysis
 ):
-    """MELD 3.0 (Kim et al. 2021; Part B §4.3), integer-valued floats, no cap at 40.
+    """MELD 3.0 (Kim et al. 2021; docs/sdtm-reference.md#meld-30), integer-valued floats, no cap at
+    40.
 
     Bounds: bilirubin, INR and creatinine below 1.0 set to 1.0; creatinine capped at 3.0 mg/dL and
     set to 3.0 on dialysis; sodium bounded 125–137 mmol/L; albumin bounded 1.5–3.5 g/dL.
@@ -296,9 +301,10 @@ def compute_child_pugh_points(
 
     Returns a DataFrame with Int64 columns `bili_points, alb_points, inr_points, ascites_points,
     enceph_points, total`; a component is NA when its input is missing, the total is NA when any
-    component is. Bilirubin is in µmol/L and albumin in g/L, as the Part A cut-offs are (the table's
-    `unit` column is checked against that). Values are compared with the cut-offs after rounding
-    both to 6 decimal places, so 3.0 mg/dL × 17.1 = 51.300000000000004 µmol/L scores as 51.3.
+    component is. Bilirubin is in µmol/L and albumin in g/L, as the cut-offs of
+    docs/sdtm-reference.md#child-pugh-cut-offs are (the table's `unit` column is checked against
+    that). Values are compared with the cut-offs after rounding both to 6 decimal places, so 3.0
+    mg/dL × 17.1 = 51.300000000000004 µmol/L scores as 51.3.
 
     `ascites` and `encephalopathy` are standardised terms (terminology.csv codelists ASCITES and
     ENCEPH: `NONE`, `SLIGHT`, `MODERATE`; `NONE`, `GRADE 1-2`, `GRADE 3-4`). A term the table does

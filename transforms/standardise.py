@@ -1,12 +1,13 @@
 """Value-level standardisation: raw spreadsheet text in, SDTM-ready values out.
 
-Every function here is a `compute_`/`assign_` in the style-guide sense: it takes pandas Series of
-raw text (`str` or NA, exactly as read from the workbook), returns new objects carrying the same
-index, and never modifies its inputs. Work is vectorised over the whole column.
+Every function here is a `compute_`/`assign_` in the sense of docs/style.md#verbs: it takes pandas
+Series of raw text (`str` or NA, exactly as read from the workbook), returns new objects carrying
+the same index, and never modifies its inputs. Work is vectorised over the whole column.
 
-Two channels for trouble (style guide §7): a data problem comes back as text in a `problem` column
-(NA when the value is fine) for the caller to turn into findings; a configuration or programming
-error (a terminology table that contradicts itself, inputs that do not line up) raises ValueError.
+Two channels for trouble (docs/style.md#two-channels-for-problems): a data problem comes back as
+text in a `problem` column (NA when the value is fine) for the caller to turn into findings; a
+configuration or programming error (a terminology table that contradicts itself, inputs that do not
+line up) raises ValueError.
 
 Regular expressions that run over whole date columns go through `pyarrow.compute.extract_regex`
 (RE2) rather than `Series.str.extract` (Python `re`, row by row): on a million values it is about

@@ -123,7 +123,8 @@ def assign_dates(frame: pd.DataFrame, columns: pd.DataFrame) -> pd.DataFrame:
 
 
 def assign_subject_ids(frame: pd.DataFrame, study: Study) -> pd.DataFrame:
-    """SUBJID as the site writes it; USUBJID = STUDYID-SUBJID (sdtm-reference Part A)."""
+    """SUBJID as the site writes it; USUBJID = STUDYID-SUBJID
+    (docs/sdtm-reference.md#identifiers)."""
     return frame.assign(
         SUBJID=frame["subject"],
         USUBJID=(study.studyid + "-" + frame["subject"]).where(frame["subject"].notna()),

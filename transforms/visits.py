@@ -1,9 +1,9 @@
 """Visit numbering shared by every Findings domain (LB, RS): VISITNUM, VISIT, VISITDY.
 
 Planned visits take their number and planned day from the study's visits table. An unscheduled
-visit gets the subject's previous planned VISITNUM + .01, .02, ... in date order (sdtm-reference
-Part A) and VISITDY null; the numbering is computed once from the dates of every sheet, so an
-unscheduled visit with both labs and an assessment has one VISITNUM in LB and RS.
+visit gets the subject's previous planned VISITNUM + .01, .02, ... in date order
+(docs/sdtm-reference.md#visits) and VISITDY null; the numbering is computed once from the dates of
+every sheet, so an unscheduled visit with both labs and an assessment has one VISITNUM in LB and RS.
 """
 
 from __future__ import annotations
