@@ -643,12 +643,16 @@ def test_explanations_match_rule_dataset_variable_and_selected_records():
 def test_explained_issues_in_the_written_report(tmp_path):
     from openpyxl import load_workbook
 
+    from transforms.conform.stage import conform_package
     from transforms.submission import write_conformance
 
     explained = _explained(["CORE-000289", "LB", "LBORNRHI", "LBORRES=<5", "beyond the assay's limits"])
     study = dataclasses.replace(STUDY, explained_issues=explained)
     package = BASE
-    findings, paths = write_conformance(tmp_path, package.datasets, VARIABLES, DATASET_META, study, datetime(2026, 3, 31))
+    conformed = conform_package(package.datasets, VARIABLES, DATASET_META, study, {}, None)
+    write_conformance(tmp_path, conformed.report, conformed.summary, conformed.explained, conformed.rules,
+                      study.studyid, datetime(2026, 3, 31))
+    findings = conformed.findings
     rows = findings[findings["rule"] == "CORE-000289"]
     assert rows[["severity", "row"]].values.tolist() == [["INFO", 2]]
     sheet = load_workbook(tmp_path / "conformance.xlsx")["findings"]
