@@ -2,8 +2,11 @@
 
 Which rules exist, which are implemented (and by which function), their severity and why the
 others do not apply is data: `mappings/conformance_rules.csv` (one row per rule id of the two
-catalogues in `mappings/standards/conformance-rules/`). Each implemented row names a function of
-CHECKS (a dispatch table: names map to functions, nothing is evaluated) and a target:
+catalogues in `mappings/standards/conformance-rules/`). An implemented row of a known kind (A
+requires B, unique, one to one, not a word, a maximum length, a subset) is data: its `predicate`
+names the kind (PREDICATES) and `parameters` its variables. Any other implemented row names a
+function of CHECKS (a dispatch table: names map to functions, nothing is evaluated). Both take a
+target:
 
 * a dataset list (`LB RS`) or `all` for checks that run over each dataset that has the variables;
 * `TS.<TSPARMCD>` for the trial-summary parameter rules (one function, many parameters);
@@ -26,25 +29,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from transforms.conform.predicates import (
+    COMPLETE_DATE_PATTERN,
+    ISO8601_DTC_PATTERN,
+    ISO8601_DURATION_PATTERN,
+    NUMBER_PATTERN,
+    TESTCD_PATTERN,
+    compute_filled,
+    compute_is_word,
+    compute_not_in,
+    compute_not_one_to_one,
+    compute_not_unique,
+    compute_over_length,
+    compute_requires,
+)
 from transforms.findings import FINDING_COLUMNS, empty_findings
 
 STAGE = "conform"
 RULE_COLUMNS = [
     "rule", "catalogue", "title", "implemented", "status", "severity", "applies_to", "function", "also_cites",
-    "covered_by", "reason",
+    "covered_by", "reason", "predicate", "parameters",
 ]
 HIT_COLUMNS = ["dataset", "record", "subject", "variable", "value", "message"]
 IMPLEMENTED, COVERED, NOT_APPLICABLE, NOT_IMPLEMENTED = "implemented", "covered", "not applicable", "not implemented"
 STATUSES = (IMPLEMENTED, COVERED, NOT_APPLICABLE, NOT_IMPLEMENTED)
 
-_ISO8601_DTC = (
-    r"^(\d{4}|-)(-(\d{2}|-)(-(\d{2}|-)(T(\d{2}|-)(:(\d{2}|-)(:\d{2}(\.\d+)?)?)?"
-    r"(Z|[+-]\d{2}:\d{2})?)?)?)?$"
-)
-_ISO8601_DURATION = r"^P(?=\d|T\d)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?D)?(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$|^P\d+(\.\d+)?W$"
-_COMPLETE_DATE = r"^\d{4}-\d{2}-\d{2}"
-_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
-_TESTCD = r"^[A-Z_][A-Z0-9_]{0,7}$"
+# one home for what a valid value is, shared with the GX SDTM gate (expectations/sdtm.py)
+_ISO8601_DTC = ISO8601_DTC_PATTERN
+_ISO8601_DURATION = ISO8601_DURATION_PATTERN
+_COMPLETE_DATE = COMPLETE_DATE_PATTERN
+_NUMBER = NUMBER_PATTERN
+_TESTCD = TESTCD_PATTERN
 _NULL_FLAVOR_WORDS = {"NA", "N/A", "UNK", "UNKNOWN", "NI", "NASK", "ASKU", "NAV", "OTH", "PINF", "NINF", "MSK", "NP", "NULL", "NONE GIVEN"}
 _VALUE_TYPE_PATTERNS = {
     "integer": r"^\d+$",
@@ -107,9 +122,17 @@ def check_rule_table(rules: pd.DataFrame) -> list[str]:
         f"{r.rule}: covered_by {r.covered_by!r} is not an implemented rule"
         for r in rules[rules["status"] == COVERED].itertuples() if r.covered_by not in primary
     ]
+    by_function = implemented["predicate"] == ""
     problems += [
         f"{r.rule}: function {r.function!r} is not a check (see transforms/conformance.py CHECKS)"
-        for r in implemented[~implemented["function"].isin(CHECKS)].itertuples()
+        for r in implemented[by_function & ~implemented["function"].isin(CHECKS)].itertuples()
+    ]
+    problems += [
+        f"{r.rule}: give a function or a predicate, not both" for r in implemented[~by_function & (implemented["function"] != "")].itertuples()
+    ]
+    problems += [
+        f"{r.rule}: {p}" for r in implemented[~by_function].itertuples()
+        for p in check_predicate_parameters(r.predicate, r.parameters)
     ]
     problems += [
         f"{r.rule}: severity {r.severity!r} must be ERROR or WARNING"
@@ -147,7 +170,7 @@ def check_conformance(datasets, variables, study, rules: pd.DataFrame, files, da
 def run_rules(package: Package, rules: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for rule in rules[rules["status"] == IMPLEMENTED].itertuples():
-        hits = CHECKS[rule.function](package, rule.applies_to)
+        hits = run_rule(package, rule)
         if hits is None or hits.empty:
             continue
         parts.append(_as_findings(hits, rule, package))
@@ -155,6 +178,14 @@ def run_rules(package: Package, rules: pd.DataFrame) -> pd.DataFrame:
         return empty_findings()
     findings = pd.concat(parts, ignore_index=True)
     return findings.sort_values(["severity", "rule", "file", "row"], kind="stable", na_position="first").reset_index(drop=True)
+
+
+def run_rule(package: Package, rule) -> pd.DataFrame:
+    """The hits (HIT_COLUMNS) of one implemented rule: its predicate kind with its parameters, or
+    its function of CHECKS."""
+    if rule.predicate:
+        return PREDICATES[rule.predicate](package, rule.applies_to, rule.parameters.split())
+    return CHECKS[rule.function](package, rule.applies_to)
 
 
 def _as_findings(hits: pd.DataFrame, rule, package: Package) -> pd.DataFrame:
@@ -353,12 +384,7 @@ def _text(series: pd.Series) -> pd.Series:
     return series.astype(object).where(series.notna(), None)
 
 
-def _filled(series: pd.Series) -> pd.Series:
-    # Numbers are filled when present; text also must not be the empty string. Comparing in place
-    # avoids converting a million-record column to str for every rule that asks.
-    if pd.api.types.is_numeric_dtype(series):
-        return series.notna()
-    return series.notna() & series.ne("")
+_filled = compute_filled
 
 
 def _date_part(series: pd.Series) -> pd.Series:
@@ -503,17 +529,6 @@ def check_iso8601_duration(package: Package, target: str) -> pd.DataFrame:
     return _concat(parts)
 
 
-def check_seq_unique(package: Package, target: str) -> pd.DataFrame:
-    parts = []
-    for name in _datasets(package, target):
-        frame = package.datasets[name]
-        seq = f"{name}SEQ"
-        if seq not in frame.columns or "USUBJID" not in frame.columns:
-            continue
-        parts.append(_hits(frame, name, frame.duplicated(["USUBJID", seq], keep=False), seq,
-                           f"{seq} is not unique within USUBJID"))
-    return _concat(parts)
-
 
 def check_ascii(package: Package, target: str) -> pd.DataFrame:
     parts = []
@@ -536,16 +551,6 @@ def check_leading_space_or_period(package: Package, target: str) -> pd.DataFrame
     return _concat(parts)
 
 
-def _not_value(suffix: str, word: str) -> Callable[[Package, str], pd.DataFrame]:
-    def check(package: Package, target: str) -> pd.DataFrame:
-        return _concat(
-            _hits(frame, name, frame[column].astype("str").str.upper() == word, column, f"{column} is '{word}'")
-            for name in _datasets(package, target) for frame in [package.datasets[name]]
-            for column in _suffix_columns(frame, name, suffix)
-        )
-    check.__doc__ = f"--{suffix} must not be '{word}' (FDA SD1272-SD1277, CDISC CG0341-CG0346)."
-    return check
-
 
 # --- findings class ------------------------------------------------------------------------------
 
@@ -565,12 +570,6 @@ def check_derived_has_stresc(package: Package, target: str) -> pd.DataFrame:
         for n, f, (drvfl, stresc) in _findings_pairs(package, target, "DRVFL", "STRESC")
     )
 
-
-def check_test_length(package: Package, target: str) -> pd.DataFrame:
-    return _concat(
-        _hits(f, n, f[test].astype("str").str.len() > 40, test, f"{test} is over 40 characters")
-        for n, f, (test,) in _findings_pairs(package, target, "TEST")
-    )
 
 
 def check_testcd_format(package: Package, target: str) -> pd.DataFrame:
@@ -606,22 +605,6 @@ def check_not_done_has_no_result(package: Package, target: str) -> pd.DataFrame:
         for n, f, (stat, orres, stresc) in _findings_pairs(package, target, "STAT", "ORRES", "STRESC")
     )
 
-
-def _given_requires(given: str, required: str) -> Callable[[Package, str], pd.DataFrame]:
-    """A check: where --<given> is filled, --<required> must be filled too."""
-
-    def check(package: Package, target: str) -> pd.DataFrame:
-        return _concat(
-            _hits(f, n, _filled(f[a]) & ~_filled(f[b]), b, f"{a} is given but {b} is null")
-            for n, f, (a, b) in _findings_pairs(package, target, given, required)
-        )
-
-    return check
-
-
-check_orres_has_stresc = _given_requires("ORRES", "STRESC")
-check_orresu_has_orres = _given_requires("ORRESU", "ORRES")
-check_stresu_has_stresc = _given_requires("STRESU", "STRESC")
 
 
 def check_normal_range_order(package: Package, target: str) -> pd.DataFrame:
@@ -685,12 +668,6 @@ def _one_to_one(frame: pd.DataFrame, dataset: str, key: str, other: str) -> pd.D
     return _hits(frame, dataset, bad, other, f"one {key} has more than one {other}")
 
 
-def check_test_within_testcd(package: Package, target: str) -> pd.DataFrame:
-    return _concat(_one_to_one(f, n, testcd, test) for n, f, (testcd, test) in _findings_pairs(package, target, "TESTCD", "TEST"))
-
-
-def check_testcd_within_test(package: Package, target: str) -> pd.DataFrame:
-    return _concat(_one_to_one(f, n, test, testcd) for n, f, (testcd, test) in _findings_pairs(package, target, "TESTCD", "TEST"))
 
 
 def check_paired_codes(package: Package, target: str) -> pd.DataFrame:
@@ -967,23 +944,16 @@ def _rfx_from_ex(dm: pd.DataFrame, package: Package, how: str) -> pd.Series:
     return dm["USUBJID"].map(values)
 
 
-check_usubjid_unique = _dm_rule(lambda dm, p: dm.duplicated("USUBJID", keep=False), "USUBJID", "USUBJID is not unique in DM")
-check_subjid_unique = _dm_rule(lambda dm, p: dm.duplicated("SUBJID", keep=False), "SUBJID", "SUBJID is not unique in DM")
 check_age_not_negative = _dm_rule(lambda dm, p: dm["AGE"] < 0, "AGE", "AGE is negative")
-check_age_has_ageu = _dm_rule(lambda dm, p: dm["AGE"].notna() & ~_filled(dm["AGEU"]), "AGEU", "AGE is given but AGEU is null")
-check_ageu_has_age = _dm_rule(lambda dm, p: _filled(dm["AGEU"]) & dm["AGE"].isna(), "AGE", "AGEU is given but AGE is null")
 check_dthfl_values = _dm_rule(lambda dm, p: _filled(dm["DTHFL"]) & (dm["DTHFL"] != "Y"), "DTHFL", "DTHFL is neither Y nor null")
 check_dthdtc_has_dthfl = _dm_rule(lambda dm, p: _filled(dm["DTHDTC"]) & (dm["DTHFL"] != "Y"), "DTHFL", "DTHDTC is given but DTHFL is not Y")
 check_dthfl_has_dthdtc = _dm_rule(lambda dm, p: (dm["DTHFL"] == "Y") & ~_filled(dm["DTHDTC"]), "DTHDTC", "DTHFL = Y but DTHDTC is null")
 check_armcd_in_ta = _dm_rule(
     lambda dm, p: _filled(dm["ARMCD"]) & ~dm["ARMCD"].isin(NOT_TREATED_ARMS) & ~dm["ARMCD"].isin(_ta_values(p, "ARMCD")),
     "ARMCD", "ARMCD is not in TA.ARMCD")
-check_arm_in_ta = _dm_rule(lambda dm, p: _filled(dm["ARM"]) & ~dm["ARM"].isin(_ta_values(p, "ARM")), "ARM", "ARM is not in TA.ARM")
 check_actarmcd_in_ta = _dm_rule(
     lambda dm, p: _filled(dm["ACTARMCD"]) & ~dm["ACTARMCD"].isin(NOT_TREATED_ARMS) & ~dm["ACTARMCD"].isin(_ta_values(p, "ARMCD")),
     "ACTARMCD", "ACTARMCD is not in TA.ARMCD")
-check_armcd_length = _dm_rule(lambda dm, p: dm["ARMCD"].astype("str").str.len().where(dm["ARMCD"].notna(), 0) > 20, "ARMCD", "ARMCD is over 20 characters")
-check_actarmcd_length = _dm_rule(lambda dm, p: dm["ACTARMCD"].astype("str").str.len().where(dm["ACTARMCD"].notna(), 0) > 20, "ACTARMCD", "ACTARMCD is over 20 characters")
 check_armnrs_when_arm_null = _dm_rule(lambda dm, p: ~_filled(dm["ARMCD"]) & ~_filled(dm["ARMNRS"]), "ARMNRS", "ARMCD is null but ARMNRS is not given")
 check_armnrs_when_actarm_null = _dm_rule(lambda dm, p: ~_filled(dm["ACTARMCD"]) & ~_filled(dm["ARMNRS"]), "ARMNRS", "ACTARMCD is null but ARMNRS is not given")
 check_armnrs_when_arms_given = _dm_rule(lambda dm, p: _filled(dm["ARMCD"]) & _filled(dm["ACTARMCD"]) & _filled(dm["ARMNRS"]), "ARMNRS", "ARMCD and ACTARMCD are given but ARMNRS is too")
@@ -1143,7 +1113,6 @@ def _te_values(package: Package, column: str) -> set:
 
 check_taetord_unique = _trial_design_rule("TA", lambda ta, p: ta.duplicated(["ARMCD", "TAETORD"], keep=False), "TAETORD", "TAETORD is not unique within ARMCD")
 check_taetord_integer = _trial_design_rule("TA", lambda ta, p: ta["TAETORD"].notna() & (ta["TAETORD"] != np.round(ta["TAETORD"])), "TAETORD", "TAETORD is not an integer")
-check_etcd_length = _trial_design_rule("TE", lambda te, p: te["ETCD"].astype("str").str.len() > 8, "ETCD", "ETCD is over 8 characters")
 check_etcd_in_te = _trial_design_rule("TA", lambda ta, p: ~ta["ETCD"].isin(_te_values(p, "ETCD")), "ETCD", "TA.ETCD is not in TE")
 check_element_unique = _trial_design_rule("TE", lambda te, p: te.duplicated("ELEMENT", keep=False), "ELEMENT", "ELEMENT is not unique in TE")
 check_te_end_rule = _trial_design_rule("TE", lambda te, p: ~_filled(te["TEENRL"]) & ~_filled(te["TEDUR"]), "TEENRL", "neither TEENRL nor TEDUR is given")
@@ -1152,8 +1121,6 @@ check_tsseq_unique = _trial_design_rule("TS", lambda ts, p: ts.duplicated(["TSPA
 check_tsval_or_null_flavor = _trial_design_rule("TS", lambda ts, p: _filled(ts["TSVAL"]) == _filled(ts["TSVALNF"]), "TSVALNF", "exactly one of TSVAL and TSVALNF must be given")
 check_tsvcdver_has_tsvcdref = _trial_design_rule("TS", lambda ts, p: _filled(ts["TSVCDVER"]) & ~_filled(ts["TSVCDREF"]), "TSVCDREF", "TSVCDVER is given but TSVCDREF is null")
 check_tsval_not_null_flavor = _trial_design_rule("TS", lambda ts, p: ts["TSVAL"].astype("str").str.upper().isin(_NULL_FLAVOR_WORDS) & ts["TSVAL"].notna(), "TSVAL", "TSVAL holds a null flavour: use TSVALNF")
-check_tsparm_length = _trial_design_rule("TS", lambda ts, p: ts["TSPARM"].astype("str").str.len() > 40, "TSPARM", "TSPARM is over 40 characters")
-check_tsparmcd_length = _trial_design_rule("TS", lambda ts, p: ts["TSPARMCD"].astype("str").str.len() > 8, "TSPARMCD", "TSPARMCD is over 8 characters")
 
 
 def check_etcd_element_one_to_one(package: Package, target: str) -> pd.DataFrame:
@@ -1571,10 +1538,7 @@ def check_exposure_end_within_treatment(package: Package, target: str) -> pd.Dat
     return _hits(ex, "EX", end.notna() & last.notna() & (end > last), "EXENDTC", "EXENDTC is after DM.RFXENDTC")
 
 
-check_actarm_in_ta = _dm_rule(lambda dm, p: _filled(dm["ACTARM"]) & ~dm["ACTARM"].isin(_ta_values(p, "ARM")), "ACTARM", "ACTARM is not in TA.ARM")
-check_arm_has_rfendtc = _dm_rule(lambda dm, p: _filled(dm["ARM"]) & ~_filled(dm["RFENDTC"]), "RFENDTC", "ARM is given but RFENDTC is null")
 check_age_given = _dm_rule(lambda dm, p: dm["AGE"].isna() & ~dm["ARMCD"].isin(["SCRNFAIL"]), "AGE", "AGE is null")
-check_age_from_birth = _dm_rule(lambda dm, p: _filled(dm["BRTHDTC"]) & dm["AGE"].isna(), "AGE", "BRTHDTC is given but AGE is null")
 
 
 def check_age_variable_present(package: Package, target: str) -> pd.DataFrame:
@@ -1584,8 +1548,6 @@ def check_age_variable_present(package: Package, target: str) -> pd.DataFrame:
     return _dataset_hit("DM", "AGE", None, "neither AGE nor AGETXT is in DM")
 
 
-check_ti_unique_within_version = _trial_design_rule(
-    "TI", lambda ti, p: ti.duplicated(["TIVERS", "IETESTCD"], keep=False), "IETESTCD", "IETESTCD is not unique within TIVERS")
 check_tdigrp_healthy = _trial_design_rule(
     "TS", lambda ts, p: (ts["TSPARMCD"] == "TDIGRP") & _filled(ts["TSVAL"]) & ((ts["TSPARMCD"] == "HLTSUBJI") & (ts["TSVAL"] == "Y")).any(),
     "TSVAL", "TDIGRP is given for a healthy-subject study")
@@ -1703,8 +1665,6 @@ check_unexposed_have_armnrs = _dm_rule(
     lambda dm, p: ~_exposed(dm, p) & ~_filled(dm["ARMNRS"]), "ARMNRS", "no EX record and ARMNRS is null")
 check_exposed_have_arm = _dm_rule(
     lambda dm, p: _exposed(dm, p) & ~_filled(dm["ARM"]), "ARM", "subject has EX records but no ARM")
-check_ti_testcd_unique = _trial_design_rule(
-    "TI", lambda ti, p: ti.duplicated("IETESTCD", keep=False), "IETESTCD", "IETESTCD is not unique in TI")
 check_tsval_and_null_flavour = _trial_design_rule(
     "TS", lambda ts, p: _filled(ts["TSVAL"]) & _filled(ts["TSVALNF"]), "TSVALNF", "both TSVAL and TSVALNF are populated")
 check_indic_null_flavour_not_na = _trial_design_rule(
@@ -1717,21 +1677,119 @@ check_cdisc_code_known = _trial_design_rule(
     "TSVALCD", "TSVALCD is not a code of the CDISC CT package")
 
 
+# --- rules as data: the predicate kinds of the rule table ------------------------------------------
+#
+# A rule of a known kind is a row of mappings/conformance_rules.csv: `predicate` names the kind,
+# `parameters` its variables (and a number or word), space-separated. `--X` is the dataset's own
+# variable (LBX in LB); a bare name is that variable (AGE); `DS.X` is variable X of dataset DS.
+# The datasets are the rule's `applies_to`, as for a function; a dataset lacking a variable is
+# not checked. The message of each kind is fixed, so two rules of one kind read alike.
+
+
+def _variable(dataset: str, parameter: str) -> str:
+    return f"{dataset}{parameter[2:]}" if parameter.startswith("--") else parameter
+
+
+def _predicate_frames(package: Package, target: str, parameters: list[str]):
+    """(dataset, frame, [variables]) for each target dataset holding every variable."""
+    for name in _datasets(package, target):
+        frame = package.datasets[name]
+        columns = [_variable(name, p) for p in parameters]
+        if all(c in frame.columns for c in columns):
+            yield name, frame, columns
+
+
+def check_requires(package: Package, target: str, parameters: list[str]) -> pd.DataFrame:
+    """`A B`: where A is given, B is given too."""
+    return _concat(
+        _hits(f, n, compute_requires(f[a], f[b]), b, f"{a} is given but {b} is null")
+        for n, f, (a, b) in _predicate_frames(package, target, parameters)
+    )
+
+
+def check_unique(package: Package, target: str, parameters: list[str]) -> pd.DataFrame:
+    """`KEY ...`: no two records share the combination of the keys (the last one is reported)."""
+    def message(name: str, keys: list[str]) -> str:
+        if len(keys) == 1:
+            return f"{keys[0]} is not unique in {name}"
+        return f"{keys[-1]} is not unique within {' '.join(keys[:-1])}"
+
+    return _concat(
+        _hits(f, n, compute_not_unique(f, keys), keys[-1], message(n, keys))
+        for n, f, keys in _predicate_frames(package, target, parameters)
+    )
+
+
+def check_one_to_one(package: Package, target: str, parameters: list[str]) -> pd.DataFrame:
+    """`KEY OTHER`: each KEY goes with one OTHER."""
+    return _concat(
+        _hits(f, n, compute_not_one_to_one(f, key, other), other, f"one {key} has more than one {other}")
+        for n, f, (key, other) in _predicate_frames(package, target, parameters)
+    )
+
+
+def check_not_word(package: Package, target: str, parameters: list[str]) -> pd.DataFrame:
+    """`A WORD`: A is never WORD, in any case (--TESTCD is not OTHER)."""
+    variable, word = parameters
+    return _concat(
+        _hits(f, n, compute_is_word(f[a], word), a, f"{a} is '{word}'")
+        for n, f, (a,) in _predicate_frames(package, target, [variable])
+    )
+
+
+def check_max_length(package: Package, target: str, parameters: list[str]) -> pd.DataFrame:
+    """`A N`: A is at most N characters."""
+    variable, limit = parameters
+    return _concat(
+        _hits(f, n, compute_over_length(f[a], int(limit)), a, f"{a} is over {limit} characters")
+        for n, f, (a,) in _predicate_frames(package, target, [variable])
+    )
+
+
+def check_subset(package: Package, target: str, parameters: list[str]) -> pd.DataFrame:
+    """`A DS.B`: a given A is one of the values of B in dataset DS (none when DS is missing)."""
+    variable, reference = parameters
+    dataset, column = reference.split(".", 1)
+    other = package.frame(dataset)
+    allowed = set() if other is None or column not in other.columns else set(other[column].dropna())
+    return _concat(
+        _hits(f, n, compute_not_in(f[a], allowed), a, f"{a} is not in {reference}")
+        for n, f, (a,) in _predicate_frames(package, target, [variable])
+    )
+
+
+PREDICATES: dict[str, Callable[[Package, str, list[str]], pd.DataFrame]] = {
+    "requires": check_requires,
+    "unique": check_unique,
+    "one_to_one": check_one_to_one,
+    "not_word": check_not_word,
+    "max_length": check_max_length,
+    "subset": check_subset,
+}
+_ARITY = {"requires": 2, "one_to_one": 2, "not_word": 2, "max_length": 2, "subset": 2}
+
+
+def check_predicate_parameters(predicate: str, parameters: str) -> list[str]:
+    """What is wrong with a rule row's predicate and parameters, one sentence each."""
+    if predicate not in PREDICATES:
+        return [f"predicate {predicate!r} is not one of {', '.join(PREDICATES)}"]
+    given = parameters.split()
+    arity = _ARITY.get(predicate)
+    if not given or (arity is not None and len(given) != arity):
+        return [f"predicate {predicate} takes {arity or 'one or more'} parameter(s), not {parameters!r}"]
+    if predicate == "max_length" and not given[1].isdigit():
+        return [f"max_length's second parameter is a number of characters, not {given[1]!r}"]
+    if predicate == "subset" and "." not in given[1]:
+        return [f"subset's second parameter is DATASET.VARIABLE, not {given[1]!r}"]
+    return []
+
+
 # --- dispatch table ------------------------------------------------------------------------------
 
 CHECKS: dict[str, Callable[[Package, str], pd.DataFrame]] = {
     name: function
     for name, function in globals().items()
     if name.startswith("check_") and callable(function)
-    and name not in {"check_rule_table", "check_conformance"}
+    and name not in {"check_rule_table", "check_conformance", "check_predicate_parameters"}
+    and function not in PREDICATES.values()
 }
-CHECKS.update(
-    {
-        "check_testcd_not_other": _not_value("TESTCD", "OTHER"),
-        "check_trt_not_other": _not_value("TRT", "OTHER"),
-        "check_term_not_other": _not_value("TERM", "OTHER"),
-        "check_testcd_not_multiple": _not_value("TESTCD", "MULTIPLE"),
-        "check_trt_not_multiple": _not_value("TRT", "MULTIPLE"),
-        "check_term_not_multiple": _not_value("TERM", "MULTIPLE"),
-    }
-)
