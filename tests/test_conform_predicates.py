@@ -1,5 +1,5 @@
 """The predicates the SDTM checks share (transforms/conform/predicates.py) and the predicate kinds
-of the rule table (transforms/conformance.py PREDICATES), on small frames whose answers are worked
+of the rule table (transforms/conform/kinds.py PREDICATES), on small frames whose answers are worked
 out by hand below each one."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from transforms.conform.predicates import (
     compute_over_length,
     compute_requires,
 )
-from transforms.conformance import PREDICATES, Package, check_predicate_parameters
+from transforms.conform.hits import Package
+from transforms.conform.kinds import PREDICATES, check_predicate_parameters
 
 
 def _package(**datasets) -> Package:

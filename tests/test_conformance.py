@@ -17,29 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.conformance import (
-    CHECKS,
-    COVERED,
-    EXPLAINED,
-    EXPLAINED_COLUMNS,
-    UNEXPLAINED,
-    check_explained_issues,
-    compute_explanations,
-    derive_explained_findings,
-    derive_report_findings,
-    HIT_COLUMNS,
-    IMPLEMENTED,
-    NOT_APPLICABLE,
-    NOT_IMPLEMENTED,
-    PREDICATES,
-    Package,
-    check_rule_table,
-    format_conformance_html,
-    read_conformance_rules,
-    run_rule,
-    run_rules,
-    summarise_conformance,
-)
+from transforms.conform.hits import HIT_COLUMNS, Package
+from transforms.conform.kinds import PREDICATES
+from transforms.conform.registry import CHECKS
+from transforms.conform.report import EXPLAINED, EXPLAINED_COLUMNS, UNEXPLAINED, check_explained_issues, compute_explanations, derive_explained_findings, derive_report_findings, format_conformance_html, summarise_conformance
+from transforms.conform.rules import COVERED, IMPLEMENTED, NOT_APPLICABLE, NOT_IMPLEMENTED, check_rule_table, read_conformance_rules, run_rule, run_rules
 from transforms.define import DefineStudy, build_define_xml, build_sponsor_codelists
 from transforms.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.study import DEFAULT_STUDY_DIR, MAPPINGS_DIR, STANDARDS_DIR, read_study

@@ -60,7 +60,7 @@ def test_conform_checks_the_files_the_writer_then_writes(sample_run, tmp_path):
 
 def test_the_writer_checks_nothing(sample_run, tmp_path, monkeypatch):
     """write_package writes the conformance report it is given; a rule run inside it would fail."""
-    import transforms.conformance
+    import transforms.conform.rules
 
     study = read_study(DEFAULT_STUDY_DIR)
     domains, files, counts = _sample_domains(sample_run)
@@ -69,8 +69,8 @@ def test_the_writer_checks_nothing(sample_run, tmp_path, monkeypatch):
     def refuse(*arguments, **options):
         raise AssertionError("a check ran inside the writer")
 
-    monkeypatch.setattr(transforms.conformance, "check_conformance", refuse)
-    monkeypatch.setattr(transforms.conformance, "run_rules", refuse)
+    monkeypatch.setattr(transforms.conform.rules, "check_conformance", refuse)
+    monkeypatch.setattr(transforms.conform.rules, "run_rules", refuse)
     written = write_package(domains, {}, conformed.findings, tmp_path, study, "test-run", files, counts, conformed)
     assert written["conformance_by_severity"] == conformed.core["severity"].value_counts().sort_index().to_dict()
     assert written["findings_by_severity"] == conformed.findings["severity"].value_counts().sort_index().to_dict()

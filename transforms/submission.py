@@ -5,7 +5,7 @@ The SDTM tabulations follow the eCTD module 5 layout FDA expects (Study Data Tec
 Conformance Guide): `m5/datasets/<studyid lower-case>/tabulations/sdtm/` holds every dataset
 (.xpt), define.xml and its stylesheet, and define.xml names each dataset by its bare file name.
 
-The I/O edge around the pure builders in transforms.define and transforms.conformance: it reads
+The I/O edge around the pure builders in transforms.define and transforms.conform: it reads
 the study's datasets.csv and methods.csv, writes the files atomically (temp file + rename, as the
 dataset writers do) and hands back what it wrote.
 """
@@ -21,12 +21,8 @@ import pandas as pd
 
 from transforms.csdrg import GuideInputs, build_csdrg, format_csdrg_html, format_csdrg_markdown
 from transforms.workbook import compute_xlsx_bytes
-from transforms.conformance import (
-    check_explained_issues,
-    compute_explanations,
-    format_conformance_html,
-    read_conformance_rules,
-)
+from transforms.conform.report import check_explained_issues, compute_explanations, format_conformance_html
+from transforms.conform.rules import read_conformance_rules
 from transforms.define import (
     STYLESHEET,
     DefineStudy,

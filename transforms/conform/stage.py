@@ -16,14 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from transforms.conformance import (
-    check_conformance,
-    compute_explanations,
-    derive_explained_findings,
-    derive_report_findings,
-    read_conformance_rules,
-    summarise_conformance,
-)
+from transforms.conform.report import compute_explanations, derive_explained_findings, derive_report_findings, summarise_conformance
+from transforms.conform.rules import check_conformance, read_conformance_rules
 from transforms.findings import concat_findings, empty_findings
 from transforms.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.rs import check_meld_consistency
