@@ -114,7 +114,7 @@ def child(mode: str, subjects: int, repeat: int) -> dict:
         from expectations.sdtm import check_sdtm_domains
         from transforms.mapping import map_domains
 
-        domains, _, _ = map_domains(valid, study, transliteration)
+        domains, _, _, _ = map_domains(valid, study, transliteration)
         out["sdtm_records"] = {k: len(v) for k, v in domains.items()}
         out["sdtm_check_s"], conform = best_of(repeat, lambda: check_sdtm_domains(domains, study))
         out["sdtm_findings"] = int(len(conform))

@@ -6,8 +6,9 @@ domain in variables.csv is checked the day it is mapped. What a suite holds:
 
 - SF-0501 Req variables never null;
 - SF-0502 --SEQ unique per USUBJID;
-- SF-0503 --TESTCD (and TSPARMCD) a valid test code: `^[A-Z][A-Z0-9_]{0,7}$`;
-- SF-0504 --DTC ISO 8601 (complete or partial date, optional time);
+- SF-0503 --TESTCD (and TSPARMCD) a valid test code (transforms/conform/predicates.py's
+  TESTCD_PATTERN, the one the conformance rules use);
+- SF-0504 --DTC ISO 8601 (complete or partial date, optional time; ISO8601_DTC_PATTERN, idem);
 - SF-0505 values inside the codelist the metadata names (`study_codelist`: the terms of the
   study's CT, `Study.ct` = mappings/ct merged with the study's codelists.csv, when it has the
   codelist, else the study terminology; VISIT: the planned visits and the `Unscheduled N.NN`
@@ -33,6 +34,7 @@ from great_expectations import expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from expectations.engine import build_data_docs, validate_frame
+from transforms.conform.predicates import ISO8601_DTC_PATTERN, TESTCD_PATTERN
 from transforms.findings import (
     ERROR,
     LINEAGE,
@@ -60,12 +62,6 @@ RULES = {
     "SF-0509": "more than one --STRESU for a test",
 }
 
-TESTCD_PATTERN = r"^[A-Z][A-Z0-9_]{0,7}$"
-# SDTMIG 3.4 section 4.4 (docs/sdtm-reference.md#dtc): a complete or partial date, optionally with
-# hh:mm[:ss[.f]]; no spaces.
-ISO8601_PATTERN = (
-    r"^[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?)?)?$"
-)
 VISIT_DOMAIN = "VISITS"  # the cross-domain VISIT/VISITNUM suite
 
 # Helper columns the checks add to a domain frame before validating it.
@@ -101,13 +97,13 @@ def build_sdtm_suite(domain: str, variables: pd.DataFrame, value_sets: dict, col
             gxe.ExpectColumnValuesToMatchRegex(
                 column=variable, regex=TESTCD_PATTERN,
                 meta=_meta("SF-0503", variable, f"{variable} is not 1-8 capitals, digits or _ "
-                           "starting with a letter"),
+                           "not starting with a digit"),
             )
         )
     for variable in sorted(v for v in present if v.endswith("DTC")):
         suite.append(
             gxe.ExpectColumnValuesToMatchRegex(
-                column=variable, regex=ISO8601_PATTERN,
+                column=variable, regex=ISO8601_DTC_PATTERN,
                 meta=_meta("SF-0504", variable, f"{variable} is not an ISO 8601 date/time"),
             )
         )

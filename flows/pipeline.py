@@ -1,7 +1,7 @@
 """The nightly run as one Prefect flow; each task is one stage, nothing more.
 
-ingest -> standardise -> validate -> map -> check -> reconcile (transforms.build, the one
-wiring of the stages) -> write (staged) -> publish.
+ingest -> standardise -> validate -> map -> conform -> reconcile (transforms.build, the one
+wiring of the stages) -> write (staged; I/O only) -> publish.
 The logic lives in transforms/ and expectations/; this module runs build's stages as tasks, names
 the run, retries what touches the disk, and turns a broken invariant into a failed run.
 """
@@ -34,6 +34,7 @@ from flows.operations import (
 from transforms.audit import compute_stage_counts
 from transforms.build import build
 from transforms.changes import format_changes
+from transforms.conform.stage import Conformed
 from transforms.ingest import Export
 from transforms.package import DATASET_JSON_DIR, read_transliteration, write_package
 from transforms.publish import (
@@ -84,9 +85,10 @@ def run_as_task(name: str, function, *arguments):
 
 
 @io_stage
-def write(domains, analysis, findings, staging: Path, study: Study, run_id: str, export: Export, counts):
+def write(domains, analysis, findings, staging: Path, study: Study, run_id: str, export: Export, counts,
+          conformed: Conformed):
     return write_package(
-        domains, analysis, findings, staging, study, run_id, export.files, counts,
+        domains, analysis, findings, staging, study, run_id, export.files, counts, conformed,
         sheets=export.sheets, headers=export.headers,
     )
 
@@ -143,7 +145,7 @@ def build_and_publish(inputs: pd.DataFrame, output_dir: Path, study: Study, run_
         # an SDTM suite failing is a mapping bug: like a lost row, nothing is published
         if built.problems:
             raise RunFailed("rows lost or mis-mapped, nothing published:\n" + "\n".join(built.problems))
-        manifest = write(domains, built.analysis, findings, staging, study, run_id, export, counts)
+        manifest = write(domains, built.analysis, findings, staging, study, run_id, export, counts, built.conformed)
         changes, previous = report_changes(staging, output_dir)
         stages = compute_stage_counts(counts, findings, domains)
         log = record_audit(staging, manifest, inputs, versions, stages, previous, changes, started_at, seconds)

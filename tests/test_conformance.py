@@ -17,27 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.conformance import (
-    CHECKS,
-    COVERED,
-    EXPLAINED,
-    EXPLAINED_COLUMNS,
-    UNEXPLAINED,
-    check_explained_issues,
-    compute_explanations,
-    derive_explained_findings,
-    derive_report_findings,
-    HIT_COLUMNS,
-    IMPLEMENTED,
-    NOT_APPLICABLE,
-    NOT_IMPLEMENTED,
-    Package,
-    check_rule_table,
-    format_conformance_html,
-    read_conformance_rules,
-    run_rules,
-    summarise_conformance,
-)
+from transforms.conform.hits import HIT_COLUMNS, Package
+from transforms.conform.kinds import PREDICATES
+from transforms.conform.registry import CHECKS
+from transforms.conform.report import EXPLAINED, EXPLAINED_COLUMNS, UNEXPLAINED, check_explained_issues, compute_explanations, derive_explained_findings, derive_report_findings, format_conformance_html, summarise_conformance
+from transforms.conform.rules import COVERED, IMPLEMENTED, NOT_APPLICABLE, NOT_IMPLEMENTED, check_rule_table, read_conformance_rules, run_rule, run_rules
 from transforms.define import DefineStudy, build_define_xml, build_sponsor_codelists
 from transforms.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.study import DEFAULT_STUDY_DIR, MAPPINGS_DIR, STANDARDS_DIR, read_study
@@ -490,7 +474,7 @@ def _example(rule):
 
 
 def _hits(package: Package, rule) -> pd.DataFrame:
-    hits = CHECKS[rule.function](package, rule.applies_to)
+    hits = run_rule(package, rule)
     assert list(hits.columns) == HIT_COLUMNS
     return hits
 
@@ -542,7 +526,8 @@ def test_rule_table_counts():
     counts = RULES["status"].value_counts()
     assert counts[IMPLEMENTED] >= 40
     assert set(counts.index) == {IMPLEMENTED, COVERED, NOT_APPLICABLE, NOT_IMPLEMENTED}
-    assert (RULES.loc[RULES["status"] == IMPLEMENTED, "function"].isin(CHECKS)).all()
+    implemented = RULES[RULES["status"] == IMPLEMENTED]
+    assert (implemented["function"].isin(CHECKS) ^ implemented["predicate"].isin(PREDICATES)).all()
 
 
 def test_rule_table_problems_are_reported():
@@ -643,12 +628,16 @@ def test_explanations_match_rule_dataset_variable_and_selected_records():
 def test_explained_issues_in_the_written_report(tmp_path):
     from openpyxl import load_workbook
 
+    from transforms.conform.stage import conform_package
     from transforms.submission import write_conformance
 
     explained = _explained(["CORE-000289", "LB", "LBORNRHI", "LBORRES=<5", "beyond the assay's limits"])
     study = dataclasses.replace(STUDY, explained_issues=explained)
     package = BASE
-    findings, paths = write_conformance(tmp_path, package.datasets, VARIABLES, DATASET_META, study, datetime(2026, 3, 31))
+    conformed = conform_package(package.datasets, VARIABLES, DATASET_META, study, {}, None)
+    write_conformance(tmp_path, conformed.report, conformed.summary, conformed.explained, conformed.rules,
+                      study.studyid, datetime(2026, 3, 31))
+    findings = conformed.findings
     rows = findings[findings["rule"] == "CORE-000289"]
     assert rows[["severity", "row"]].values.tolist() == [["INFO", 2]]
     sheet = load_workbook(tmp_path / "conformance.xlsx")["findings"]

@@ -13,6 +13,7 @@ import pytest
 from transforms.csdrg import NOT_EXPLAINED, SECTION_TITLES
 from transforms.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.study import DEFAULT_STUDY_DIR, STANDARDS_DIR, read_study
+from transforms.conform.stage import conform_package
 from transforms.submission import write_conformance, write_csdrg
 from transforms.trial_design import build_trial_design
 from transforms.write import apply_variable_metadata
@@ -45,7 +46,10 @@ def _guide(tmp_path):
     ).astype(object)
     study = dataclasses.replace(STUDY, explained_issues=explained)
     datasets = _datasets()
-    conformance, _ = write_conformance(tmp_path, datasets, VARIABLES, DATASET_META, study, datetime(2026, 3, 31))
+    conformed = conform_package(datasets, VARIABLES, DATASET_META, study, {}, None)
+    write_conformance(tmp_path, conformed.report, conformed.summary, conformed.explained, conformed.rules,
+                      study.studyid, datetime(2026, 3, 31))
+    conformance = conformed.core
     write_csdrg(tmp_path, datasets, DATASET_META, study, conformance)
     return (tmp_path / "csdrg.md").read_text(), (tmp_path / "csdrg.html").read_text(), conformance
 

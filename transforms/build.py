@@ -1,11 +1,13 @@
 """build: the stages of one run chained once, without Prefect.
 
-ingest -> clean text -> standardise -> validate -> map -> check the SDTM output -> reconcile.
+ingest -> clean text -> standardise -> validate -> map -> conform (every check of the SDTM
+output: transforms.conform) -> reconcile.
 
 The Prefect flow, the tests and the benchmarks all call `build`, so the order of the stages and
 what each hands the next are written in one place. The flow passes `run_stage`, which runs each
 stage as a Prefect task (timings, retries of I/O); everyone else runs them as plain calls.
-Writing and publishing the package are the flow's: they touch the output folder.
+Writing and publishing the package are the flow's: they touch the output folder, and check
+nothing (what conform found is handed to the writer in `Built.conformed`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Callable
 
 import pandas as pd
 
+from transforms.conform.stage import Conformed, conform_domains
 from transforms.findings import concat_findings
 from transforms.ingest import Export, read_export
 from transforms.mapping import map_domains
+from transforms.package import compute_package_timestamp
 from transforms.reconcile import check_reconciliation, reconcile_rows
 from transforms.standardise_sheets import standardise_export
 from transforms.study import Study
@@ -36,7 +40,8 @@ def run_plainly(name: str, function: Callable, *arguments):
 @dataclass(frozen=True)
 class Built:
     """What the stages made of one export: the frames of each stage, every finding, the
-    reconciliation counts, and the problems that forbid publishing (rows lost, SDTM checks failed)."""
+    reconciliation counts, what the conform stage found (its findings are among `findings`), and the
+    problems that forbid publishing (rows lost, SDTM checks failed)."""
 
     export: Export
     sheets: dict[str, pd.DataFrame]
@@ -45,6 +50,7 @@ class Built:
     analysis: dict[str, pd.DataFrame]
     findings: pd.DataFrame
     counts: pd.DataFrame
+    conformed: Conformed
     problems: list[str]
 
 
@@ -61,8 +67,9 @@ def build(
     """Every stage from the export folder to the reconciled SDTM domains.
 
     `docs_dir`: where Great Expectations keeps the run's Data Docs (None: no Data Docs).
-    `check_output`: run the SDTM suites on the mapped domains (a failure there is a mapping bug,
-    one of `problems`); fuzzing turns them off to stay fast, never a real run.
+    `check_output`: run the GX SDTM suites on the mapped domains (a failure there is a mapping bug,
+    one of `problems`); fuzzing turns them off to stay fast, never a real run. The CORE rules and
+    the MELD recomputation always run.
     `today`: the run's day (YYYY-MM-DD, UTC): no date may be after it (None: the clock's).
     `entries`: the input folder as the site left it (read_files.list_input_entries), when the
     files are read from elsewhere (the flow reads archived copies); None lists `input_dir`.
@@ -77,16 +84,16 @@ def build(
         "validate", validate_export, sheets, export.files, study, transliteration, docs_dir, False,
         today,
     )
-    domains, analysis, map_findings = run_stage("map_to_sdtm", map_domains, valid, study, transliteration)
-    conform_findings, conform_problems = concat_findings(), []
-    if check_output:
-        from expectations.sdtm import check_sdtm_domains, format_conformance_errors
-
-        conform_findings = run_stage("check_sdtm", check_sdtm_domains, domains, study, docs_dir)
-        conform_problems = format_conformance_errors(conform_findings)
+    domains, analysis, map_findings, scored = run_stage(
+        "map_to_sdtm", map_domains, valid, study, transliteration
+    )
+    conformed = run_stage(
+        "conform", conform_domains, domains, scored, study, compute_package_timestamp(export.files),
+        docs_dir, check_output,
+    )
     findings = concat_findings(
-        export.findings, text_findings, validation_findings, map_findings, conform_findings
+        export.findings, text_findings, validation_findings, map_findings, conformed.findings
     )
     counts = reconcile_rows(sheets, export.inventory, findings, domains)
-    problems = check_reconciliation(counts) + conform_problems
-    return Built(export, sheets, valid, domains, analysis, findings, counts, problems)
+    problems = check_reconciliation(counts) + conformed.problems
+    return Built(export, sheets, valid, domains, analysis, findings, counts, conformed, problems)

@@ -14,7 +14,7 @@ from transforms.findings import concat_findings
 from transforms.lb import LB_DERIVATIONS, build_lb
 from transforms.liver_scores import build_liver_scores, derive_score_inputs, derive_scores
 from transforms.mh import MH_DERIVATIONS, build_mh
-from transforms.rs import build_rs, check_meld_consistency
+from transforms.rs import build_rs
 from transforms.sdtm import derive_subject_variables
 from transforms.study import ASSESSMENTS, EXPOSURE, FINDINGS, SUBJECTS, Study
 from transforms.sv import SV_DERIVATIONS, build_sv
@@ -31,8 +31,10 @@ DERIVATIONS = {
 
 def map_domains(
     valid: dict[str, pd.DataFrame], study: Study, transliteration: pd.DataFrame
-) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], pd.DataFrame]:
-    """({domain: frame}, {analysis table: frame}, findings) from the rows validation let through.
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame | None]:
+    """({domain: frame}, {analysis table: frame}, findings, scored) from the rows validation let
+    through; `scored` is the assessment rows the scores were computed at, with their visits (the
+    conform stage recomputes MELD from them), None when the study has no scores.
 
     MELD and Child-Pugh go to RS (docs/sdtm-reference.md#scores-home); MELD-Na and MELD 3.0, which
     have no CDISC test codes, only to the analysis table `liver_scores`. Scores are optional: a
@@ -67,17 +69,12 @@ def map_domains(
             scores, dm, rs_tests=study.rs_tests, studyid=study.studyid, epochs=study.epochs
         )
         analysis["liver_scores"] = build_liver_scores(scores, dm)
-        findings.append(
-            check_meld_consistency(
-                lb, domains["RS"], assessments, conversions=study.unit_conversions, sources=sources
-            )
-        )
     if not study.mapping_of("MH").empty:
         domains["MH"], mh_findings = build_mh(subjects, dm, study, transliteration)
         findings.append(mh_findings)
     domains["SV"] = build_sv({name: domains[name] for name in ("LB", "RS") if name in domains}, dm, study)
     domains.update(build_trial_design(dm, study))
-    return domains, analysis, concat_findings(*findings)
+    return domains, analysis, concat_findings(*findings), assessments
 
 
 def assign_ascii_verbatim(

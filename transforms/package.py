@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 
 from transforms.dataset_json import DatasetJsonHeader, build_dataset_json_metadata, write_dataset_json
 from transforms.define import compute_metadata_version_oid, compute_study_oid
-from transforms.findings import LINEAGE, concat_findings, sort_findings
+from transforms.conform.stage import Conformed
+from transforms.findings import LINEAGE, sort_findings
 from transforms.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.publish import compute_file_sha256
 from transforms.queries import build_queries, write_queries
@@ -51,11 +52,14 @@ def write_package(
     run_id: str,
     files: pd.DataFrame,
     counts: pd.DataFrame,
+    conformed: Conformed,
     sheets: dict[str, pd.DataFrame] | None = None,
     headers: pd.DataFrame | None = None,
 ) -> dict:
     """Write every output of the run into `run_dir`; returns the manifest it wrote.
 
+    `findings` are every finding of the run, the conform stage's included; `conformed` is what
+    that stage found (its conformance report is written here, nothing is checked here).
     `sheets` (the raw sheets, for the visit as typed) and `headers` (the site's column headers,
     from ingest) let the site queries speak the site's language; without them the queries name
     canonical columns and no visit."""
@@ -67,7 +71,7 @@ def write_package(
     json_header = compute_dataset_json_header(study, timestamp)
     keys = read_dataset_keys(study)
     outputs = []
-    lengths, written = {}, {}  # what the XPT writer wrote: define.xml and conformance read these
+    lengths, written = {}, {}  # what the XPT writer wrote: define.xml reads these
     # FDA: a dataset without records is not submitted (nor described in define.xml).
     empty = sorted(name for name, frame in domains.items() if frame.empty)
     for name, frame in domains.items():
@@ -93,10 +97,10 @@ def write_package(
         write_analysis_parquet(frame.drop(columns=LINEAGE, errors="ignore"), path, run_id)
         outputs.append(_describe(run_dir, path, len(frame)))
     submission = write_define(sdtm_dir, written, lengths, variables, datasets.reset_index(), study, timestamp)
-    conformance, reports = write_conformance(run_dir, written, variables, datasets.reset_index(), study, timestamp)
-    reports += write_csdrg(run_dir, written, datasets.reset_index(), study, conformance)  # the reviewer's guide
+    reports = write_conformance(run_dir, conformed.report, conformed.summary, conformed.explained, conformed.rules,
+                                study.studyid, timestamp)
+    reports += write_csdrg(run_dir, written, datasets.reset_index(), study, conformed.core)  # the reviewer's guide
     outputs += [_describe(run_dir, path, 0) for path in submission + reports]
-    findings = concat_findings(findings, conformance)
     lineage = derive_lineage(domains)
     tables = {
         "lineage.csv": lineage,
@@ -120,7 +124,7 @@ def write_package(
         "outputs": outputs,
         "reconciliation": counts.to_dict(orient="records"),
         "findings_by_severity": findings["severity"].value_counts().sort_index().to_dict(),
-        "conformance_by_severity": conformance["severity"].value_counts().sort_index().to_dict(),
+        "conformance_by_severity": conformed.core["severity"].value_counts().sort_index().to_dict(),
         "site_queries": len(queries),
         "datasets_without_records": empty,  # not written, not in define.xml
         # Great Expectations Data Docs of every raw and SDTM suite (written by the checks)

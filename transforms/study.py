@@ -17,7 +17,7 @@ import pandas as pd
 from transforms.ct import (
     STUDY_CODELIST_COLUMNS, ControlledTerminology, check_terminology_in_ct, merge_study_ct, read_ct,
 )
-from transforms.conformance import EXPLAINED_COLUMNS
+from transforms.conform.report import EXPLAINED_COLUMNS
 from transforms.liver_scores import SCORE_INPUT_COLUMNS, derive_score_sources
 from transforms.standardise import RESULT_VALUE_COLUMNS, check_result_values
 

@@ -5,7 +5,7 @@ The SDTM tabulations follow the eCTD module 5 layout FDA expects (Study Data Tec
 Conformance Guide): `m5/datasets/<studyid lower-case>/tabulations/sdtm/` holds every dataset
 (.xpt), define.xml and its stylesheet, and define.xml names each dataset by its bare file name.
 
-The I/O edge around the pure builders in transforms.define and transforms.conformance: it reads
+The I/O edge around the pure builders in transforms.define and transforms.conform: it reads
 the study's datasets.csv and methods.csv, writes the files atomically (temp file + rename, as the
 dataset writers do) and hands back what it wrote.
 """
@@ -21,16 +21,8 @@ import pandas as pd
 
 from transforms.csdrg import GuideInputs, build_csdrg, format_csdrg_html, format_csdrg_markdown
 from transforms.workbook import compute_xlsx_bytes
-from transforms.conformance import (
-    check_conformance,
-    check_explained_issues,
-    compute_explanations,
-    derive_explained_findings,
-    derive_report_findings,
-    format_conformance_html,
-    read_conformance_rules,
-    summarise_conformance,
-)
+from transforms.conform.report import check_explained_issues, compute_explanations, format_conformance_html
+from transforms.conform.rules import read_conformance_rules
 from transforms.define import (
     STYLESHEET,
     DefineStudy,
@@ -72,17 +64,17 @@ def read_study_table(study: Study, filename: str) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8").astype(object)
 
 
-def write_define(
-    folder: Path,
+def build_define_document(
     datasets: dict[str, pd.DataFrame],
     lengths: dict[str, dict[str, int]],
     variables: pd.DataFrame,
     dataset_meta: pd.DataFrame,
     study: Study,
     created: datetime,
-) -> list[Path]:
-    """define.xml, define.html and the stylesheet in `folder` (the one holding the datasets);
-    raises DefineSchemaError (and writes nothing) when the document is not valid Define-XML 2.1."""
+) -> bytes:
+    """define.xml's bytes for the typed `datasets` and their XPT `lengths` (pure: the writer writes
+    them, the conform stage checks them); raises DefineSchemaError when the document is not valid
+    Define-XML 2.1."""
     ct = study.ct
     value_types = {("TS", row.TSPARMCD): row.value_type for row in ct.ts_parameters.itertuples()}
     document = build_define_xml(
@@ -95,6 +87,21 @@ def write_define(
     errors = check_define_schema(document, DEFINE_SCHEMA)
     if errors:
         raise DefineSchemaError("define.xml is not valid Define-XML 2.1:\n" + "\n".join(errors[:20]))
+    return document
+
+
+def write_define(
+    folder: Path,
+    datasets: dict[str, pd.DataFrame],
+    lengths: dict[str, dict[str, int]],
+    variables: pd.DataFrame,
+    dataset_meta: pd.DataFrame,
+    study: Study,
+    created: datetime,
+) -> list[Path]:
+    """define.xml, define.html and the stylesheet in `folder` (the one holding the datasets);
+    raises DefineSchemaError (and writes nothing) when the document is not valid Define-XML 2.1."""
+    document = build_define_document(datasets, lengths, variables, dataset_meta, study, created)
     folder = Path(folder)
     paths = [folder / "define.xml", folder / STYLESHEET, folder / "define.html"]
     _write_bytes(paths[0], document)
@@ -105,33 +112,22 @@ def write_define(
 
 def write_conformance(
     run_dir: Path,
-    datasets: dict[str, pd.DataFrame],
-    variables: pd.DataFrame,
-    dataset_meta: pd.DataFrame,
-    study: Study,
+    report: pd.DataFrame,
+    summary: pd.DataFrame,
+    explained: pd.DataFrame,
+    rules: pd.DataFrame,
+    studyid: str,
     created: datetime,
-) -> tuple[pd.DataFrame, list[Path]]:
-    """Check the package written so far in `run_dir` (datasets, define.xml), write
-    conformance.xlsx and conformance.html; returns the findings (FINDING_COLUMNS, stage
-    conform) and the paths written."""
+) -> list[Path]:
+    """conformance.xlsx and conformance.html in `run_dir`, from what the conform stage found
+    (transforms.conform.stage.Conformed: its report, summary, explained issues and rule table);
+    returns the paths written. Nothing is checked here."""
     run_dir = Path(run_dir)
-    rules = read_conformance_rules(CONFORMANCE_RULES)
-    files = {p.relative_to(run_dir).as_posix(): p.stat().st_size for p in sorted(run_dir.rglob("*")) if p.is_file()}
-    define = run_dir / compute_sdtm_folder(study.studyid) / "define.xml"
-    findings = check_conformance(
-        datasets, variables, study, rules, files,
-        dataset_labels=dict(zip(dataset_meta["dataset"], dataset_meta["label"])),
-        define_xml=define.read_bytes() if define.is_file() else None,
-    )
-    explained = read_explained_issues(study, rules)
-    explanation = compute_explanations(findings, explained, datasets, rules)
-    report = derive_report_findings(findings, explanation)
-    summary = summarise_conformance(report, rules)
     xlsx, html = run_dir / "conformance.xlsx", run_dir / "conformance.html"
     sheets = {"summary": summary, "findings": report, "explained issues": explained, "rules": rules}
     _write_bytes(xlsx, compute_workbook_bytes(sheets, created))
-    _write_bytes(html, format_conformance_html(summary, report, study.studyid).encode("utf-8"))
-    return derive_explained_findings(findings, explanation), [xlsx, html]
+    _write_bytes(html, format_conformance_html(summary, report, studyid).encode("utf-8"))
+    return [xlsx, html]
 
 
 def write_csdrg(
@@ -142,7 +138,7 @@ def write_csdrg(
     conformance: pd.DataFrame,
 ) -> list[Path]:
     """csdrg.md and csdrg.html in `run_dir`: the reviewer's guide of the package, from the study
-    spec, the datasets as written and the conformance findings write_conformance returned."""
+    spec, the datasets as written and the conformance findings the conform stage returned (Conformed.core)."""
     run_dir = Path(run_dir)
     rules = read_conformance_rules(CONFORMANCE_RULES)
     explained = read_explained_issues(study, rules)

@@ -1,0 +1,141 @@
+"""The conform stage: the SDTM output checked before anything is written.
+
+The CORE/FDA rules read the package as the writer will write it: the typed frames
+(apply_variable_metadata), the XPT lengths and file sizes those frames give, and the define.xml
+the writer will write (submission.build_define_document, the writer's own builder). Computing
+these here, not reading them back from disk, is what lets the checks run before `write`: a retry
+of the write task writes, it does not check again, and every count of the run (findings.csv,
+manifest.json's findings_by_severity and stages) sees the same findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.conform.report import compute_explanations, derive_explained_findings, derive_report_findings, summarise_conformance
+from transforms.conform.rules import check_conformance, read_conformance_rules
+from transforms.findings import concat_findings, empty_findings
+from transforms.metadata import read_dataset_metadata, read_variable_metadata
+from transforms.rs import check_meld_consistency
+from transforms.study import STANDARDS_DIR, Study
+from transforms.submission import (
+    CONFORMANCE_RULES, build_define_document, compute_sdtm_folder, read_explained_issues,
+)
+from transforms.write import apply_variable_metadata, compute_variable_lengths
+from transforms.xpt import RECORD, XptVariable, compute_xpt_header
+
+
+@dataclass(frozen=True)
+class Conformed:
+    """What the checks found. `findings`: every finding of the stage (the GX gate, SF-0401, the
+    CORE rules with explained issues as INFO); `rules`: the rule table; `report`: the CORE
+    findings as the conformance report shows them (EXPLAINED / UNEXPLAINED); `summary`: one row
+    per rule; `explained`: the study's explained issues; `core`: the CORE findings the run
+    carries (the cSDRG's and manifest.json's conformance); `problems`: the GX gate's errors,
+    which forbid publishing."""
+
+    findings: pd.DataFrame
+    core: pd.DataFrame
+    report: pd.DataFrame
+    summary: pd.DataFrame
+    explained: pd.DataFrame
+    rules: pd.DataFrame
+    problems: list[str]
+
+
+def conform_domains(
+    domains: dict[str, pd.DataFrame],
+    scored: pd.DataFrame | None,
+    study: Study,
+    created: datetime,
+    docs_dir: Path | None = None,
+    check_output: bool = True,
+) -> Conformed:
+    """Every check of the SDTM output of one run.
+
+    `scored`: the assessment rows the scores were computed at (map_domains; None: no scores, no
+    MELD check); `created`: the package's date (the define.xml the checks read is the one the
+    writer will write); `docs_dir`: where the GX gate keeps its Data Docs; `check_output`: run the
+    GX SDTM suites and the CORE rules (fuzzing turns them off to stay fast, never a real run: the
+    MELD recomputation alone runs, and there is no conformance report to write)."""
+    meld = empty_findings()
+    if scored is not None and "RS" in domains:
+        meld = check_meld_consistency(domains["LB"], domains["RS"], scored, conversions=study.unit_conversions,
+                                      sources=study.score_sources)
+    if not check_output:
+        rules = read_conformance_rules(CONFORMANCE_RULES)
+        none = empty_findings()
+        return Conformed(meld, none, none, summarise_conformance(none, rules), read_explained_issues(study, rules),
+                         rules, [])
+    from expectations.sdtm import check_sdtm_domains, format_conformance_errors
+
+    gate = check_sdtm_domains(domains, study, docs_dir)
+    written, files, define = derive_package_as_written(domains, study, created)
+    core = conform_package(
+        written, read_variable_metadata(STANDARDS_DIR, study.directory), read_dataset_metadata(STANDARDS_DIR),
+        study, files, define,
+    )
+    return replace(core, findings=concat_findings(gate, meld, core.findings), problems=format_conformance_errors(gate))
+
+
+def conform_package(
+    written: dict[str, pd.DataFrame],
+    variables: pd.DataFrame,
+    dataset_meta: pd.DataFrame,
+    study: Study,
+    files: dict[str, int],
+    define_xml: bytes | None,
+) -> Conformed:
+    """The CORE/FDA rules of mappings/conformance_rules.csv over a package: `written`, the typed
+    datasets; `files`, {path in the run folder: bytes}; `define_xml`, its define.xml (None: none).
+    The study's explained issues are INFO in `findings` and EXPLAINED in the report."""
+    rules = read_conformance_rules(CONFORMANCE_RULES)
+    explained = read_explained_issues(study, rules)
+    core = check_conformance(
+        written, variables, study, rules, files,
+        dataset_labels=dict(zip(dataset_meta["dataset"], dataset_meta["label"])), define_xml=define_xml,
+    )
+    explanation = compute_explanations(core, explained, written, rules)
+    report = derive_report_findings(core, explanation)
+    carried = derive_explained_findings(core, explanation)
+    return Conformed(
+        findings=carried, core=carried, report=report, summary=summarise_conformance(report, rules),
+        explained=explained, rules=rules, problems=[],
+    )
+
+
+def derive_package_as_written(
+    domains: dict[str, pd.DataFrame], study: Study, created: datetime
+) -> tuple[dict[str, pd.DataFrame], dict[str, int], bytes]:
+    """The datasets as the writer types them (those with records: FDA submits no empty dataset),
+    the submission files {path in the run folder: bytes} the rules look at (each <domain>.xpt and
+    define.xml), and define.xml's bytes."""
+    variables = read_variable_metadata(STANDARDS_DIR, study.directory)
+    dataset_meta = read_dataset_metadata(STANDARDS_DIR)
+    labels = dict(zip(dataset_meta["dataset"], dataset_meta["label"]))
+    folder = compute_sdtm_folder(study.studyid)
+    written, lengths, files = {}, {}, {}
+    for name, frame in domains.items():
+        if frame.empty:
+            continue
+        meta = variables[variables["dataset"] == name]
+        written[name] = apply_variable_metadata(frame, meta)
+        lengths[name] = compute_variable_lengths(written[name], meta)
+        xpt = [XptVariable(v.variable, v.label, v.type, lengths[name][v.variable])
+               for v in meta.sort_values("order", kind="stable").itertuples()]
+        files[(folder / f"{name.lower()}.xpt").as_posix()] = compute_xpt_size(name, labels[name], xpt, len(frame))
+    define = build_define_document(written, lengths, variables, dataset_meta, study, created)
+    files[(folder / "define.xml").as_posix()] = len(define)
+    return written, dict(sorted(files.items())), define
+
+
+def compute_xpt_size(dataset: str, label: str, variables: list[XptVariable], records: int) -> int:
+    """Bytes of the XPT v5 file transforms.xpt writes: its header, then the records back to back,
+    blank-padded to whole 80-byte records."""
+    header = compute_xpt_header(dataset, label, variables, datetime(1960, 1, 1))
+    observations = records * sum(v.length for v in variables)
+    return len(header) + observations + (-observations % RECORD)
