@@ -10,11 +10,11 @@ codes and dates).
 The patterns, and why these:
 
 * TESTCD_PATTERN: at most 8 characters, upper-case letters, digits and underscores, not starting
-  with a digit (SDTMIG 3.4 §4.5.3.1; FDA rule SD0018: "cannot start with a number"). A leading
+  with a digit (SDTMIG 3.4 section 4.5.3.1, docs/sdtm-reference.md#lb; FDA rule SD0018: "cannot start with a number"). A leading
   underscore is therefore valid, as it is in a SAS name.
 * ISO8601_DTC_PATTERN: a complete or partial date, optionally with a time and a UTC offset, where
   a missing component inside the value is a hyphen ("2003---15", "2003-12-15T-:15"; SDTMIG 3.4
-  §4.4.2, "Date/Time Precision").
+  section 4.4.2, "Date/Time Precision"; docs/sdtm-reference.md#dtc).
 """
 
 from __future__ import annotations
