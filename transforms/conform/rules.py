@@ -143,7 +143,8 @@ def _as_findings(hits: pd.DataFrame, rule, package: Package) -> pd.DataFrame:
     # The dataset's path in the run folder as written (the submission folder), else its file name.
     written = {Path(f).name: f for f in package.files if f.endswith(".xpt")}
     names = dataset.str.lower() + ".xpt"
-    file = np.where(dataset != "", names.map(written).fillna(names), None)
+    mapped = names.map(written).astype("object")  # all-missing maps to float64: keep it text
+    file = np.where(dataset != "", mapped.where(mapped.notna(), names), None)
     record = pd.array(hits["record"], dtype="Int64") + 1
     out = pd.DataFrame(
         {
