@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -418,6 +419,42 @@ def _is_number(values: pd.Series) -> pd.Series:
 # --- write ----------------------------------------------------------------------------------
 
 
+class XptDataset(NamedTuple):
+    """One dataset ready for every writer: typed once, checked once, measured once."""
+
+    data: pd.DataFrame  # apply_variable_metadata's frame: the values every file holds
+    meta: pd.DataFrame  # the variable metadata in SDTMIG order
+    name: str  # upper-case dataset name
+    label: str
+    lengths: dict[str, int]  # compute_variable_lengths: the XPT, Parquet and define.xml length
+
+
+def derive_xpt_dataset(
+    frame: pd.DataFrame,
+    meta_for_dataset: pd.DataFrame,
+    dataset: str,
+    dataset_label: str,
+    xpt_path: Path | None = None,
+) -> XptDataset:
+    """Type, check and measure one dataset once for all its writers.
+
+    Raises XptRuleError listing every violation (with `xpt_path`, also a file name other than
+    `<dataset>.xpt`). A package writes each dataset as XPT, Parquet and Dataset-JSON: typing,
+    checking and measuring a million-record frame once per file cost more than the writing.
+    """
+    dataset = dataset.upper()
+    meta = _in_order(meta_for_dataset)
+    data = apply_variable_metadata(frame, meta)
+    violations = check_xpt_rules(data, meta, dataset, dataset_label=dataset_label)
+    if xpt_path is not None:
+        violations = pd.concat(
+            [violations, _file_name_violations(dataset, Path(xpt_path))], ignore_index=True
+        )
+    if not violations.empty:
+        raise XptRuleError(dataset, violations)
+    return XptDataset(data, meta, dataset, dataset_label, compute_variable_lengths(data, meta))
+
+
 def write_xpt(
     frame: pd.DataFrame,
     meta_for_dataset: pd.DataFrame,
@@ -432,23 +469,23 @@ def write_xpt(
     UTC), so identical input gives identical bytes. Raises XptRuleError listing
     every violation (including a file name other than `<dataset>.xpt`) before writing.
     """
-    dataset = dataset.upper()
-    path = Path(path)
-    meta = _in_order(meta_for_dataset)
-    data = apply_variable_metadata(frame, meta)
-    violations = check_xpt_rules(data, meta, dataset, dataset_label=dataset_label)
-    violations = pd.concat([violations, _file_name_violations(dataset, path)], ignore_index=True)
-    if not violations.empty:
-        raise XptRuleError(dataset, violations)
-    lengths = compute_variable_lengths(data, meta)
+    prepared = derive_xpt_dataset(frame, meta_for_dataset, dataset, dataset_label, path)
+    write_xpt_dataset(prepared, path, timestamp)
+    return prepared.lengths
+
+
+def write_xpt_dataset(prepared: XptDataset, path: Path, timestamp: datetime) -> None:
+    """Write a dataset derive_xpt_dataset has typed and checked as XPT v5 at `path`."""
     variables = [
-        XptVariable(v.variable, v.label, v.type, lengths[v.variable]) for v in meta.itertuples()
+        XptVariable(v.variable, v.label, v.type, prepared.lengths[v.variable])
+        for v in prepared.meta.itertuples()
     ]
     _write_atomically(
-        path,
-        lambda tmp: write_xpt_file(tmp, data, variables, dataset, dataset_label, timestamp),
+        Path(path),
+        lambda tmp: write_xpt_file(
+            tmp, prepared.data, variables, prepared.name, prepared.label, timestamp
+        ),
     )
-    return lengths
 
 
 def write_parquet(
@@ -468,20 +505,22 @@ def write_parquet(
     stored: it would tie the bytes to the pandas version and the frame's index, neither of
     which is part of the dataset.
     """
-    dataset = dataset.upper()
-    meta = _in_order(meta_for_dataset)
-    data = apply_variable_metadata(frame, meta)
-    violations = check_xpt_rules(data, meta, dataset, dataset_label=dataset_label)
-    if not violations.empty:
-        raise XptRuleError(dataset, violations)
-    lengths = compute_variable_lengths(data, meta)
-    schema = _parquet_schema(meta, lengths, dataset, dataset_label, run_id)
+    prepared = derive_xpt_dataset(frame, meta_for_dataset, dataset, dataset_label)
+    write_parquet_dataset(prepared, path, run_id)
+    return prepared.lengths
+
+
+def write_parquet_dataset(prepared: XptDataset, path: Path, run_id: str) -> None:
+    """Write a dataset derive_xpt_dataset has typed and checked as Parquet at `path`."""
+    schema = _parquet_schema(
+        prepared.meta, prepared.lengths, prepared.name, prepared.label, run_id
+    )
     arrays = [
-        pa.array(data[field.name].to_numpy(), type=field.type, from_pandas=True) for field in schema
+        pa.array(prepared.data[field.name].to_numpy(), type=field.type, from_pandas=True)
+        for field in schema
     ]
     table = pa.Table.from_arrays(arrays, schema=schema)
     _write_atomically(Path(path), lambda tmp: pq.write_table(table, tmp))
-    return lengths
 
 
 def _parquet_schema(
