@@ -122,8 +122,12 @@ def stage_xpt_write(published: Path, scratch: Path) -> dict:
     source.mkdir()
     target.mkdir()
     rows = 0
-    # The domains the run wrote as XPT (a Parquet-only table such as liver_scores is not one).
-    for xpt in sorted((published / "xpt").glob("*.xpt")):
+    # The domains the run wrote as XPT (a Parquet-only table such as liver_scores is not one),
+    # wherever the package keeps them (the FDA submission folder m5/datasets/.../sdtm/).
+    xpts = sorted(published.rglob("*.xpt"))
+    if not xpts:
+        raise SystemExit(f"no XPT file under {published}: the floor would leave the XPT write out")
+    for xpt in xpts:
         path = published / "parquet" / f"{xpt.stem}.parquet"
         table = pq.read_table(path)
         rows += table.num_rows

@@ -163,6 +163,24 @@ def test_apply_types_char_as_object_str_or_none_and_num_as_float(dm_meta):
     assert out["AGE"].tolist()[0] == 45.0 and out["AGE"].tolist()[2] == 0.0
 
 
+@pytest.mark.parametrize("dtype", ["str", "string[pyarrow]", "string[python]"])
+def test_apply_types_string_columns_as_the_same_str_or_none(dm_meta, dtype):
+    # Arrow-backed text is converted through its distinct values: the result must be what the
+    # object path gives, "" and every kind of missing as None, in record order, even when the
+    # Arrow data comes in several chunks.
+    words = ["2025-01-02", "", None, "2025-01-05", "2025-01-02", "", "Ünïcode", None]
+    column = pd.concat([pd.Series(words[:3], dtype=dtype), pd.Series(words[3:], dtype=dtype)],
+                       ignore_index=True)
+    frame = pd.DataFrame({"RFICDTC": column, "USUBJID": pd.Series([f"S{i}" for i in range(8)], dtype=dtype)})
+    out = apply_variable_metadata(frame, dm_meta)
+    assert out["RFICDTC"].dtype == np.dtype(object)
+    assert out["RFICDTC"].tolist() == ["2025-01-02", None, None, "2025-01-05", "2025-01-02", None, "Ünïcode", None]
+    assert all(type(v) is str for v in out["USUBJID"])
+    assert out["USUBJID"].tolist() == [f"S{i}" for i in range(8)]
+    empty = apply_variable_metadata(frame.iloc[:0], dm_meta)
+    assert empty["RFICDTC"].tolist() == [] and empty["RFICDTC"].dtype == np.dtype(object)
+
+
 @pytest.mark.parametrize(
     "values",
     [

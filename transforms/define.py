@@ -244,6 +244,7 @@ class _Builder:
         self.value_lists: list = []  # (vl OID, [(item OID, where OID, order)])
         self.where_clauses: dict[str, tuple[str, str, str]] = {}  # OID -> (dataset, testcd var, value)
         self.item_defs: list = []
+        self.test_records: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # _records_by_test
         self._check_config()
 
     def _check_config(self) -> None:
@@ -417,12 +418,12 @@ class _Builder:
 
     def _value_list(self, dataset: str, v, frame: pd.DataFrame, testcd: str) -> str:
         oid = f"VL.{dataset}.{v.variable}"
-        tests = frame[testcd].dropna()
-        order = self._test_order(tests)
+        records = self._records_by_test(dataset, frame, testcd)
+        order = self._test_order(pd.Series(list(records), dtype=object))
+        column = frame[v.variable]
         items = []
         for position, code in enumerate(order, start=1):
-            rows = frame[testcd] == code
-            values = frame.loc[rows, v.variable]
+            values = column.iloc[records[code]]
             if values.isna().all():
                 continue  # this test never has a value here (e.g. INR has no unit)
             where = f"WC.{dataset}.{testcd}.{code}"
@@ -451,6 +452,19 @@ class _Builder:
             items.append((item_oid, where, position, "No", method))
         self.value_lists.append((oid, items))
         return oid
+
+    def _records_by_test(self, dataset: str, frame: pd.DataFrame, testcd: str) -> dict[str, np.ndarray]:
+        """Test code -> positions of its records, in record order; grouped once per dataset, since
+        every value-level variable of a million-record LB would otherwise rescan the codes per test."""
+        key = (dataset, testcd)
+        if key not in self.test_records:
+            codes, tests = pd.factorize(frame[testcd], use_na_sentinel=True)
+            by_code = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[by_code], np.arange(len(tests) + 1))
+            self.test_records[key] = {
+                test: by_code[bounds[i]:bounds[i + 1]] for i, test in enumerate(tests)
+            }
+        return self.test_records[key]
 
     def _test_order(self, tests: pd.Series) -> list[str]:
         """Test codes present, in CT-table order (then the others sorted)."""

@@ -32,7 +32,7 @@ from transforms.study import MAPPINGS_DIR, STANDARDS_DIR, Study
 from transforms.submission import (
     compute_sdtm_folder, read_study_table, write_conformance, write_csdrg, write_define,
 )
-from transforms.write import apply_variable_metadata, write_parquet, write_xpt
+from transforms.write import derive_xpt_dataset, write_parquet_dataset, write_xpt_dataset
 
 
 PARQUET_DIR = "parquet"
@@ -84,9 +84,11 @@ def write_package(
         jsons = [run_dir / DATASET_JSON_DIR / f"{name.lower()}{suffix}" for suffix in (".json", ".ndjson")]
         for path in (xpt, parquet, *jsons):
             path.parent.mkdir(parents=True, exist_ok=True)
-        lengths[name] = write_xpt(frame, meta, name, label, xpt, timestamp)
-        written[name] = apply_variable_metadata(frame, meta)
-        write_parquet(frame, meta, name, label, parquet, run_id)
+        # typed, checked and measured once for the XPT, the Parquet and the Dataset-JSON
+        prepared = derive_xpt_dataset(frame, meta, name, label, xpt)
+        write_xpt_dataset(prepared, xpt, timestamp)
+        lengths[name], written[name] = prepared.lengths, prepared.data
+        write_parquet_dataset(prepared, parquet, run_id)
         metadata = build_dataset_json_metadata(written[name], meta, name, label, lengths[name], keys.get(name, []),
                                                json_header)
         for path in jsons:

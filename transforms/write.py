@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -110,9 +111,25 @@ def _typed_column(frame: pd.DataFrame, variable: str, sdtm_type: str) -> pd.Seri
 
 
 def _as_char(column: pd.Series) -> pd.Series:
+    if isinstance(column.dtype, pd.StringDtype):
+        return _arrow_as_char(column)
     values = column.to_numpy(dtype=object, na_value=None, copy=True)
     values[values == ""] = None
     return pd.Series(values, index=column.index, dtype=object)
+
+
+def _arrow_as_char(column: pd.Series) -> pd.Series:
+    # The same str/None values, built from the column's distinct values: an SDTM column repeats
+    # a few values over a million records, so converting each record to a Python str (and
+    # holding a million of them) cost more time and memory than the writing.
+    arrow = pa.array(column.array)
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    encoded = arrow.dictionary_encode()
+    words = np.append(encoded.dictionary.to_numpy(zero_copy_only=False).astype(object), None)
+    words[words == ""] = None  # the last word stands for missing
+    codes = encoded.indices.fill_null(len(words) - 1).to_numpy()
+    return pd.Series(words[codes], index=column.index, dtype=object)
 
 
 def _as_num(column: pd.Series) -> pd.Series:
@@ -138,14 +155,18 @@ def compute_variable_lengths(frame: pd.DataFrame, meta: pd.DataFrame) -> dict[st
     FDA asks for the longest value actually present, not a default of 200; define.xml reports
     the same numbers.
     """
+    return _lengths(_in_order(meta), _distinct_chars(frame, meta))
+
+
+def _lengths(meta: pd.DataFrame, distinct_chars: dict[str, tuple[np.ndarray, pd.Series]]) -> dict[str, int]:
     lengths = {}
-    for v in _in_order(meta).itertuples():
+    for v in meta.itertuples():
         if v.type == NUM:
             lengths[v.variable] = XPT_NUM_LENGTH
             continue
         longest = 0
-        if v.variable in frame.columns:
-            _, distinct = _distinct(frame[v.variable])
+        if v.variable in distinct_chars:
+            _, distinct = distinct_chars[v.variable]
             text = distinct[_is_text(distinct)]
             longest = 0 if text.empty else int(text.str.encode("utf-8").str.len().max())
         lengths[v.variable] = max(1, longest)
@@ -168,6 +189,16 @@ def check_xpt_rules(
     the index label of the first. An empty frame means the dataset can be written.
     """
     meta = _in_order(meta_for_dataset)
+    return _check_rules(frame, meta, dataset, dataset_label, _distinct_chars(frame, meta))
+
+
+def _check_rules(
+    frame: pd.DataFrame,
+    meta: pd.DataFrame,
+    dataset: str,
+    dataset_label: str | None,
+    distinct_chars: dict[str, tuple[np.ndarray, pd.Series]],
+) -> pd.DataFrame:
     names = pd.Series(
         list(dict.fromkeys([*meta["variable"], *[c for c in frame.columns if c not in LINEAGE]])),
         dtype=object,
@@ -184,8 +215,10 @@ def check_xpt_rules(
         if v.variable not in frame.columns:
             continue
         column = frame[v.variable]
-        check = _char_violations if v.type == CHAR else _num_violations
-        parts.append(check(dataset, v.variable, column))
+        if v.type == CHAR:
+            parts.append(_char_violations(dataset, v.variable, column, distinct_chars[v.variable]))
+        else:
+            parts.append(_num_violations(dataset, v.variable, column))
     parts.append(_blank_record_violations(dataset, frame, meta))
     found = [p for p in parts if p is not None and not p.empty]
     if not found:
@@ -259,8 +292,10 @@ def _unbalanced(labels: pd.Series) -> pd.Series:
     return unbalanced
 
 
-def _char_violations(dataset: str, variable: str, column: pd.Series) -> pd.DataFrame | None:
-    codes, distinct = _distinct(column)
+def _char_violations(
+    dataset: str, variable: str, column: pd.Series, distinct_of_column: tuple[np.ndarray, pd.Series]
+) -> pd.DataFrame | None:
+    codes, distinct = distinct_of_column
     is_text = _is_text(distinct)
     text = distinct.where(is_text, "")
     too_long = text.str.encode("utf-8").str.len() > XPT_MAX_VALUE_BYTES
@@ -393,6 +428,17 @@ def _distinct(column: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return codes, pd.Series(np.asarray(uniques, dtype=object), dtype=object)
 
 
+def _distinct_chars(
+    frame: pd.DataFrame, meta: pd.DataFrame
+) -> dict[str, tuple[np.ndarray, pd.Series]]:
+    """_distinct of every Char variable the frame holds: the rules and the lengths share them."""
+    return {
+        v.variable: _distinct(frame[v.variable])
+        for v in meta.itertuples()
+        if v.type == CHAR and v.variable in frame.columns
+    }
+
+
 def _records_with(column: pd.Series, codes: np.ndarray, distinct_mask: pd.Series) -> pd.Series:
     """The records of `column` whose distinct value is flagged in `distinct_mask`."""
     flagged = np.flatnonzero(distinct_mask.to_numpy(dtype=bool))
@@ -418,6 +464,43 @@ def _is_number(values: pd.Series) -> pd.Series:
 # --- write ----------------------------------------------------------------------------------
 
 
+class XptDataset(NamedTuple):
+    """One dataset ready for every writer: typed once, checked once, measured once."""
+
+    data: pd.DataFrame  # apply_variable_metadata's frame: the values every file holds
+    meta: pd.DataFrame  # the variable metadata in SDTMIG order
+    name: str  # upper-case dataset name
+    label: str
+    lengths: dict[str, int]  # compute_variable_lengths: the XPT, Parquet and define.xml length
+
+
+def derive_xpt_dataset(
+    frame: pd.DataFrame,
+    meta_for_dataset: pd.DataFrame,
+    dataset: str,
+    dataset_label: str,
+    xpt_path: Path | None = None,
+) -> XptDataset:
+    """Type, check and measure one dataset once for all its writers.
+
+    Raises XptRuleError listing every violation (with `xpt_path`, also a file name other than
+    `<dataset>.xpt`). A package writes each dataset as XPT, Parquet and Dataset-JSON: typing,
+    checking and measuring a million-record frame once per file cost more than the writing.
+    """
+    dataset = dataset.upper()
+    meta = _in_order(meta_for_dataset)
+    data = apply_variable_metadata(frame, meta)
+    distinct_chars = _distinct_chars(data, meta)  # factorised once: the rules and the lengths
+    violations = _check_rules(data, meta, dataset, dataset_label, distinct_chars)
+    if xpt_path is not None:
+        violations = pd.concat(
+            [violations, _file_name_violations(dataset, Path(xpt_path))], ignore_index=True
+        )
+    if not violations.empty:
+        raise XptRuleError(dataset, violations)
+    return XptDataset(data, meta, dataset, dataset_label, _lengths(meta, distinct_chars))
+
+
 def write_xpt(
     frame: pd.DataFrame,
     meta_for_dataset: pd.DataFrame,
@@ -432,23 +515,23 @@ def write_xpt(
     UTC), so identical input gives identical bytes. Raises XptRuleError listing
     every violation (including a file name other than `<dataset>.xpt`) before writing.
     """
-    dataset = dataset.upper()
-    path = Path(path)
-    meta = _in_order(meta_for_dataset)
-    data = apply_variable_metadata(frame, meta)
-    violations = check_xpt_rules(data, meta, dataset, dataset_label=dataset_label)
-    violations = pd.concat([violations, _file_name_violations(dataset, path)], ignore_index=True)
-    if not violations.empty:
-        raise XptRuleError(dataset, violations)
-    lengths = compute_variable_lengths(data, meta)
+    prepared = derive_xpt_dataset(frame, meta_for_dataset, dataset, dataset_label, path)
+    write_xpt_dataset(prepared, path, timestamp)
+    return prepared.lengths
+
+
+def write_xpt_dataset(prepared: XptDataset, path: Path, timestamp: datetime) -> None:
+    """Write a dataset derive_xpt_dataset has typed and checked as XPT v5 at `path`."""
     variables = [
-        XptVariable(v.variable, v.label, v.type, lengths[v.variable]) for v in meta.itertuples()
+        XptVariable(v.variable, v.label, v.type, prepared.lengths[v.variable])
+        for v in prepared.meta.itertuples()
     ]
     _write_atomically(
-        path,
-        lambda tmp: write_xpt_file(tmp, data, variables, dataset, dataset_label, timestamp),
+        Path(path),
+        lambda tmp: write_xpt_file(
+            tmp, prepared.data, variables, prepared.name, prepared.label, timestamp
+        ),
     )
-    return lengths
 
 
 def write_parquet(
@@ -468,20 +551,22 @@ def write_parquet(
     stored: it would tie the bytes to the pandas version and the frame's index, neither of
     which is part of the dataset.
     """
-    dataset = dataset.upper()
-    meta = _in_order(meta_for_dataset)
-    data = apply_variable_metadata(frame, meta)
-    violations = check_xpt_rules(data, meta, dataset, dataset_label=dataset_label)
-    if not violations.empty:
-        raise XptRuleError(dataset, violations)
-    lengths = compute_variable_lengths(data, meta)
-    schema = _parquet_schema(meta, lengths, dataset, dataset_label, run_id)
+    prepared = derive_xpt_dataset(frame, meta_for_dataset, dataset, dataset_label)
+    write_parquet_dataset(prepared, path, run_id)
+    return prepared.lengths
+
+
+def write_parquet_dataset(prepared: XptDataset, path: Path, run_id: str) -> None:
+    """Write a dataset derive_xpt_dataset has typed and checked as Parquet at `path`."""
+    schema = _parquet_schema(
+        prepared.meta, prepared.lengths, prepared.name, prepared.label, run_id
+    )
     arrays = [
-        pa.array(data[field.name].to_numpy(), type=field.type, from_pandas=True) for field in schema
+        pa.array(prepared.data[field.name].to_numpy(), type=field.type, from_pandas=True)
+        for field in schema
     ]
     table = pa.Table.from_arrays(arrays, schema=schema)
     _write_atomically(Path(path), lambda tmp: pq.write_table(table, tmp))
-    return lengths
 
 
 def _parquet_schema(
