@@ -242,3 +242,18 @@ def test_define_html_renders_in_a_real_browser(sample_sdtm, tmp_path):
         assert re.search(rf"\b{path.stem.upper()}\b", text), path.stem
         assert path.name in text
     assert "Trial Summary" in text and "10^6 cells/kg" in text
+
+
+def test_a_value_level_variable_the_site_left_blank_gets_no_empty_value_list():
+    """Define-XML 2.1 forbids a ValueListDef without ItemRef: an LBORRESU blank on every record
+    (a site that sends no units column) keeps its ItemDef and loses only its value list."""
+    from tests.test_conformance import BASE, _define
+
+    datasets = {**BASE.datasets, "LB": BASE.datasets["LB"].assign(LBORRESU=None, LBSTRESU=None)}
+    xml = _define(datasets)
+    assert check_define_schema(xml, DEFINE_SCHEMA) == []
+    root = etree.fromstring(xml)
+    assert root.find(".//def:ValueListDef[@OID='VL.LB.LBORRESU']", NS) is None
+    assert root.find(".//def:ValueListDef[@OID='VL.LB.LBORRES']", NS) is not None
+    lborresu = root.find(".//odm:ItemDef[@OID='IT.LB.LBORRESU']", NS)
+    assert lborresu is not None and lborresu.find("def:ValueListRef", NS) is None

@@ -388,7 +388,8 @@ class _Builder:
         self._origin(item, v)
         if value_level and v.variable in value_level[1]:
             oid = self._value_list(dataset, v, frame, value_level[0])
-            _sub(item, _def("ValueListRef"), {"ValueListOID": oid})
+            if oid is not None:
+                _sub(item, _def("ValueListRef"), {"ValueListOID": oid})
         return item
 
     def _origin(self, item, v) -> None:
@@ -416,7 +417,9 @@ class _Builder:
         testcd, _, targets = spec.partition(":")
         return testcd.strip(), targets.split()
 
-    def _value_list(self, dataset: str, v, frame: pd.DataFrame, testcd: str) -> str:
+    def _value_list(self, dataset: str, v, frame: pd.DataFrame, testcd: str) -> str | None:
+        """The OID of the variable's value list, one item per test that has a value; None when no
+        test has one (a column the site left blank): Define-XML forbids an empty ValueListDef."""
         oid = f"VL.{dataset}.{v.variable}"
         records = self._records_by_test(dataset, frame, testcd)
         order = self._test_order(pd.Series(list(records), dtype=object))
@@ -450,6 +453,8 @@ class _Builder:
             self.item_defs.append(item)
             method = self._method_for(f"{dataset}.{v.variable}.{code}", v) if v.origin == "Derived" else None
             items.append((item_oid, where, position, "No", method))
+        if not items:
+            return None
         self.value_lists.append((oid, items))
         return oid
 
