@@ -164,10 +164,52 @@ def test_the_same_export_under_two_names_is_one_finding_not_a_query_per_row(tmp_
     workbook(tmp_path / "site01_2026-03-31.xlsx", {"Labs": [HEADER, *ROWS]})
     shutil.copy(tmp_path / "site01_2026-03-31.xlsx", tmp_path / "site01_2026-03-31 (copy).xlsx")
     export = read_export(tmp_path, raw_columns)
-    assert export.findings[["rule", "file"]].values.tolist() == [["SF-0010", "site01_2026-03-31.xlsx"]]
-    assert [r[:2] for r in labs_rows(export)] == [("site01_2026-03-31 (copy).xlsx", n) for n in (2, 3, 4)]
+    # both name their sheet alike and carry the date: the shorter name (the copy adds to it) is read,
+    # though ' (copy)' sorts before '.xlsx'
+    assert found(export, "SF-0010") == [[
+        "SF-0010", "WARNING", "site01_2026-03-31 (copy).xlsx", None, None,
+        "same content as 'site01_2026-03-31.xlsx' (identical bytes): not read again (3 rows); send each export once"]]
+    assert len(export.findings) == 1
+    assert [r[:2] for r in labs_rows(export)] == [("site01_2026-03-31.xlsx", n) for n in (2, 3, 4)]
     counts = reconciled(export)
     assert counts[["read", "held_back"]].sum().tolist() == [6, 3]
+
+
+def lab_csv(rows=ROWS) -> str:
+    return "\n".join(",".join(row) for row in [HEADER, *rows]) + "\n"
+
+
+def test_a_copy_whose_name_is_no_sheet_never_wins_over_the_recognised_original(tmp_path, raw_columns):
+    # 'copy_of_labs_...' sorts before 'labs_...', but its name is no sheet of sheets.csv: were it kept,
+    # the original would be held back as its duplicate and LB would be empty
+    (tmp_path / "labs_2026-03-31.csv").write_text(lab_csv(), encoding="utf-8")
+    shutil.copy(tmp_path / "labs_2026-03-31.csv", tmp_path / "copy_of_labs_2026-03-31.csv")
+    export = read_export(tmp_path, raw_columns)
+    assert found(export, "SF-0010") == [[
+        "SF-0010", "WARNING", "copy_of_labs_2026-03-31.csv", None, None,
+        "same content as 'labs_2026-03-31.csv' (identical bytes): not read again (3 rows); send each export once"]]
+    assert export.findings["rule"].tolist() == ["SF-0010"]  # no 'unknown sheet', no 'no data'
+    # every lab row arrived, from the recognised file, with its own row numbers
+    assert labs_rows(export) == [("labs_2026-03-31.csv", n, s, r) for n, (s, _, _, _, r, _) in
+                                 zip((2, 3, 4), ROWS)]
+    counts = reconciled(export)
+    assert counts[["file", "sheet", "read", "mapped", "held_back", "status"]].values.tolist() == [
+        ["labs_2026-03-31.csv", "labs_2026-03-31", 3, 3, 0, "read"],
+        ["copy_of_labs_2026-03-31.csv", None, 3, 0, 3, "duplicate file"]]
+
+
+def test_among_recognised_copies_the_dated_then_the_shortest_name_is_read(tmp_path, raw_columns):
+    (tmp_path / "Labs (1).csv").write_text(lab_csv(), encoding="utf-8")  # undated: sorts first
+    shutil.copy(tmp_path / "Labs (1).csv", tmp_path / "labs_final_2026-03-31.csv")
+    shutil.copy(tmp_path / "Labs (1).csv", tmp_path / "labs_2026-03-31.csv")
+    export = read_export(tmp_path, raw_columns)
+    assert [f[2:] for f in found(export, "SF-0010")] == [
+        [name, None, None, f"same content as 'labs_2026-03-31.csv' (identical bytes): not read again (3 rows); "
+         "send each export once"] for name in ("Labs (1).csv", "labs_final_2026-03-31.csv")]
+    assert {r[0] for r in labs_rows(export)} == {"labs_2026-03-31.csv"}
+    assert len(labs_rows(export)) == 3
+    counts = reconciled(export)
+    assert counts[["read", "mapped", "held_back"]].sum().tolist() == [9, 3, 6]
 
 
 # --- workbooks by content --------------------------------------------------------------------
