@@ -289,6 +289,67 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path, raw_columns):
     reconciled(export)
 
 
+def _lie_about_sizes(path: Path, member: str, declared: int) -> None:
+    """Rewrite `member`'s uncompressed size in its local header and in the central directory."""
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    for signature, size_at, name_at in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
+        at = data.find(signature)
+        while at != -1 and data[at + name_at:at + name_at + len(name)] != name:
+            at = data.find(signature, at + 1)
+        assert at != -1, (signature, member)
+        data[at + size_at:at + size_at + 4] = declared.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
+def test_a_zip_bomb_that_lies_about_its_sizes_is_refused_before_a_reader_opens_it(tmp_path, raw_columns,
+                                                                                monkeypatch):
+    with zipfile.ZipFile(tmp_path / "bomb.xlsx", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        with archive.open("xl/worksheets/sheet1.xml", "w") as member:
+            for _ in range(80):  # 80 MiB of zeros deflate to ~80 KB
+                member.write(b"\0" * (1 << 20))
+    _lie_about_sizes(tmp_path / "bomb.xlsx", "xl/worksheets/sheet1.xml", 2000)
+    with zipfile.ZipFile(tmp_path / "bomb.xlsx") as archive:  # the directory now says 2 KB in all
+        assert sum(m.file_size for m in archive.infolist()) == 2000 + len("<workbook/>")
+    size = (tmp_path / "bomb.xlsx").stat().st_size
+    (tmp_path / "labs.csv").write_text(GOOD_CSV, encoding="utf-8")
+    opened = []
+    real_read_excel = pd.read_excel
+    monkeypatch.setattr(pd, "read_excel", lambda data, *a, **k: opened.append(1) or real_read_excel(data, *a, **k))
+    export = read_export(tmp_path, raw_columns)
+    # the limit is 64 MiB (the file is far under 1/100 of it); the count stops once past it: the
+    # workbook.xml's 11 bytes, then the sheet's zeros 1 MiB at a time up to 64 MiB
+    limit, counted = 64 << 20, 11 + (64 << 20)
+    assert found(export, "SF-0012") == [[
+        "SF-0012", "ERROR", "bomb.xlsx", None, None,
+        f"workbook refused unread: its members decompress to more than {limit:,} bytes "
+        f"({counted // size:,} times its size, though its zip directory declares {2011:,}): a zip bomb; "
+        "if the file is genuine, send the sheets as CSV files instead"]]
+    assert opened == []  # calamine never saw it
+    assert labs_rows(export) == [("labs.csv", 2, "01-009", "40")]
+    counts = reconciled(export)
+    assert counts.loc[counts["file"] == "bomb.xlsx", ["read", "status"]].values.tolist() == [[0, "unreadable"]]
+
+
+def test_an_honest_workbook_inflates_to_what_it_declares():
+    from transforms.read_files import check_inflated_size, compute_inflated_bytes
+
+    good = io.BytesIO()
+    book = openpyxl.Workbook()
+    book.active.append(HEADER)
+    book.save(good)
+    with zipfile.ZipFile(good) as archive:
+        members = archive.infolist()
+        assert check_inflated_size(good.getvalue(), members) is None
+        sheet = archive.getinfo("xl/worksheets/sheet1.xml")
+    raw = good.getvalue()
+    start = sheet.header_offset + 30 + len(sheet.filename) + len(sheet.extra)
+    stream = memoryview(raw)[start:start + sheet.compress_size]
+    assert compute_inflated_bytes(stream, 1 << 30) == sheet.file_size
+    assert compute_inflated_bytes(stream, 10) >= 10  # stops once past its budget
+
+
 def test_zip_bomb_limits():
     mib = 1 << 20
     assert compute_zip_bomb_verdict(2 * 1024 * mib, 1024 * mib) == (
