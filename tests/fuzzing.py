@@ -194,6 +194,7 @@ def _filled(value) -> bool:
 
 EXIT_CODES = {0, 1, 2}
 INTERNAL_ERROR = "internal error"
+INTERNAL_ERROR_LOG = "internal-error.log"  # where describe_failure writes the traceback of one
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ def run_in_process(input_dir: Path, output_dir: Path, study, transliteration, to
             return Outcome(0, f"published {run_dir}", run_dir, built)
     except Exception as error:  # noqa: BLE001 — the CLI's boundary decides what the operator reads
         args = argparse.Namespace(command="run", input=input_dir, output=output_dir, study=study.directory,
-                                  log_path=Path(output_dir) / "logs" / "fuzz.log")
+                                  log_path=Path(output_dir) / INTERNAL_ERROR_LOG)
         code, message = describe_failure(error, args)
         return Outcome(code, message, None, built)
 
@@ -287,7 +288,7 @@ def check_example(input_dir: Path, output_dir: Path, outcome: Outcome, before: d
     if outcome.exit_code not in EXIT_CODES:
         problems.append(f"exit code {outcome.exit_code}: {outcome.message}")
     if INTERNAL_ERROR in outcome.message:
-        log = Path(output_dir) / "logs" / "fuzz.log"
+        log = Path(output_dir) / INTERNAL_ERROR_LOG
         last = log.read_text(encoding="utf-8").strip().splitlines()[-1] if log.exists() else ""
         problems.append(f"{outcome.message}: {last}")
     if outcome.built is not None:
