@@ -71,10 +71,12 @@ def main() -> int:
                     problems = [traceback.format_exc(limit=-3).strip().splitlines()[-1]]
             if problems:
                 failures.append({"example": number, "plan": plan, "problems": problems})
-                print(f"example {number}: {plan}: {problems}", flush=True)
-            if (number + 1) % 25 == 0:
-                print(f"... {number + 1} examples, {len(failures)} failed, {time.perf_counter() - started:.0f} s",
-                      flush=True)
+                print(f"example {number}: {plan}: FAILED {problems}", flush=True)
+            else:
+                print(f"example {number}: {plan}: ok ({outcome.exit_code}, "
+                      f"{'published' if outcome.published else 'not published'})", flush=True)
+            print(f"... {number + 1} examples, {len(failures)} failed, {time.perf_counter() - started:.0f} s",
+                  flush=True)
     seconds = time.perf_counter() - started
     print(f"{args.examples} examples ({', '.join(f'{k} {v}' for k, v in sorted(exits.items()))}), "
           f"{len(failures)} failed, {seconds:.0f} s ({seconds / max(args.examples, 1):.2f} s each), seed {args.seed}")
