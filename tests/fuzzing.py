@@ -193,6 +193,7 @@ def _filled(value) -> bool:
 # --- one example, in-process: build, write, publish ------------------------------------------
 
 EXIT_CODES = {0, 1, 2}
+EXIT_CONFIGURATION = 2
 INTERNAL_ERROR = "internal error"
 INTERNAL_ERROR_LOG = "internal-error.log"  # where describe_failure writes the traceback of one
 
@@ -287,6 +288,10 @@ def check_example(input_dir: Path, output_dir: Path, outcome: Outcome, before: d
     problems = []
     if outcome.exit_code not in EXIT_CODES:
         problems.append(f"exit code {outcome.exit_code}: {outcome.message}")
+    elif outcome.exit_code == EXIT_CONFIGURATION:
+        # stricter than issue 11 asks: only the export was mutated, the study and the folders are
+        # sound, so a 'configuration problem' is a data problem told as the wrong kind
+        problems.append(f"exit 2 (configuration) for a mutated export: {outcome.message}")
     if INTERNAL_ERROR in outcome.message:
         log = Path(output_dir) / INTERNAL_ERROR_LOG
         last = log.read_text(encoding="utf-8").strip().splitlines()[-1] if log.exists() else ""
