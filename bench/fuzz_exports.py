@@ -6,7 +6,7 @@ Each example is a plan of one to three mutations of the bundled sample export
 (tests/fuzzing.py), run in-process through the stage chain, written and published
 (tests/fuzzing.py run_in_process) into an output folder that already holds a published `latest`;
 the invariants are issue 11's (tests/fuzzing.py check_example): exit code 0, 1 or 2 and no
-internal error; if published, every row present read and mapped or held back with a finding,
+internal error (and, stricter, no exit 2: only the export changed); if published, every row present read and mapped or held back with a finding,
 and R haven and pyreadstat reading every XPT alike; if not, `latest` byte-for-byte as before.
 Prints one line per failure with its plan, then the totals (examples, published, failed,
 seconds, seed); results as JSON under bench/results/. Exit 1 when any example failed.
@@ -66,7 +66,7 @@ def main() -> int:
                     before = compute_output_state(output)
                     outcome = run_in_process(folder, output, study, transliteration, args.today)
                     exits["published" if outcome.published else f"exit {outcome.exit_code}"] += 1
-                    problems = check_example(folder, output, outcome, before, study.studyid)
+                    problems = check_example(folder, output, outcome, before, study.studyid, strict=True)
                 except Exception:  # noqa: BLE001 — the harness itself broke: report, go on
                     problems = [traceback.format_exc(limit=-3).strip().splitlines()[-1]]
             if problems:
