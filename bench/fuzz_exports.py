@@ -1,18 +1,24 @@
-"""Fuzz many mutated exports through the stage chain and report every broken invariant.
+"""Fuzz many mutated exports as the flow runs them and report every broken invariant.
 
-    python bench/fuzz_exports.py --examples 500 [--seed 1]
+    python bench/fuzz_exports.py --examples 500 [--seed 1] [--today 2026-04-01]
 
 Each example is a plan of one to three mutations of the bundled sample export
-(tests/fuzzing.py); the invariants are those of tests/test_fuzz.py: no exception, every row
-present read, rows read = mapped + held back with a finding. Prints one line per failure with
-its plan, then the totals; results as JSON under bench/results/. Exit 1 when any example failed.
+(tests/fuzzing.py), run in-process through the stage chain, written and published
+(tests/fuzzing.py run_in_process) into an output folder that already holds a published `latest`;
+the invariants are issue 11's (tests/fuzzing.py check_example): exit code 0, 1 or 2 and no
+internal error (and, stricter, no exit 2: only the export changed); if published, every row present read and mapped or held back with a finding,
+and R haven and pyreadstat reading every XPT alike; if not, `latest` byte-for-byte as before.
+Prints one line per failure with its plan, then the totals (examples, published, failed,
+seconds, seed); results as JSON under bench/results/. Exit 1 when any example failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -22,7 +28,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fuzzing import MUTATIONS, count_rows_present, sample_frames, write_mutated_export  # noqa: E402
+from fuzzing import (  # noqa: E402
+    MUTATIONS,
+    check_example,
+    compute_output_state,
+    make_previous_output,
+    run_in_process,
+    sample_frames,
+    write_mutated_export,
+)
 
 from flows.cli import configure_environment  # noqa: E402
 
@@ -31,38 +45,46 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--today", default="2026-04-01", help="the runs' day (the sample is dated 2026-03-31)")
     args = parser.parse_args()
     configure_environment()
-    from transforms.build import build
     from transforms.package import read_transliteration
-    from transforms.reconcile import check_reconciliation
     from transforms.study import DEFAULT_STUDY_DIR, read_study
 
     study, transliteration, frames = read_study(DEFAULT_STUDY_DIR), read_transliteration(), sample_frames()
     rng = random.Random(args.seed)
-    failures, started = [], time.perf_counter()
-    for number in range(args.examples):
-        plan = [(rng.choice(MUTATIONS), rng.randrange(10**6)) for _ in range(rng.randint(1, 3))]
-        with tempfile.TemporaryDirectory() as folder:
-            folder = Path(folder)
-            try:
-                write_mutated_export(frames, plan, folder)
-                built = build(folder, study, transliteration, check_output=False, today="2026-04-01")
-                problems = check_reconciliation(built.counts)
-                present = count_rows_present(folder)
-                if int(built.counts["read"].sum()) != present:
-                    problems.append(f"rows present {present}, rows read {int(built.counts['read'].sum())}")
-            except Exception:  # noqa: BLE001 — a failure of the invariant "no exception"
-                problems = [traceback.format_exc(limit=-3).strip().splitlines()[-1]]
-        if problems:
-            failures.append({"example": number, "plan": plan, "problems": problems})
-            print(f"example {number}: {plan}: {problems}", flush=True)
+    failures, exits, started = [], collections.Counter(), time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        previous = make_previous_output(frames, Path(scratch) / "previous", study, transliteration, args.today)
+        for number in range(args.examples):
+            plan = [(rng.choice(MUTATIONS), rng.randrange(10**6)) for _ in range(rng.randint(1, 3))]
+            with tempfile.TemporaryDirectory() as folder:
+                folder, output = Path(folder) / "in", Path(folder) / "out"
+                try:
+                    write_mutated_export(frames, plan, folder)
+                    shutil.copytree(previous, output, symlinks=True)
+                    before = compute_output_state(output)
+                    outcome = run_in_process(folder, output, study, transliteration, args.today)
+                    exits["published" if outcome.published else f"exit {outcome.exit_code}"] += 1
+                    problems = check_example(folder, output, outcome, before, study.studyid, strict=True)
+                except Exception:  # noqa: BLE001 — the harness itself broke: report, go on
+                    problems = [traceback.format_exc(limit=-3).strip().splitlines()[-1]]
+            if problems:
+                failures.append({"example": number, "plan": plan, "problems": problems})
+                print(f"example {number}: {plan}: FAILED {problems}", flush=True)
+            else:
+                print(f"example {number}: {plan}: ok ({outcome.exit_code}, "
+                      f"{'published' if outcome.published else 'not published'})", flush=True)
+            print(f"... {number + 1} examples, {len(failures)} failed, {time.perf_counter() - started:.0f} s",
+                  flush=True)
     seconds = time.perf_counter() - started
-    print(f"{args.examples} examples, {len(failures)} failed, {seconds:.0f} s ({seconds / max(args.examples, 1):.2f} s each)")
+    print(f"{args.examples} examples ({', '.join(f'{k} {v}' for k, v in sorted(exits.items()))}), "
+          f"{len(failures)} failed, {seconds:.0f} s ({seconds / max(args.examples, 1):.2f} s each), seed {args.seed}")
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
     (results / "fuzz_exports.json").write_text(json.dumps(
-        {"examples": args.examples, "seed": args.seed, "failed": failures, "seconds": round(seconds, 1)}, indent=2
+        {"examples": args.examples, "seed": args.seed, "today": args.today, "outcomes": dict(exits),
+         "failed": failures, "seconds": round(seconds, 1)}, indent=2
     ))
     return 1 if failures else 0
 

@@ -393,12 +393,14 @@ def finish_if_unchanged(input_dir: Path, output_dir: Path, study_dir: Path) -> s
     already: point `latest` at it, write the history line, return the message. Imports
     neither Prefect nor Great Expectations. Call it holding OUT/.lock."""
     from transforms.audit import append_history
-    from transforms.ingest import list_input_files
     from transforms.publish import compute_run_identity, find_published_run, repoint_unchanged
+    from transforms.read_files import compute_file_order, list_input_entries
     from transforms.study import MAPPINGS_DIR
 
-    files = list_input_files(input_dir).drop(columns="path")
-    run_id, _ = compute_run_identity(files, input_dir, study_dir, MAPPINGS_DIR)
+    # the whole folder, as the flow lists it: a stray file that changed makes a new run
+    entries = list_input_entries(input_dir)
+    files = compute_file_order(entries).drop(columns="path")
+    run_id, _ = compute_run_identity(files, input_dir, study_dir, MAPPINGS_DIR, entries)
     published = find_published_run(output_dir, run_id)
     if published is None:
         return None

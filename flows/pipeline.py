@@ -113,7 +113,7 @@ def sdtmflow_run(input_dir: Path, output_dir: Path, study_dir: Path) -> str:
         # listed once: the files archived and read, and every other entry ingest accounts for
         entries = list_input_entries(input_dir)
         inputs = archive(input_dir, output_dir, entries)
-        run_id, versions = compute_run_identity(inputs, input_dir, study_dir, MAPPINGS_DIR)
+        run_id, versions = compute_run_identity(inputs, input_dir, study_dir, MAPPINGS_DIR, entries)
         published = find_published_run(output_dir, run_id)
         if published is not None:
             return finish_unchanged(output_dir, published, study.studyid)

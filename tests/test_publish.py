@@ -188,3 +188,45 @@ def test_shared_mappings_digest_ignores_study_folders(tmp_path):
     assert compute_shared_mappings_sha256(tmp_path) == before
     (tmp_path / "standards" / "Variables.csv").write_text("v2\n")
     assert compute_shared_mappings_sha256(tmp_path) != before
+
+
+def test_a_file_not_read_that_changes_is_a_new_run(tmp_path):
+    # The findings of a night cover the whole folder: a stray file rewritten, added or removed is
+    # a new run (its findings refreshed), not 'unchanged'; Excel's lock file, never opened, only
+    # by its presence.
+    from transforms.read_files import compute_file_order, list_input_entries
+    from transforms.study import DEFAULT_STUDY_DIR, MAPPINGS_DIR
+
+    folder = tmp_path / "in"
+    _export(folder, {"labs_2026-03-31.csv": b"a,b\n1,2\n"})
+
+    def identity():
+        entries = list_input_entries(folder)
+        files = compute_file_order(entries).drop(columns="path")
+        from_files, _ = compute_run_identity(files, folder, DEFAULT_STUDY_DIR, MAPPINGS_DIR, entries)
+        archived = archive_inputs(files, folder, tmp_path / "out")
+        from_archive, _ = compute_run_identity(archived, folder, DEFAULT_STUDY_DIR, MAPPINGS_DIR, entries)
+        assert from_files == from_archive  # the CLI's unchanged check and the flow agree
+        return from_files
+
+    clean = identity()
+    (folder / "notes.txt").write_text("resend Friday\n", encoding="utf-8")
+    with_notes = identity()
+    (folder / "notes.txt").write_text("resend Monday\n", encoding="utf-8")  # same lines, other words
+    rewritten = identity()
+    (folder / "~$site01.xlsx").write_bytes(b"owner one")
+    locked = identity()
+    (folder / "~$site01.xlsx").write_bytes(b"owner two")
+    assert identity() == locked
+    (folder / "link.csv").symlink_to(folder / "gone.csv")
+    dangling = identity()
+    (folder / "link.csv").unlink()
+    (folder / "link.csv").symlink_to(folder / "elsewhere.csv")
+    repointed = identity()
+    (folder / "link.csv").unlink()
+    (folder / "~$site01.xlsx").unlink()
+    (folder / "notes.txt").unlink()
+    assert identity() == clean
+    ids = [clean, with_notes, rewritten, locked, dangling, repointed]
+    assert len(set(ids)) == len(ids)
+    assert all(i.startswith("20260331-") for i in ids)

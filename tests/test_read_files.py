@@ -164,10 +164,52 @@ def test_the_same_export_under_two_names_is_one_finding_not_a_query_per_row(tmp_
     workbook(tmp_path / "site01_2026-03-31.xlsx", {"Labs": [HEADER, *ROWS]})
     shutil.copy(tmp_path / "site01_2026-03-31.xlsx", tmp_path / "site01_2026-03-31 (copy).xlsx")
     export = read_export(tmp_path, raw_columns)
-    assert export.findings[["rule", "file"]].values.tolist() == [["SF-0010", "site01_2026-03-31.xlsx"]]
-    assert [r[:2] for r in labs_rows(export)] == [("site01_2026-03-31 (copy).xlsx", n) for n in (2, 3, 4)]
+    # both name their sheet alike and carry the date: the shorter name (the copy adds to it) is read,
+    # though ' (copy)' sorts before '.xlsx'
+    assert found(export, "SF-0010") == [[
+        "SF-0010", "WARNING", "site01_2026-03-31 (copy).xlsx", None, None,
+        "same content as 'site01_2026-03-31.xlsx' (identical bytes): not read again (3 rows); send each export once"]]
+    assert len(export.findings) == 1
+    assert [r[:2] for r in labs_rows(export)] == [("site01_2026-03-31.xlsx", n) for n in (2, 3, 4)]
     counts = reconciled(export)
     assert counts[["read", "held_back"]].sum().tolist() == [6, 3]
+
+
+def lab_csv(rows=ROWS) -> str:
+    return "\n".join(",".join(row) for row in [HEADER, *rows]) + "\n"
+
+
+def test_a_copy_whose_name_is_no_sheet_never_wins_over_the_recognised_original(tmp_path, raw_columns):
+    # 'copy_of_labs_...' sorts before 'labs_...', but its name is no sheet of sheets.csv: were it kept,
+    # the original would be held back as its duplicate and LB would be empty
+    (tmp_path / "labs_2026-03-31.csv").write_text(lab_csv(), encoding="utf-8")
+    shutil.copy(tmp_path / "labs_2026-03-31.csv", tmp_path / "copy_of_labs_2026-03-31.csv")
+    export = read_export(tmp_path, raw_columns)
+    assert found(export, "SF-0010") == [[
+        "SF-0010", "WARNING", "copy_of_labs_2026-03-31.csv", None, None,
+        "same content as 'labs_2026-03-31.csv' (identical bytes): not read again (3 rows); send each export once"]]
+    assert export.findings["rule"].tolist() == ["SF-0010"]  # no 'unknown sheet', no 'no data'
+    # every lab row arrived, from the recognised file, with its own row numbers
+    assert labs_rows(export) == [("labs_2026-03-31.csv", n, s, r) for n, (s, _, _, _, r, _) in
+                                 zip((2, 3, 4), ROWS)]
+    counts = reconciled(export)
+    assert counts[["file", "sheet", "read", "mapped", "held_back", "status"]].values.tolist() == [
+        ["labs_2026-03-31.csv", "labs_2026-03-31", 3, 3, 0, "read"],
+        ["copy_of_labs_2026-03-31.csv", None, 3, 0, 3, "duplicate file"]]
+
+
+def test_among_recognised_copies_the_dated_then_the_shortest_name_is_read(tmp_path, raw_columns):
+    (tmp_path / "Labs (1).csv").write_text(lab_csv(), encoding="utf-8")  # undated: sorts first
+    shutil.copy(tmp_path / "Labs (1).csv", tmp_path / "labs_final_2026-03-31.csv")
+    shutil.copy(tmp_path / "Labs (1).csv", tmp_path / "labs_2026-03-31.csv")
+    export = read_export(tmp_path, raw_columns)
+    assert [f[2:] for f in found(export, "SF-0010")] == [
+        [name, None, None, f"same content as 'labs_2026-03-31.csv' (identical bytes): not read again (3 rows); "
+         "send each export once"] for name in ("Labs (1).csv", "labs_final_2026-03-31.csv")]
+    assert {r[0] for r in labs_rows(export)} == {"labs_2026-03-31.csv"}
+    assert len(labs_rows(export)) == 3
+    counts = reconciled(export)
+    assert counts[["read", "mapped", "held_back"]].sum().tolist() == [9, 3, 6]
 
 
 # --- workbooks by content --------------------------------------------------------------------
@@ -245,6 +287,67 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path, raw_columns):
         "size (a zip bomb; real workbooks stay under 100x); if the file is genuine, send the sheets as CSV files instead"]]
     assert labs_rows(export) == [("labs.csv", 2, "01-009", "40")]
     reconciled(export)
+
+
+def _lie_about_sizes(path: Path, member: str, declared: int) -> None:
+    """Rewrite `member`'s uncompressed size in its local header and in the central directory."""
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    for signature, size_at, name_at in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
+        at = data.find(signature)
+        while at != -1 and data[at + name_at:at + name_at + len(name)] != name:
+            at = data.find(signature, at + 1)
+        assert at != -1, (signature, member)
+        data[at + size_at:at + size_at + 4] = declared.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
+def test_a_zip_bomb_that_lies_about_its_sizes_is_refused_before_a_reader_opens_it(tmp_path, raw_columns,
+                                                                                monkeypatch):
+    with zipfile.ZipFile(tmp_path / "bomb.xlsx", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        with archive.open("xl/worksheets/sheet1.xml", "w") as member:
+            for _ in range(80):  # 80 MiB of zeros deflate to ~80 KB
+                member.write(b"\0" * (1 << 20))
+    _lie_about_sizes(tmp_path / "bomb.xlsx", "xl/worksheets/sheet1.xml", 2000)
+    with zipfile.ZipFile(tmp_path / "bomb.xlsx") as archive:  # the directory now says 2 KB in all
+        assert sum(m.file_size for m in archive.infolist()) == 2000 + len("<workbook/>")
+    size = (tmp_path / "bomb.xlsx").stat().st_size
+    (tmp_path / "labs.csv").write_text(GOOD_CSV, encoding="utf-8")
+    opened = []
+    real_read_excel = pd.read_excel
+    monkeypatch.setattr(pd, "read_excel", lambda data, *a, **k: opened.append(1) or real_read_excel(data, *a, **k))
+    export = read_export(tmp_path, raw_columns)
+    # the limit is 64 MiB (the file is far under 1/100 of it); the count stops once past it: the
+    # workbook.xml's 11 bytes, then the sheet's zeros 1 MiB at a time up to 64 MiB
+    limit, counted = 64 << 20, 11 + (64 << 20)
+    assert found(export, "SF-0012") == [[
+        "SF-0012", "ERROR", "bomb.xlsx", None, None,
+        f"workbook refused unread: its members decompress to more than {limit:,} bytes "
+        f"({counted // size:,} times its size, though its zip directory declares {2011:,}): a zip bomb; "
+        "if the file is genuine, send the sheets as CSV files instead"]]
+    assert opened == []  # calamine never saw it
+    assert labs_rows(export) == [("labs.csv", 2, "01-009", "40")]
+    counts = reconciled(export)
+    assert counts.loc[counts["file"] == "bomb.xlsx", ["read", "status"]].values.tolist() == [[0, "unreadable"]]
+
+
+def test_an_honest_workbook_inflates_to_what_it_declares():
+    from transforms.read_files import check_inflated_size, compute_inflated_bytes
+
+    good = io.BytesIO()
+    book = openpyxl.Workbook()
+    book.active.append(HEADER)
+    book.save(good)
+    with zipfile.ZipFile(good) as archive:
+        members = archive.infolist()
+        assert check_inflated_size(good.getvalue(), members) is None
+        sheet = archive.getinfo("xl/worksheets/sheet1.xml")
+    raw = good.getvalue()
+    start = sheet.header_offset + 30 + len(sheet.filename) + len(sheet.extra)
+    stream = memoryview(raw)[start:start + sheet.compress_size]
+    assert compute_inflated_bytes(stream, 1 << 30) == sheet.file_size
+    assert compute_inflated_bytes(stream, 10) >= 10  # stops once past its budget
 
 
 def test_zip_bomb_limits():

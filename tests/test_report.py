@@ -155,6 +155,23 @@ def test_a_study_without_scores_gets_no_score_section(tmp_path):
     assert numbers["change median"].iloc[2] == 15.0  # 55 - 40
 
 
+def test_a_run_without_subjects_still_gets_its_report(tmp_path):
+    # Demographics all held back: no DM, and a published run still needs report.html (it once
+    # raised 'no dm.parquet', exit 2, and nothing was published)
+    parquet = tmp_path / "parquet"
+    parquet.mkdir()
+    findings = pd.DataFrame({"severity": ["ERROR", "ERROR"], "stage": ["ingest", "validate"],
+                             "rule": ["SF-0002", "SF-0102"], "subject": [None, "01-001"],
+                             "message": ["required column 'Subject' is missing", "not in DM"]})
+    text = write_report(parquet, findings, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<h1>analysis report</h1>" in text
+    assert "No DM records in this run: no subject was mapped" in text
+    (by_site,) = pd.read_html(io.StringIO(text), attrs={"id": "findings-by-site"})
+    assert by_site[["site", "ERROR", "total"]].values.tolist() == [[NO_SUBJECT, 1, 1], [NO_SITE, 1, 1]]
+    with pytest.raises(FileNotFoundError, match="pass the run's parquet/ folder"):
+        write_report(tmp_path / "nowhere", findings, tmp_path / "report.html")
+
+
 # --- the sample run ---------------------------------------------------------------------------
 
 

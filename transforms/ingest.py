@@ -85,17 +85,16 @@ def read_export(
     inventory, headers = list_skipped_entries(entries), []
     findings = [empty_findings(), check_input_entries(entries)]
     count_known = count_known_headers(raw_columns, sheet_names)
-    originals: dict[str, tuple[str, int]] = {}
-    for name in inputs["name"]:
-        read = read_file_tables(input_dir / name, count_known)
-        # --- the file layer's verdicts: a copy of an earlier file, an unreadable file, copied sheets
-        if read.sha256 in originals:
-            first, rows = originals[read.sha256]
-            findings.append(check_duplicate_file(name, first, rows))
+    reads = {name: read_file_tables(input_dir / name, count_known) for name in inputs["name"]}
+    originals = select_original_files(inputs, reads, sheet_names)
+    for name, read in reads.items():
+        # --- the file layer's verdicts: a copy of another file, an unreadable file, copied sheets
+        original = originals.get(read.sha256, name)
+        if original != name:
+            rows = int(read.sheets["rows"].sum())
+            findings.append(check_duplicate_file(name, original, rows))
             inventory.append(_inventory_row(name, None, None, rows, False, rows, "duplicate file"))
             continue
-        if read.sha256 is not None:
-            originals[read.sha256] = (name, int(read.sheets["rows"].sum()))
         findings.append(read.findings)
         if read.sheets.empty:
             inventory.append(_inventory_row(name, None, None, 0, False, 0, "unreadable"))
@@ -169,6 +168,28 @@ def count_known_headers(raw_columns: pd.DataFrame, sheet_names: dict[str, list[s
     return count
 
 
+def select_original_files(inputs: pd.DataFrame, reads: dict, sheet_names: dict[str, list[str]]) -> dict[str, str]:
+    """{sha256: the file read} for the files of the export whose bytes are identical (the same
+    export delivered under two names); the others are held back as duplicates of it.
+
+    The original is the file whose name the study recognises: the most rows in sheets that
+    sheets.csv names (so `labs_2026-03-31.csv` wins over `copy_of_labs_2026-03-31.csv`, whose
+    name is no sheet, whatever the alphabet says); among equals, the one with an export date in
+    its name (its rows are then dated like the rest of the export), then the shortest name (a
+    copy's name adds to the original's: `Labs (1).csv`, `site01 (copy).xlsx`), then the first in
+    file order (export date, then name)."""
+    preference = {}
+    for order, (name, export_date) in enumerate(zip(inputs["name"], inputs["export_date"])):
+        read = reads[name]
+        if read.sha256 is None:
+            continue
+        sheets = read.sheets[read.sheets["status"] == "read"]
+        recognised = sum(int(rows) for sheet, rows in zip(sheets["sheet"], sheets["rows"])
+                         if match_sheet_kind(sheet, sheet_names) is not None)
+        preference.setdefault(read.sha256, []).append((-recognised, export_date == "00000000", len(name), order, name))
+    return {sha: min(candidates)[-1] for sha, candidates in preference.items()}
+
+
 def list_skipped_entries(entries: pd.DataFrame) -> list[dict]:
     """Inventory rows of the folder's entries not read: their rows (where counted) held back."""
     skipped = entries[~entries["read"]]
@@ -179,7 +200,8 @@ def list_skipped_entries(entries: pd.DataFrame) -> list[dict]:
 
 
 def check_duplicate_file(file: str, original: str, rows: int) -> pd.DataFrame:
-    """One finding for a file whose bytes are those of an earlier one: it is not read again."""
+    """One finding for a file whose bytes are those of another one, the file read
+    (select_original_files): it is not read again."""
     return make_finding(
         severity=WARNING, stage=STAGE, rule="SF-0010", file=file,
         message=f"same content as '{original}' (identical bytes): not read again ({rows} rows); "

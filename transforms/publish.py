@@ -108,27 +108,54 @@ def compute_versions(study_dir: Path, mappings_dir: Path) -> dict:
     }
 
 
-def compute_run_id(files: pd.DataFrame, input_dir: Path, versions: dict) -> str:
-    """`<newest export date>-<12 hex>` over the input files (names and bytes) and `versions`
-    (compute_versions): the same inputs, mappings, code and libraries give the same id, so a
-    rerun lands on the same folder and identical bytes. A `sha256` column in `files` (from
-    archive_inputs) is used as is; without it each file in `input_dir` is hashed."""
+def compute_run_id(files: pd.DataFrame, input_dir: Path, versions: dict,
+                   entries: pd.DataFrame | None = None) -> str:
+    """`<newest export date>-<12 hex>` over the input files (names and bytes), the folder's
+    other entries (compute_unread_entries_digest) and `versions` (compute_versions): the same
+    export folder, mappings, code and libraries give the same id, so a rerun lands on the same
+    folder and identical bytes. A `sha256` column in `files` (from archive_inputs) is used as is;
+    without it each file in `input_dir` is hashed. `entries` (read_files.list_input_entries):
+    the whole folder; None counts only `files`."""
     digest = hashlib.sha256()
     for row in files.itertuples(index=False):
         digest.update(row.name.encode())
         sha = getattr(row, "sha256", None) or compute_file_sha256(Path(input_dir) / row.name)
         digest.update(sha.encode())
+    if entries is not None and not entries["read"].all():
+        digest.update(compute_unread_entries_digest(entries).encode())
     digest.update(json.dumps(versions, sort_keys=True).encode())
     newest = files["export_date"].max() if len(files) else "00000000"
     return f"{newest}-{digest.hexdigest()[:12]}"
 
 
+# What ingest never opens (Excel's lock file, .DS_Store: read_files SF-0007) changes without the
+# export changing: only its name and presence count.
+_CONTENT_NOT_LOOKED_AT = "SF-0007"
+
+
+def compute_unread_entries_digest(entries: pd.DataFrame) -> str:
+    """Digest of the folder's entries not read (a stray file, a link, a folder, a lock file):
+    their names and what ingest says of them (entry kind, rule, message, rows), and the bytes of
+    each regular file among them. They are findings of the run, so a night on which only one of
+    them changed (a stray notes.txt rewritten, a link re-pointed) is a new run, not 'unchanged'."""
+    digest = hashlib.sha256()
+    unread = entries[~entries["read"]].sort_values("name", kind="stable")
+    for entry in unread.itertuples(index=False):
+        said = [entry.name, entry.entry, entry.format, entry.rule, entry.message, int(entry.rows)]
+        digest.update(json.dumps(said, default=str).encode())
+        path = Path(entry.path)
+        if entry.entry == "file" and entry.rule != _CONTENT_NOT_LOOKED_AT and path.is_file():
+            digest.update(compute_file_sha256(path).encode())
+    return digest.hexdigest()
+
+
 def compute_run_identity(files: pd.DataFrame, input_dir: Path, study_dir: Path,
-                         mappings_dir: Path) -> tuple[str, dict]:
+                         mappings_dir: Path, entries: pd.DataFrame | None = None) -> tuple[str, dict]:
     """(run id, versions) of an export: the one recipe, used by the flow (with the archive's
-    sha256) and by the CLI's unchanged check before Prefect is imported (hashing the files)."""
+    sha256) and by the CLI's unchanged check before Prefect is imported (hashing the files).
+    Both pass the folder's `entries`, so a change to a file not read is a new run too."""
     versions = compute_versions(study_dir, mappings_dir)
-    return compute_run_id(files, input_dir, versions), versions
+    return compute_run_id(files, input_dir, versions, entries), versions
 
 
 def stage_run_dir(output_dir: Path, run_id: str) -> Path:

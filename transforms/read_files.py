@@ -22,6 +22,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -45,10 +46,16 @@ _SNIFF_BYTES = 8192
 # Zip bombs: a workbook is refused before any reader inflates it when its members would
 # decompress to more than MAX_UNCOMPRESSED_BYTES, or to more than MAX_COMPRESSION_RATIO times the
 # file's size once past RATIO_FLOOR_BYTES (real xlsx sheets compress 5-20x; a small workbook may
-# compress far more and is harmless, hence the floor).
+# compress far more and is harmless, hence the floor). The sizes the zip's directory declares are
+# the site's (or an attacker's) word, so each member is also inflated here, a chunk at a time and
+# thrown away, until the real total passes the limit (check_inflated_size).
 MAX_UNCOMPRESSED_BYTES = 1 << 30  # 1 GiB
 MAX_COMPRESSION_RATIO = 100
 RATIO_FLOOR_BYTES = 64 << 20  # 64 MiB
+_INFLATE_CHUNK = 1 << 20
+_LOCAL_HEADER = b"PK\x03\x04"
+_DAMAGED_ZIP = ("workbook is damaged (its zip structure is broken or cut short, e.g. by an interrupted "
+                "transfer): re-export it and send it again")
 
 # A header row is the first of the first HEADER_SEARCH_ROWS rows with at least
 # MIN_KNOWN_HEADERS cells that are headers the sheet expects; else the first non-blank row.
@@ -297,11 +304,11 @@ def check_workbook_container(data: bytes) -> None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise _Unreadable("workbook is damaged (its zip structure is broken or cut short, e.g. by an "
-                          "interrupted transfer): re-export it and send it again") from None
+        raise _Unreadable(_DAMAGED_ZIP) from None
     members = archive.infolist()
     names = {m.filename for m in members}
-    verdict = compute_zip_bomb_verdict(sum(m.file_size for m in members), len(data))
+    verdict = compute_zip_bomb_verdict(sum(m.file_size for m in members), len(data)) or check_inflated_size(
+        data, members)
     if verdict:
         raise _Unreadable(f"workbook refused unread: {verdict}; if the file is genuine, send the sheets "
                           "as CSV files instead", rule="SF-0012")
@@ -321,6 +328,59 @@ def compute_zip_bomb_verdict(uncompressed: int, size: int, *, max_bytes: int = M
         return (f"it would decompress to {uncompressed:,} bytes, {uncompressed // max(size, 1):,} times "
                 f"its size (a zip bomb; real workbooks stay under {max_ratio}x)")
     return None
+
+
+def check_inflated_size(data: bytes, members: list[zipfile.ZipInfo]) -> str | None:
+    """Why a zip whose directory declares harmless sizes is refused after all, or None: its
+    members, really inflated, pass the largest size compute_zip_bomb_verdict accepts for the file.
+
+    Each member's compressed bytes are read from its local header on, whatever the directory
+    says of their length, and inflated a chunk at a time (memory stays at one chunk); the count
+    stops as soon as the total passes the limit. Only the methods workbooks use are inflated:
+    stored (its size is its bytes) and deflate."""
+    limit = min(MAX_UNCOMPRESSED_BYTES, max(RATIO_FLOOR_BYTES, MAX_COMPRESSION_RATIO * len(data)))
+    declared, total, view = sum(m.file_size for m in members), 0, memoryview(data)
+    for member in members:
+        start = _member_data_start(view, member)
+        if member.compress_type == zipfile.ZIP_STORED:
+            total += min(member.compress_size, len(data) - start)
+        elif member.compress_type == zipfile.ZIP_DEFLATED:
+            total += compute_inflated_bytes(view[start:], limit - total + 1)
+        else:
+            raise _Unreadable(f"workbook member '{member.filename}' is compressed with zip method "
+                              f"{member.compress_type}, which spreadsheet programs do not write: open the "
+                              "workbook in Excel, save it again and re-export")
+        if total > limit:
+            return (f"its members decompress to more than {limit:,} bytes ({total // max(len(data), 1):,} times "
+                    f"its size, though its zip directory declares {declared:,}): a zip bomb")
+    return None
+
+
+def compute_inflated_bytes(stream: memoryview, budget: int) -> int:
+    """How many bytes a raw deflate stream inflates to, counted up to `budget` (a count past it
+    stops there: the caller refuses the file); a stream that breaks off counts what came out."""
+    inflater, total, position, pending = zlib.decompressobj(-zlib.MAX_WBITS), 0, 0, b""
+    try:
+        while not inflater.eof and total < budget:
+            if not pending:
+                if position >= len(stream):
+                    break
+                pending, position = stream[position:position + _INFLATE_CHUNK], position + _INFLATE_CHUNK
+            total += len(inflater.decompress(pending, _INFLATE_CHUNK))
+            pending = inflater.unconsumed_tail
+    except zlib.error:
+        pass  # damaged: the reader says so
+    return total
+
+
+def _member_data_start(view: memoryview, member: zipfile.ZipInfo) -> int:
+    """Where a member's compressed bytes begin: after its local header (30 bytes, its name and
+    its extra field, whose lengths the local header gives)."""
+    at = member.header_offset
+    if bytes(view[at:at + 4]) != _LOCAL_HEADER:
+        raise _Unreadable(_DAMAGED_ZIP)
+    name, extra = int.from_bytes(view[at + 26:at + 28], "little"), int.from_bytes(view[at + 28:at + 30], "little")
+    return at + 30 + name + extra
 
 
 def read_csv_tables(data: bytes, path: Path, count_known_headers: CountKnownHeaders,

@@ -66,12 +66,11 @@ _SEVERITY_COLOURS = {"ERROR": "#d62728", "WARNING": "#ff7f0e", "INFO": "#7f7f7f"
 
 def read_report_inputs(parquet_dir: Path) -> dict[str, pd.DataFrame]:
     """The Parquet files the report reads, by table name (dm, lb, sv, tv, liver_scores), and the
-    run id from their schema metadata under "_run_id"; a table the run did not write is absent."""
+    run id from their schema metadata under "_run_id"; a table the run did not write is absent
+    (even DM: a run whose Demographics were all held back maps no subject, and is published)."""
     parquet_dir = Path(parquet_dir)
-    if not (parquet_dir / "dm.parquet").is_file():
-        raise FileNotFoundError(
-            f"write_report: no dm.parquet in {parquet_dir}; pass the run's parquet/ folder"
-        )
+    if not parquet_dir.is_dir():
+        raise FileNotFoundError(f"write_report: {parquet_dir} is no folder; pass the run's parquet/ folder")
     tables, run_id = {}, ""
     for name in ("dm", "lb", "sv", "tv", "liver_scores"):
         path = parquet_dir / f"{name}.parquet"
@@ -397,18 +396,15 @@ def write_report(parquet_dir: Path, findings: pd.DataFrame, out_path: Path) -> P
 
 
 def render_report(tables: dict, findings: pd.DataFrame) -> str:
-    """The report's HTML from the tables read_report_inputs returns and the findings."""
-    dm = tables["dm"]
-    arms_of = derive_arms(dm)
-    arms = sorted(arms_of["ARM"].unique(), key=lambda a: (a == NO_ARM, a))
-    visits = derive_planned_visits(tables)
-    study = ", ".join(sorted(dm["STUDYID"].dropna().astype(str).unique()))
-    sections = [_disposition_section(tables, visits)]
-    if "liver_scores" in tables and derive_score_columns(tables["liver_scores"]):
-        sections.append(_scores_section(tables["liver_scores"], arms_of, arms, visits))
-    if "lb" in tables and tables["lb"]["LBSTRESN"].notna().any():
-        sections.append(_labs_section(tables["lb"], arms_of, arms, visits))
-    sections.append(_findings_section(findings, dm))
+    """The report's HTML from the tables read_report_inputs returns and the findings. Without DM
+    (no subject mapped) there is no arm to count by: the report says so and shows the findings."""
+    if "dm" not in tables:
+        study, sections = "", [("subjects", "Subjects", "<p>No DM records in this run: no subject was mapped "
+                                "(the findings say why), so there is no disposition, score or lab to show "
+                                "by arm.</p>"), _findings_section(findings, _NO_SUBJECTS)]
+    else:
+        sections, study = _subject_sections(tables, findings), ", ".join(
+            sorted(tables["dm"]["STUDYID"].dropna().astype(str).unique()))
     contents = "".join(f'<li><a href="#section-{anchor}">{html.escape(title)}</a></li>' for anchor, title, _ in sections)
     body = "".join(f'<section id="section-{anchor}"><h2>{html.escape(title)}</h2>{text}</section>'
                    for anchor, title, text in sections)
@@ -418,12 +414,29 @@ def render_report(tables: dict, findings: pd.DataFrame) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(study)} analysis report {run_id}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{html.escape(study)}: analysis report</h1>"
+        f"<h1>{html.escape(study + ': ' if study else '')}analysis report</h1>"
         f"<p class=\"meta\">Run <code>{run_id}</code>. Read from the run's Parquet files "
         f"({read}) and its findings; every plot's numbers are in the table "
         "under it (medians and quartiles: linear interpolation).</p>"
         f"<nav><ol>{contents}</ol></nav>{body}</body></html>\n"
     )
+
+
+_NO_SUBJECTS = pd.DataFrame({c: pd.Series(dtype="str") for c in ("STUDYID", "USUBJID", "SUBJID", "SITEID")})
+
+
+def _subject_sections(tables: dict, findings: pd.DataFrame) -> list[tuple[str, str, str]]:
+    dm = tables["dm"]
+    arms_of = derive_arms(dm)
+    arms = sorted(arms_of["ARM"].unique(), key=lambda a: (a == NO_ARM, a))
+    visits = derive_planned_visits(tables)
+    sections = [_disposition_section(tables, visits)]
+    if "liver_scores" in tables and derive_score_columns(tables["liver_scores"]):
+        sections.append(_scores_section(tables["liver_scores"], arms_of, arms, visits))
+    if "lb" in tables and tables["lb"]["LBSTRESN"].notna().any():
+        sections.append(_labs_section(tables["lb"], arms_of, arms, visits))
+    sections.append(_findings_section(findings, dm))
+    return sections
 
 
 def _disposition_section(tables: dict, visits: pd.DataFrame):
