@@ -245,7 +245,8 @@ def run_in_process(input_dir: Path, output_dir: Path, study, transliteration, to
                     raise RunFailed("rows lost or mis-mapped, nothing published:\n" + "\n".join(built.problems))
                 export = built.export
                 write_package(built.domains, built.analysis, built.findings, staging, study, run_id,
-                              export.files, built.counts, sheets=export.sheets, headers=export.headers)
+                              export.files, built.counts, built.conformed, sheets=export.sheets,
+                              headers=export.headers)
                 run_dir = publish_run(staging, output_dir, run_id)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)

@@ -196,7 +196,7 @@ from pathlib import Path
 import transforms.package as package
 
 mode, ready, release = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-real = package.write_parquet
+real = package.write_parquet_dataset
 calls = []
 
 def patched(*args, **kwargs):
@@ -210,7 +210,7 @@ def patched(*args, **kwargs):
         while not release.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
 
-package.write_parquet = patched
+package.write_parquet_dataset = patched
 from flows.cli import main
 sys.exit(main(["run", "--input", sys.argv[4], "--output", sys.argv[5]]))
 """
