@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from transforms.dataset_json import DatasetJsonHeader, build_dataset_json_metadata, write_dataset_json
+from transforms.outputs.dataset_json import DatasetJsonHeader, build_dataset_json_metadata, write_dataset_json
 
 
 def build_frame(rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:

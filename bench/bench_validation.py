@@ -41,9 +41,9 @@ def build_raw_sheets(subjects: int):
     """The generated export as ingest's raw text sheets (lineage included), in memory."""
     import pandas as pd
 
-    from transforms.ingest import assign_canonical_columns
-    from transforms.sample_export import generate_sample_export, read_sample_spec
-    from transforms.study import DEFAULT_STUDY_DIR, read_study
+    from transforms.ingest.export import assign_canonical_columns
+    from transforms.samples.sample_export import generate_sample_export, read_sample_spec
+    from transforms.spec.study import DEFAULT_STUDY_DIR, read_study
 
     LABS_CSV_NAME, WORKBOOK_NAME = read_sample_spec().csv_name, read_sample_spec().workbook_name
 
@@ -89,9 +89,9 @@ def child(mode: str, subjects: int, repeat: int) -> dict:
 
     configure_environment()
     from expectations.engine import get_engine
-    from transforms.package import read_transliteration
-    from transforms.standardise_sheets import standardise_export
-    from transforms.validate import validate_export
+    from transforms.outputs.package import read_transliteration
+    from transforms.standardise.sheets import standardise_export
+    from expectations.validate import validate_export
 
     get_engine()  # GX context start-up is paid once per process, not per validation
     study, raw, files = build_raw_sheets(subjects)
@@ -112,7 +112,7 @@ def child(mode: str, subjects: int, repeat: int) -> dict:
         out["sheets_s"] = time_sheets(sheets, files, study, transliteration, valid)
     if mode == "sdtm":
         from expectations.sdtm import check_sdtm_domains
-        from transforms.mapping import map_domains
+        from transforms.domains.mapping import map_domains
 
         domains, _, _, _ = map_domains(valid, study, transliteration)
         out["sdtm_records"] = {k: len(v) for k, v in domains.items()}
@@ -124,8 +124,8 @@ def child(mode: str, subjects: int, repeat: int) -> dict:
 
 def time_sheets(sheets, files, study, transliteration, valid) -> dict:
     """validate_sheet's seconds for each sheet (best of two), as validate_export calls it."""
-    from transforms.study import SUBJECTS
-    from transforms.validate import build_context, validate_sheet
+    from transforms.spec.study import SUBJECTS
+    from expectations.validate import build_context, validate_sheet
 
     context = build_context(sheets, study)
     subjects = study.sheet_with_role(SUBJECTS)

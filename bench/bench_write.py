@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_write.py                  # 2,000 subjects, 3 repeats
     .venv/bin/python bench/bench_write.py --subjects 5000 --repeat 5
 
-The export is generated (`sdtmflow sample`) and built once without Prefect (transforms.build,
+The export is generated (`sdtmflow sample`) and built once without Prefect (flows.build,
 SDTM checks off: they are not what this measures); then each domain goes through the writer
 chain `--repeat` times: type (apply_variable_metadata), type + check + measure
 (derive_xpt_dataset), XPT, Parquet and define.xml. Prints the median seconds of each step and
@@ -24,12 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from transforms.build import build  # noqa: E402
-from transforms.metadata import read_dataset_metadata, read_variable_metadata  # noqa: E402
-from transforms.package import compute_package_timestamp, read_transliteration  # noqa: E402
-from transforms.study import DEFAULT_STUDY_DIR, STANDARDS_DIR, read_study  # noqa: E402
-from transforms.submission import write_define  # noqa: E402
-from transforms.write import (  # noqa: E402
+from flows.build import build  # noqa: E402
+from transforms.core.metadata import read_dataset_metadata, read_variable_metadata  # noqa: E402
+from transforms.outputs.package import compute_package_timestamp, read_transliteration  # noqa: E402
+from transforms.spec.study import DEFAULT_STUDY_DIR, STANDARDS_DIR, read_study  # noqa: E402
+from transforms.outputs.submission import write_define  # noqa: E402
+from transforms.outputs.write import (  # noqa: E402
     apply_variable_metadata,
     derive_xpt_dataset,
     write_parquet_dataset,

@@ -1,4 +1,4 @@
-"""XPT v5 writers head to head: ours (transforms.xpt) vs pyreadstat vs R haven, best of N.
+"""XPT v5 writers head to head: ours (transforms.outputs.xpt) vs pyreadstat vs R haven, best of N.
 
     .venv/bin/python bench/bench_xpt.py                    # 1,000,000 LB-like rows x 30 columns
     .venv/bin/python bench/bench_xpt.py --rows 200000 --repeat 1
@@ -31,8 +31,8 @@ import pyreadstat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from transforms.write import compute_variable_lengths, write_xpt  # noqa: E402
-from transforms.xpt import XptVariable, write_xpt_file  # noqa: E402
+from transforms.outputs.write import compute_variable_lengths, write_xpt  # noqa: E402
+from transforms.outputs.xpt import XptVariable, write_xpt_file  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 STAMP = datetime(2026, 1, 2, 3, 4, 5)
@@ -107,7 +107,7 @@ def generate_lb(rows: int, seed: int = 20260102) -> tuple[pd.DataFrame, pd.DataF
         "LBTPTNUM": ("Planned Time Point Number", rng.integers(1, 4, rows).astype(np.float64)),
         "LBTOX": ("Toxicity Grade", pick(["0", "1", "2", "3", None], rng.integers(0, 5, rows))),
     }
-    # object columns of str/None, as transforms.write.apply_variable_metadata hands them over
+    # object columns of str/None, as transforms.outputs.write.apply_variable_metadata hands them over
     frame = pd.DataFrame(
         {name: pd.Series(values, dtype=object if values.dtype == object else None)
          for name, (_, values) in columns.items()}

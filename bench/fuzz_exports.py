@@ -48,8 +48,8 @@ def main() -> int:
     parser.add_argument("--today", default="2026-04-01", help="the runs' day (the sample is dated 2026-03-31)")
     args = parser.parse_args()
     configure_environment()
-    from transforms.package import read_transliteration
-    from transforms.study import DEFAULT_STUDY_DIR, read_study
+    from transforms.outputs.package import read_transliteration
+    from transforms.spec.study import DEFAULT_STUDY_DIR, read_study
 
     study, transliteration, frames = read_study(DEFAULT_STUDY_DIR), read_transliteration(), sample_frames()
     rng = random.Random(args.seed)

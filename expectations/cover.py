@@ -26,7 +26,7 @@ from great_expectations.expectations.row_conditions import (
     OrCondition,
 )
 
-from transforms.distinct import (
+from transforms.core.distinct import (
     compute_combination_codes,
     compute_first_occurrences,
     compute_is_repeated,
@@ -81,7 +81,7 @@ def plan_cover(
     """The rows GX must examine for `expectations` to judge every row of `frame` but those the
     boolean mask `skip` leaves out; None when it must examine them all (an expectation of
     another kind, or no row to spare). `cache`: the frame's value-code cache
-    (transforms.distinct)."""
+    (transforms.core.distinct)."""
     reads = [_features_read(e, frame) for e in expectations]
     if frame.empty or any(r is None for r in reads):
         return None

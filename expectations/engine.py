@@ -161,7 +161,7 @@ def validate_frame(
     GX examines only the rows expectations.cover picks (one per distinct combination of the
     values each check reads, every row whose key repeats) and each failure it finds is spread to
     the rows judged the same way; the rows returned are exactly those a run over the whole frame
-    fails. `codes` is the frame's value-code cache (transforms.distinct), shared with the other
+    fails. `codes` is the frame's value-code cache (transforms.core.distinct), shared with the other
     checks of the sheet so a column is factorised once.
     """
     _check_arguments(frame, suite_name, expectations)

@@ -22,9 +22,9 @@ from great_expectations import expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from expectations.engine import validate_frame
-from transforms.distinct import compute_is_in, compute_per_distinct
-from transforms.study import EXPOSURE, FINDINGS, SUBJECTS
-from transforms.findings import (
+from transforms.core.distinct import compute_is_in, compute_per_distinct
+from transforms.spec.study import EXPOSURE, FINDINGS, SUBJECTS
+from transforms.core.findings import (
     ERROR,
     INFO,
     LINEAGE,
@@ -159,7 +159,7 @@ def check_raw_sheet(
 
     `skip` (a boolean mask over `frame`) names rows no check may judge, e.g. the copies of an
     exact duplicate, which their own finding already holds back. `codes` is the sheet's
-    value-code cache (transforms.distinct), shared with the other checks of the sheet.
+    value-code cache (transforms.core.distinct), shared with the other checks of the sheet.
 
     A check that cannot run because a raw column is missing gives one row-less finding per file
     of the frame. A missing helper column is the pipeline's bug, not the site's, and raises.

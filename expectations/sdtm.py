@@ -1,6 +1,6 @@
 """Great Expectations suites for the SDTM domains, built from the variable metadata.
 
-A suite per domain comes out of `transforms.metadata.read_variable_metadata` (SDTMIG core, the
+A suite per domain comes out of `transforms.core.metadata.read_variable_metadata` (SDTMIG core, the
 study's codelist per variable) and the study's value sets, not from hand-written lists: a new
 domain in variables.csv is checked the day it is mapped. What a suite holds:
 
@@ -35,7 +35,7 @@ from great_expectations.expectations.row_conditions import Column
 
 from expectations.engine import build_data_docs, validate_frame
 from transforms.conform.predicates import ISO8601_DTC_PATTERN, TESTCD_PATTERN
-from transforms.findings import (
+from transforms.core.findings import (
     ERROR,
     LINEAGE,
     concat_findings,
@@ -44,9 +44,9 @@ from transforms.findings import (
     make_row_findings,
     sort_findings,
 )
-from transforms.metadata import read_variable_metadata
-from transforms.study import STANDARDS_DIR, Study
-from transforms.visits import UNSCHEDULED
+from transforms.core.metadata import read_variable_metadata
+from transforms.spec.study import STANDARDS_DIR, Study
+from transforms.standardise.visits import UNSCHEDULED
 
 STAGE = "conform"
 
@@ -164,7 +164,7 @@ def build_value_sets(study: Study) -> dict:
     """Codelist name -> allowed values (list) or pattern (str), from the study's data.
 
     A codelist of the study's CT (`Study.ct`: the shared CDISC terms with the study's own
-    extensions and exclusions, transforms.ct.merge_study_ct) takes its values from there; one only
+    extensions and exclusions, transforms.spec.ct.merge_study_ct) takes its values from there; one only
     in the study terminology (ARMCD) from terminology.csv. VISIT is
     the planned visit names plus the unscheduled visits the mapping numbers (`Unscheduled 4.01`).
     """

@@ -73,7 +73,7 @@ def configure_environment() -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """One sub-parser per command; each names its handler (`set_defaults(handler=...)`)."""
-    from transforms.study import DEFAULT_STUDY_DIR
+    from transforms.spec.study import DEFAULT_STUDY_DIR
 
     parser = argparse.ArgumentParser(prog="sdtmflow", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -157,7 +157,7 @@ def describe_failure(error: BaseException, args: argparse.Namespace) -> tuple[in
     """(exit code, one-line message) for an exception that reached the command line. Ours to
     fix (a bug) unless it is a worded problem, a locked or failed run, or an OSError on a path."""
     from flows.embedded_server import ServerDidNotStart
-    from transforms.publish import OutputLocked, RunFailed
+    from transforms.publish.publish import OutputLocked, RunFailed
 
     if isinstance(error, Problem):
         return error.exit_code, str(error)
@@ -278,7 +278,7 @@ def _user() -> str:
 
 
 def _new_study(args: argparse.Namespace) -> int:
-    from transforms.study_skeleton import write_study_skeleton
+    from transforms.spec.study_skeleton import write_study_skeleton
 
     study_dir, studyid = args.study, args.studyid
     try:
@@ -293,7 +293,7 @@ def _new_study(args: argparse.Namespace) -> int:
 
 def _check_study(study_dir: Path) -> int:
     """Print every problem of the study folder, one a line; 2 when there is any."""
-    from transforms.study_check import check_study
+    from transforms.spec.study_check import check_study
 
     problems = check_study(study_dir)
     for problem in problems:
@@ -308,9 +308,9 @@ def _check_study(study_dir: Path) -> int:
 def _sample_study(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from transforms.sample_study import generate_study_export, write_study_export
-    from transforms.study import read_study
-    from transforms.study_check import check_study
+    from transforms.samples.sample_study import generate_study_export, write_study_export
+    from transforms.spec.study import read_study
+    from transforms.spec.study_check import check_study
 
     if check_study(args.study):
         return _check_study(args.study)
@@ -326,7 +326,7 @@ def _sample_study(args: argparse.Namespace) -> int:
 def _sample(args: argparse.Namespace) -> int:
     if args.study is not None:
         return _sample_study(args)
-    from transforms.sample_export import generate_sample_export, write_sample_export
+    from transforms.samples.sample_export import generate_sample_export, write_sample_export
 
     written = write_sample_export(generate_sample_export(args.subjects, args.seed), args.output)
     for path in written:
@@ -336,7 +336,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """Check the arguments; under OUT/.lock decide "unchanged" (no Prefect), else run the flow."""
-    from transforms.publish import hold_output_lock
+    from transforms.publish.publish import hold_output_lock
 
     check_run_arguments(args)
     with ExitStack() as lock:
@@ -356,8 +356,8 @@ def _run(args: argparse.Namespace) -> int:
 def check_run_arguments(args: argparse.Namespace) -> None:
     """Configuration problems are caught here, before Prefect starts, so the operator gets one
     line with the fix instead of task-failure tracebacks and pointless retries."""
-    from transforms.metadata import read_variable_metadata
-    from transforms.study import STANDARDS_DIR, read_study
+    from transforms.core.metadata import read_variable_metadata
+    from transforms.spec.study import STANDARDS_DIR, read_study
 
     if not args.input.exists():
         raise Problem(f"input folder {args.input} does not exist (--input): give the site's export folder")
@@ -366,7 +366,7 @@ def check_run_arguments(args: argparse.Namespace) -> None:
     os.listdir(args.input)  # an unreadable folder fails here, as an OSError naming it
     if args.output.exists() and not args.output.is_dir():
         raise Problem(f"output {args.output} is a file, not a folder (--output): choose a folder")
-    from transforms.study_check import check_study
+    from transforms.spec.study_check import check_study
 
     problems = check_study(args.study)
     if problems:
@@ -392,10 +392,10 @@ def finish_if_unchanged(input_dir: Path, output_dir: Path, study_dir: Path) -> s
     """If the export's run id (inputs hashed as they are, the flow's recipe) is published
     already: point `latest` at it, write the history line, return the message. Imports
     neither Prefect nor Great Expectations. Call it holding OUT/.lock."""
-    from transforms.audit import append_history
-    from transforms.publish import compute_run_identity, find_published_run, repoint_unchanged
-    from transforms.read_files import compute_file_order, list_input_entries
-    from transforms.study import MAPPINGS_DIR
+    from transforms.publish.audit import append_history
+    from transforms.publish.publish import compute_run_identity, find_published_run, repoint_unchanged
+    from transforms.ingest.read_files import compute_file_order, list_input_entries
+    from transforms.spec.study import MAPPINGS_DIR
 
     # the whole folder, as the flow lists it: a stray file that changed makes a new run
     entries = list_input_entries(input_dir)
@@ -481,7 +481,7 @@ _CONVERT_SUFFIXES = {"dataset-json": ".json", "ndjson": ".ndjson", "xpt": ".xpt"
 def _convert(args: argparse.Namespace) -> int:
     """One dataset from XPT or Dataset-JSON to another of the three; 2 for a bad request, 1 when
     the data cannot be written in the target format (the message lists why)."""
-    from transforms.dataset_json import (
+    from transforms.outputs.dataset_json import (
         DatasetJsonHeader,
         build_dataset_json_metadata,
         build_xpt_variables,
@@ -489,7 +489,7 @@ def _convert(args: argparse.Namespace) -> int:
         read_xpt_dataset,
         write_dataset_json,
     )
-    from transforms.write import XptRuleError, write_xpt
+    from transforms.outputs.write import XptRuleError, write_xpt
 
     source, suffix = args.file, _CONVERT_SUFFIXES[args.to]
     if source.suffix.lower() not in _CONVERT_SUFFIXES.values():

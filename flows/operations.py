@@ -21,14 +21,14 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from transforms.audit import append_history, complete_manifest, describe_output, write_run_log
-from transforms.changes import compute_changes, read_lineage, read_published_domains
-from transforms.ingest import list_input_files
-from transforms.read_files import compute_file_order
-from transforms.publish import (
+from transforms.publish.audit import append_history, complete_manifest, describe_output, write_run_log
+from transforms.publish.changes import compute_changes, read_lineage, read_published_domains
+from transforms.ingest.export import list_input_files
+from transforms.ingest.read_files import compute_file_order
+from transforms.publish.publish import (
     archive_inputs, clear_stale_staging, point_latest, read_latest_run_id, repoint_unchanged,
 )
-from transforms.study import read_study
+from transforms.spec.study import read_study
 
 _STAGE_SECONDS: ContextVar[dict[str, float] | None] = ContextVar("sdtmflow_stage_seconds", default=None)
 # An OSError of these kinds will not go away by waiting: a configuration problem, not a glitch.

@@ -1,6 +1,6 @@
 """The nightly run as one Prefect flow; each task is one stage, nothing more.
 
-ingest -> standardise -> validate -> map -> conform -> reconcile (transforms.build, the one
+ingest -> standardise -> validate -> map -> conform -> reconcile (flows.build, the one
 wiring of the stages) -> write (staged; I/O only) -> publish.
 The logic lives in transforms/ and expectations/; this module runs build's stages as tasks, names
 the run, retries what touches the disk, and turns a broken invariant into a failed run.
@@ -31,13 +31,13 @@ from flows.operations import (
     report_changes,
     timed_task,
 )
-from transforms.audit import compute_stage_counts
-from transforms.build import build
-from transforms.changes import format_changes
+from transforms.publish.audit import compute_stage_counts
+from flows.build import build
+from transforms.publish.changes import format_changes
 from transforms.conform.stage import Conformed
-from transforms.ingest import Export
-from transforms.package import DATASET_JSON_DIR, read_transliteration, write_package
-from transforms.publish import (
+from transforms.ingest.export import Export
+from transforms.outputs.package import DATASET_JSON_DIR, read_transliteration, write_package
+from transforms.publish.publish import (
     RunFailed,
     compute_run_identity,
     find_published_run,
@@ -46,10 +46,10 @@ from transforms.publish import (
     publish_run,
     stage_run_dir,
 )
-from transforms.read_files import list_input_entries
-from transforms.reconcile import format_reconciliation
-from transforms.study import MAPPINGS_DIR, Study, read_study
-from transforms.submission import compute_sdtm_folder
+from transforms.ingest.read_files import list_input_entries
+from transforms.conform.reconcile import format_reconciliation
+from transforms.spec.study import MAPPINGS_DIR, Study, read_study
+from transforms.outputs.submission import compute_sdtm_folder
 
 
 # Frames are large and change every night: hashing them for Prefect's cache costs more than the
@@ -67,7 +67,7 @@ def load_study(study_dir: Path) -> Study:
 
 @functools.cache
 def _stage_task(name: str, function) -> object:
-    """The Prefect task that runs one stage of transforms.build: named after the stage (the run
+    """The Prefect task that runs one stage of flows.build: named after the stage (the run
     log's seconds and the UI's task runs carry that name); reading the export is I/O and retried."""
 
     def run(*arguments):

@@ -53,7 +53,7 @@ def build_deployment(
     from prefect.schedules import Cron
 
     from flows.pipeline import sdtmflow_run
-    from transforms.publish import compute_code_sha256
+    from transforms.publish.publish import compute_code_sha256
 
     folders = {"input_dir": Path(input_dir), "output_dir": Path(output_dir), "study_dir": Path(study_dir)}
     for parameter, folder in folders.items():

@@ -59,7 +59,7 @@ def prefect_harness():
 def sample_run(prefect_harness, tmp_path_factory) -> Path:
     """The bundled sample study run once through the real flow; returns the published run dir."""
     from flows.pipeline import sdtmflow_run
-    from transforms.study import DEFAULT_STUDY_DIR
+    from transforms.spec.study import DEFAULT_STUDY_DIR
 
     output = tmp_path_factory.mktemp("sample_output")
     sdtmflow_run(
@@ -71,8 +71,8 @@ def sample_run(prefect_harness, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sample_sdtm(sample_run) -> Path:
     """The published sample run's submission folder (its XPT datasets and define.xml)."""
-    from transforms.study import DEFAULT_STUDY_DIR, read_study
-    from transforms.submission import compute_sdtm_folder
+    from transforms.spec.study import DEFAULT_STUDY_DIR, read_study
+    from transforms.outputs.submission import compute_sdtm_folder
 
     return sample_run / compute_sdtm_folder(read_study(DEFAULT_STUDY_DIR).studyid)
 

@@ -1,4 +1,4 @@
-"""Mutated exports and the invariants every run must keep: shared by tests/test_fuzz.py (a
+"""Mutated exports and the invariants every run must keep: shared by tests/e2e/test_fuzz.py (a
 bounded number of examples) and bench/fuzz_exports.py (hundreds, before an issue is resolved).
 
 A mutation is one thing a hospital system or a person does to a good export: drop, rename or
@@ -14,11 +14,11 @@ The invariants of issue 11, on every example (check_example):
 - if not, `latest` and the run it points to are byte-for-byte what they were: each example's
   output folder starts as a copy of one holding a published run (make_previous_output).
 
-An example runs in-process (run_in_process): the stage chain of transforms/build.py, then the
-package written by transforms.package.write_package and published by transforms.publish, the
+An example runs in-process (run_in_process): the stage chain of flows/build.py, then the
+package written by transforms.outputs.package.write_package and published by transforms.publish.publish, the
 calls flows/pipeline.py makes in its tasks, in the same order, under the same lock; an exception
 gets the exit code and line the CLI's boundary gives it (flows.cli.describe_failure). Prefect is
-left out (a server start per example would make fuzzing too slow); tests/test_fuzz.py runs a few
+left out (a server start per example would make fuzzing too slow); tests/e2e/test_fuzz.py runs a few
 examples through the real `sdtmflow run` as well.
 """
 
@@ -44,7 +44,7 @@ import pandas as pd
 import pyreadstat
 from hypothesis import strategies as st
 
-from transforms.sample_export import generate_sample_export, read_sample_spec, write_sample_export
+from transforms.samples.sample_export import generate_sample_export, read_sample_spec, write_sample_export
 
 GARBLE = ["", " ", "N/A", "?", "\x00", "\x1b[0m", "line\nbreak", "１２３", "99999999", "-1", "2026-02-30",
           "ＷＥＥＫ４", "\u200b01-001", "x" * 250, "=1+1", "NaN", "<5", "6.98E+05", "总胆红素"]
@@ -217,14 +217,14 @@ def run_in_process(input_dir: Path, output_dir: Path, study, transliteration, to
     """One run as flows/pipeline.py makes it (list, archive, identity, unchanged?, build in a
     staging folder from the archived snapshot, write, publish), without Prefect."""
     from flows.cli import describe_failure
-    from transforms.build import build
-    from transforms.package import write_package
-    from transforms.publish import (
+    from flows.build import build
+    from transforms.outputs.package import write_package
+    from transforms.publish.publish import (
         RunFailed, archive_inputs, clear_stale_staging, compute_run_identity, find_published_run,
         hold_output_lock, link_input_snapshot, publish_run, repoint_unchanged, stage_run_dir,
     )
-    from transforms.read_files import compute_file_order, list_input_entries
-    from transforms.study import MAPPINGS_DIR
+    from transforms.ingest.read_files import compute_file_order, list_input_entries
+    from transforms.spec.study import MAPPINGS_DIR
 
     built = None
     try:
@@ -289,9 +289,9 @@ def check_example(input_dir: Path, output_dir: Path, outcome: Outcome, before: d
                   strict: bool = False) -> list[str]:
     """Every broken invariant of one finished example (empty: none). `strict` adds one issue 11
     does not ask for: no exit 2 (a configuration problem) for a mutated export (bench/fuzz_exports.py
-    turns it on; it finds define.xml's empty value lists, a bug of transforms/define.py)."""
-    from transforms.reconcile import check_reconciliation
-    from transforms.submission import compute_sdtm_folder
+    turns it on; it finds define.xml's empty value lists, a bug of transforms/outputs/define.py)."""
+    from transforms.conform.reconcile import check_reconciliation
+    from transforms.outputs.submission import compute_sdtm_folder
 
     problems = []
     if outcome.exit_code not in EXIT_CODES:

@@ -4,7 +4,7 @@
 A predicate is a vectorised function of columns that returns, per record, whether the record
 breaks it (a boolean Series on the frame's index). Those that depend on a value alone (a
 pattern, a length, a forbidden word) are worked out once per distinct value and spread back to
-the records (transforms/distinct.py's reason: a million lab records carry a few hundred test
+the records (transforms/core/distinct.py's reason: a million lab records carry a few hundred test
 codes and dates).
 
 The patterns, and why these:

@@ -28,7 +28,7 @@ import pandas as pd
 from transforms.conform.hits import Package
 from transforms.conform.kinds import PREDICATES, check_predicate_parameters
 from transforms.conform.registry import CHECKS
-from transforms.findings import FINDING_COLUMNS, empty_findings
+from transforms.core.findings import FINDING_COLUMNS, empty_findings
 
 
 STAGE = "conform"

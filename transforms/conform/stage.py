@@ -1,4 +1,5 @@
-"""The conform stage: the SDTM output checked before anything is written.
+"""The conform stage's CORE/FDA half: the SDTM output checked before anything is written
+(expectations/conform.py runs it with the Great Expectations gate and the MELD recomputation).
 
 The CORE/FDA rules read the package as the writer will write it: the typed frames
 (apply_variable_metadata), the XPT lengths and file sizes those frames give, and the define.xml
@@ -10,23 +11,20 @@ manifest.json's findings_by_severity and stages) sees the same findings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 
 from transforms.conform.report import compute_explanations, derive_explained_findings, derive_report_findings, summarise_conformance
 from transforms.conform.rules import check_conformance, read_conformance_rules
-from transforms.findings import concat_findings, empty_findings
-from transforms.metadata import read_dataset_metadata, read_variable_metadata
-from transforms.rs import check_meld_consistency
-from transforms.study import STANDARDS_DIR, Study
-from transforms.submission import (
+from transforms.core.metadata import read_dataset_metadata, read_variable_metadata
+from transforms.spec.study import STANDARDS_DIR, Study
+from transforms.outputs.submission import (
     CONFORMANCE_RULES, build_define_document, compute_sdtm_folder, read_explained_issues,
 )
-from transforms.write import apply_variable_metadata, compute_variable_lengths
-from transforms.xpt import RECORD, XptVariable, compute_xpt_header
+from transforms.outputs.write import apply_variable_metadata, compute_variable_lengths
+from transforms.outputs.xpt import RECORD, XptVariable, compute_xpt_header
 
 
 @dataclass(frozen=True)
@@ -45,41 +43,6 @@ class Conformed:
     explained: pd.DataFrame
     rules: pd.DataFrame
     problems: list[str]
-
-
-def conform_domains(
-    domains: dict[str, pd.DataFrame],
-    scored: pd.DataFrame | None,
-    study: Study,
-    created: datetime,
-    docs_dir: Path | None = None,
-    check_output: bool = True,
-) -> Conformed:
-    """Every check of the SDTM output of one run.
-
-    `scored`: the assessment rows the scores were computed at (map_domains; None: no scores, no
-    MELD check); `created`: the package's date (the define.xml the checks read is the one the
-    writer will write); `docs_dir`: where the GX gate keeps its Data Docs; `check_output`: run the
-    GX SDTM suites and the CORE rules (fuzzing turns them off to stay fast, never a real run: the
-    MELD recomputation alone runs, and there is no conformance report to write)."""
-    meld = empty_findings()
-    if scored is not None and "RS" in domains:
-        meld = check_meld_consistency(domains["LB"], domains["RS"], scored, conversions=study.unit_conversions,
-                                      sources=study.score_sources)
-    if not check_output:
-        rules = read_conformance_rules(CONFORMANCE_RULES)
-        none = empty_findings()
-        return Conformed(meld, none, none, summarise_conformance(none, rules), read_explained_issues(study, rules),
-                         rules, [])
-    from expectations.sdtm import check_sdtm_domains, format_conformance_errors
-
-    gate = check_sdtm_domains(domains, study, docs_dir)
-    written, files, define = derive_package_as_written(domains, study, created)
-    core = conform_package(
-        written, read_variable_metadata(STANDARDS_DIR, study.directory), read_dataset_metadata(STANDARDS_DIR),
-        study, files, define,
-    )
-    return replace(core, findings=concat_findings(gate, meld, core.findings), problems=format_conformance_errors(gate))
 
 
 def conform_package(
@@ -134,7 +97,7 @@ def derive_package_as_written(
 
 
 def compute_xpt_size(dataset: str, label: str, variables: list[XptVariable], records: int) -> int:
-    """Bytes of the XPT v5 file transforms.xpt writes: its header, then the records back to back,
+    """Bytes of the XPT v5 file transforms.outputs.xpt writes: its header, then the records back to back,
     blank-padded to whole 80-byte records."""
     header = compute_xpt_header(dataset, label, variables, datetime(1960, 1, 1))
     observations = records * sum(v.length for v in variables)

@@ -1,0 +1,1 @@
+"""What every stage shares: the findings table, distinct-value evaluation, variable metadata, transliteration."""

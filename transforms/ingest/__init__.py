@@ -1,0 +1,1 @@
+"""Stage 1: every entry, sheet and row of the input folder read and accounted for."""

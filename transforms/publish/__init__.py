@@ -1,0 +1,1 @@
+"""Stage 8: the run published atomically, its audit trail and what changed since the last run."""
