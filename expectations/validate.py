@@ -32,6 +32,7 @@ from transforms.validate.checks import (
 from transforms.core.distinct import compute_per_distinct
 from transforms.core.findings import ERROR, concat_findings
 from transforms.domains.dm import compute_allowed_doses
+from transforms.ingest.read_files import compute_newest_export_date
 from transforms.domains.ex import compute_not_given, compute_not_given_column
 from transforms.spec.study import EXPOSURE, SUBJECTS, Study
 from transforms.standardise.visits import UNSCHEDULED
@@ -178,11 +179,8 @@ def build_context(sheets: dict[str, pd.DataFrame], study: Study) -> dict:
 def compute_run_date(files: pd.DataFrame) -> str | None:
     """The newest export's date as YYYY-MM-DD (from the file names, never the clock, so a rerun
     of the same export judges dates the same way); None when no file name carries a date."""
-    dates = files["export_date"][files["export_date"] != "00000000"]
-    if dates.empty:
-        return None
-    newest = dates.max()
-    return f"{newest[:4]}-{newest[4:6]}-{newest[6:8]}"
+    newest = compute_newest_export_date(files)
+    return None if newest is None else f"{newest[:4]}-{newest[4:6]}-{newest[6:8]}"
 
 
 def compute_subject_date(

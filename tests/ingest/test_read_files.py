@@ -531,3 +531,12 @@ def test_nothing_in_the_folder_raises(tmp_path, raw_columns):
     export = read_export(tmp_path, raw_columns)
     assert set(export.findings["file"]) == {"pipe.csv", "weird.csv"}
     reconciled(export)
+
+
+def test_the_newest_export_date_ignores_files_whose_name_carries_none():
+    from transforms.ingest.read_files import UNDATED, compute_newest_export_date
+
+    files = pd.DataFrame({"export_date": ["20260330", UNDATED, "20260331"]})
+    assert compute_newest_export_date(files) == "20260331"
+    assert compute_newest_export_date(files.iloc[[1]]) is None
+    assert compute_newest_export_date(files.iloc[:0]) is None

@@ -29,6 +29,7 @@ from transforms.core.findings import (
 )
 from transforms.ingest.read_files import (  # noqa: F401 — list_input_files: ingest's public API
     INVENTORY_COLUMNS,
+    UNDATED,
     STAGE,
     check_input_entries,
     compute_file_order,
@@ -186,7 +187,7 @@ def select_original_files(inputs: pd.DataFrame, reads: dict, sheet_names: dict[s
         sheets = read.sheets[read.sheets["status"] == "read"]
         recognised = sum(int(rows) for sheet, rows in zip(sheets["sheet"], sheets["rows"])
                          if match_sheet_kind(sheet, sheet_names) is not None)
-        preference.setdefault(read.sha256, []).append((-recognised, export_date == "00000000", len(name), order, name))
+        preference.setdefault(read.sha256, []).append((-recognised, export_date == UNDATED, len(name), order, name))
     return {sha: min(candidates)[-1] for sha, candidates in preference.items()}
 
 

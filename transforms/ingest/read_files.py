@@ -74,6 +74,16 @@ ENTRY_COLUMNS = ["name", "path", "entry", "format", "size", "read", "severity", 
 # held back (all of them when not loaded), each covered by a finding; `status` is "read" or why not.
 INVENTORY_COLUMNS = ["file", "sheet", "kind", "rows", "loaded", "held_back", "status"]
 
+# The export date of a file whose name carries none: sorts before every real date.
+UNDATED = "00000000"
+
+
+def compute_newest_export_date(files: pd.DataFrame) -> str | None:
+    """The newest export date (YYYYMMDD) the file names carry; None when none carries one. The
+    run id, the XPT header date and the "date in the future" check all read it from here."""
+    dates = files["export_date"]
+    dates = dates[dates != UNDATED]
+    return None if dates.empty else str(dates.max())
 
 
 def compute_inventory_frame(rows: list[dict]) -> pd.DataFrame:
@@ -136,7 +146,7 @@ def compute_file_order(entries: pd.DataFrame) -> pd.DataFrame:
     """The `files` frame (path, name, size, export_date, order) of the entries to be read."""
     readable = entries[entries["read"]]
     dates = [
-        "".join(m.groups()) if (m := _DATE_IN_NAME.search(name)) else "00000000"
+        "".join(m.groups()) if (m := _DATE_IN_NAME.search(name)) else UNDATED
         for name in readable["name"]
     ]
     files = pd.DataFrame(

@@ -37,7 +37,8 @@ import pyreadstat
 
 from transforms.outputs.define import compute_data_type, compute_item_group_oid, compute_item_oid
 from transforms.spec.study import STANDARDS_DIR
-from transforms.outputs.write import CHAR, NUM, _write_atomically
+from transforms.core.files import write_atomically
+from transforms.outputs.write import CHAR, NUM
 
 DATASET_JSON_VERSION = "1.1.0"
 SCHEMA_DIR = STANDARDS_DIR / "dataset-json-1.1" / "schema"
@@ -237,7 +238,7 @@ def write_dataset_json(frame: pd.DataFrame, metadata: dict, path: Path, *, chunk
                 handle.write((b"," if number else b"") + orjson.dumps(rows)[1:-1])
             handle.write(b"]}")
 
-    _write_atomically(path, write)
+    write_atomically(path, write)
 
 
 def compute_ndjson_lines(rows: list[tuple]) -> bytes:

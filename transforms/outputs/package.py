@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 from transforms.outputs.dataset_json import DatasetJsonHeader, build_dataset_json_metadata, write_dataset_json
 from transforms.outputs.define import compute_metadata_version_oid, compute_study_oid
 from transforms.conform.stage import Conformed
+from transforms.core.files import write_atomically
+from transforms.ingest.read_files import compute_newest_export_date
 from transforms.core.findings import LINEAGE, sort_findings
 from transforms.core.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.publish.publish import compute_file_sha256
@@ -110,7 +112,7 @@ def write_package(
         "reconciliation.csv": counts,
     }
     for filename, table in tables.items():
-        table.to_csv(run_dir / filename, index=False, lineterminator="\n")
+        write_atomically(run_dir / filename, lambda tmp, table=table: table.to_csv(tmp, index=False, lineterminator="\n"))
         outputs.append(_describe(run_dir, run_dir / filename, len(table)))
     # the analysis report reads what was just written: the Parquet files and the findings
     report = write_report(run_dir / PARQUET_DIR, tables["findings.csv"], run_dir / "report.html")
@@ -132,7 +134,8 @@ def write_package(
         # Great Expectations Data Docs of every raw and SDTM suite (written by the checks)
         "data_docs": "validation/index.html" if (run_dir / "validation" / "index.html").is_file() else None,
     }
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    text = json.dumps(manifest, indent=2, default=str) + "\n"
+    write_atomically(run_dir / "manifest.json", lambda tmp: tmp.write_text(text))
     return manifest
 
 
@@ -161,9 +164,7 @@ def write_analysis_parquet(frame: pd.DataFrame, path: Path, run_id: str) -> None
     """An analysis table as Parquet, deterministic: no pandas index metadata, run id in the schema."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({"run_id": run_id, "table": path.stem})
-    temporary = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, temporary)
-    temporary.replace(path)
+    write_atomically(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def derive_lineage(domains: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -192,10 +193,8 @@ def derive_lineage(domains: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def compute_package_timestamp(files: pd.DataFrame) -> datetime:
     """The date stamped into XPT headers: the newest export's date (from its file name), so the
     same input always gives the same bytes; 1960-01-01 (SAS day 0) when no file name has a date."""
-    dates = files["export_date"][files["export_date"] != "00000000"]
-    if dates.empty:
-        return datetime(1960, 1, 1)
-    return datetime.strptime(dates.max(), "%Y%m%d")
+    newest = compute_newest_export_date(files)
+    return datetime(1960, 1, 1) if newest is None else datetime.strptime(newest, "%Y%m%d")
 
 
 def _describe(run_dir: Path, path: Path, rows: int) -> dict:

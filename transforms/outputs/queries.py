@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 from openpyxl.styles import Alignment, Font
 
+from transforms.core.files import write_atomically
 from transforms.ingest.workbook import compute_xlsx_bytes
 from transforms.core.findings import ERROR, WARNING
 from transforms.spec.study import MAPPINGS_DIR
@@ -168,9 +169,10 @@ def write_queries(queries: pd.DataFrame, run_dir: Path, timestamp: datetime | No
     run_dir.mkdir(parents=True, exist_ok=True)
     safe = queries[QUERY_COLUMNS].apply(compute_neutralised)
     csv_path = run_dir / "queries.csv"
-    safe.to_csv(csv_path, index=False, lineterminator="\n", encoding="utf-8")
+    write_atomically(csv_path, lambda tmp: safe.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8"))
     xlsx_path = run_dir / "queries.xlsx"
-    xlsx_path.write_bytes(_workbook_bytes(safe, timestamp or _DEFAULT_TIMESTAMP))
+    data = _workbook_bytes(safe, timestamp or _DEFAULT_TIMESTAMP)
+    write_atomically(xlsx_path, lambda tmp: tmp.write_bytes(data))
     return [xlsx_path, csv_path]
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from transforms.core.files import write_atomically
 from transforms.outputs.svg_plot import (
     Panel,
     colour_of,
@@ -389,9 +390,7 @@ def write_report(parquet_dir: Path, findings: pd.DataFrame, out_path: Path) -> P
     run's findings table (FINDING_COLUMNS). Returns `out_path`."""
     html_text = render_report(read_report_inputs(parquet_dir), findings)
     out_path = Path(out_path)
-    temporary = out_path.with_name(f".{out_path.name}.tmp")
-    temporary.write_text(html_text, encoding="utf-8")
-    temporary.replace(out_path)
+    write_atomically(out_path, lambda tmp: tmp.write_text(html_text, encoding="utf-8"))
     return out_path
 
 

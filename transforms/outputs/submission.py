@@ -13,12 +13,12 @@ dataset writers do) and hands back what it wrote.
 from __future__ import annotations
 
 import io
-import uuid
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
+from transforms.core.files import write_atomically
 from transforms.outputs.csdrg import GuideInputs, build_csdrg, format_csdrg_html, format_csdrg_markdown
 from transforms.ingest.workbook import compute_xlsx_bytes
 from transforms.conform.report import check_explained_issues, compute_explanations, format_conformance_html
@@ -196,14 +196,4 @@ def compute_workbook_bytes(sheets: dict[str, pd.DataFrame], timestamp: datetime)
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    _write_atomically(path, lambda tmp: tmp.write_bytes(data))
-
-
-def _write_atomically(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
+    write_atomically(path, lambda tmp: tmp.write_bytes(data))

@@ -11,10 +11,7 @@ caller's timestamp in the header, so identical input gives identical bytes.
 from __future__ import annotations
 
 import numbers
-import os
 import re
-import uuid
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -25,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from transforms.core.findings import LINEAGE
+from transforms.core.files import write_atomically
 from transforms.outputs.xpt import (
     IBM_LIMIT,
     IBM_MIN,
@@ -526,7 +524,7 @@ def write_xpt_dataset(prepared: XptDataset, path: Path, timestamp: datetime) -> 
         XptVariable(v.variable, v.label, v.type, prepared.lengths[v.variable])
         for v in prepared.meta.itertuples()
     ]
-    _write_atomically(
+    write_atomically(
         Path(path),
         lambda tmp: write_xpt_file(
             tmp, prepared.data, variables, prepared.name, prepared.label, timestamp
@@ -566,7 +564,7 @@ def write_parquet_dataset(prepared: XptDataset, path: Path, run_id: str) -> None
         for field in schema
     ]
     table = pa.Table.from_arrays(arrays, schema=schema)
-    _write_atomically(Path(path), lambda tmp: pq.write_table(table, tmp))
+    write_atomically(Path(path), lambda tmp: pq.write_table(table, tmp))
 
 
 def _parquet_schema(
@@ -609,19 +607,6 @@ def _file_name_violations(dataset: str, path: Path) -> pd.DataFrame | None:
         [path.name],
         [f"file name {path.name!r} must be {expected!r}"],
     )
-
-
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    # Same folder so os.replace is a rename on one file system; a unique name so parallel
-    # writers of different runs never share a temp file.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # --- helpers --------------------------------------------------------------------------------

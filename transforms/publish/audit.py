@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from transforms.core.files import write_atomically
 from transforms.core.findings import ERROR, INFO, WARNING
 from transforms.publish.publish import compute_file_sha256
 
@@ -125,9 +126,8 @@ def describe_output(run_dir: Path, path: Path, rows: int) -> dict:
 
 def write_json(path: Path, data: dict) -> None:
     """JSON the way every run writes it (indent 2, trailing newline), replaced by rename."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _plain(value):

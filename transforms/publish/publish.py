@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from transforms.ingest.read_files import UNDATED, compute_newest_export_date
+
 LOCK_FILE = ".lock"
 ARCHIVE_DIR = "archive"
 STAGING_PREFIX = ".staging-"
@@ -124,7 +126,7 @@ def compute_run_id(files: pd.DataFrame, input_dir: Path, versions: dict,
     if entries is not None and not entries["read"].all():
         digest.update(compute_unread_entries_digest(entries).encode())
     digest.update(json.dumps(versions, sort_keys=True).encode())
-    newest = files["export_date"].max() if len(files) else "00000000"
+    newest = compute_newest_export_date(files) or UNDATED
     return f"{newest}-{digest.hexdigest()[:12]}"
 
 
