@@ -55,4 +55,5 @@ def conform_domains(
         written, read_variable_metadata(STANDARDS_DIR, study.directory), read_dataset_metadata(STANDARDS_DIR),
         study, files, define,
     )
-    return replace(core, findings=concat_findings(gate, meld, core.findings), problems=format_conformance_errors(gate))
+    return replace(core, findings=concat_findings(gate, meld, core.findings), problems=format_conformance_errors(gate),
+                   define_xml=define)

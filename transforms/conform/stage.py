@@ -34,7 +34,8 @@ class Conformed:
     findings as the conformance report shows them (EXPLAINED / UNEXPLAINED); `summary`: one row
     per rule; `explained`: the study's explained issues; `core`: the CORE findings the run
     carries (the cSDRG's and manifest.json's conformance); `problems`: the GX gate's errors,
-    which forbid publishing."""
+    which forbid publishing; `define_xml`: the define.xml the rules read, which the writer then
+    writes as it is (None when the rules did not run: the writer builds it)."""
 
     findings: pd.DataFrame
     core: pd.DataFrame
@@ -43,6 +44,7 @@ class Conformed:
     explained: pd.DataFrame
     rules: pd.DataFrame
     problems: list[str]
+    define_xml: bytes | None = None
 
 
 def conform_package(

@@ -100,7 +100,9 @@ def write_package(
         path = run_dir / PARQUET_DIR / f"{name}.parquet"
         write_analysis_parquet(frame.drop(columns=LINEAGE, errors="ignore"), path, run_id)
         outputs.append(_describe(run_dir, path, len(frame)))
-    submission = write_define(sdtm_dir, written, lengths, variables, datasets.reset_index(), study, timestamp)
+    # the define.xml conform checked is the one written: built once
+    submission = write_define(sdtm_dir, written, lengths, variables, datasets.reset_index(), study, timestamp,
+                              document=conformed.define_xml)
     reports = write_conformance(run_dir, conformed.report, conformed.summary, conformed.explained, conformed.rules,
                                 study.studyid, timestamp)
     reports += write_csdrg(run_dir, written, datasets.reset_index(), study, conformed.core)  # the reviewer's guide

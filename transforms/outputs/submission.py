@@ -98,10 +98,14 @@ def write_define(
     dataset_meta: pd.DataFrame,
     study: Study,
     created: datetime,
+    document: bytes | None = None,
 ) -> list[Path]:
     """define.xml, define.html and the stylesheet in `folder` (the one holding the datasets);
-    raises DefineSchemaError (and writes nothing) when the document is not valid Define-XML 2.1."""
-    document = build_define_document(datasets, lengths, variables, dataset_meta, study, created)
+    raises DefineSchemaError (and writes nothing) when the document is not valid Define-XML 2.1.
+    `document`: the define.xml already built from these datasets (the conform stage's), written as
+    it is; None builds it here."""
+    if document is None:
+        document = build_define_document(datasets, lengths, variables, dataset_meta, study, created)
     folder = Path(folder)
     paths = [folder / "define.xml", folder / STYLESHEET, folder / "define.html"]
     _write_bytes(paths[0], document)
