@@ -9,7 +9,8 @@ the invariants are issue 11's (tests/fuzzing.py check_example): exit code 0, 1 o
 internal error (and, stricter, no exit 2: only the export changed); if published, every row present read and mapped or held back with a finding,
 and R haven and pyreadstat reading every XPT alike; if not, `latest` byte-for-byte as before.
 Prints one line per failure with its plan, then the totals (examples, published, failed,
-seconds, seed); results as JSON under bench/results/. Exit 1 when any example failed.
+seconds, seed); results as JSON under bench/results/fuzz_exports-seed<N>.json, so runs with
+different seeds can go side by side (one per core). Exit 1 when any example failed.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def main() -> int:
           f"{len(failures)} failed, {seconds:.0f} s ({seconds / max(args.examples, 1):.2f} s each), seed {args.seed}")
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    (results / "fuzz_exports.json").write_text(json.dumps(
+    (results / f"fuzz_exports-seed{args.seed}.json").write_text(json.dumps(
         {"examples": args.examples, "seed": args.seed, "today": args.today, "outcomes": dict(exits),
          "failed": failures, "seconds": round(seconds, 1)}, indent=2
     ))
