@@ -27,7 +27,10 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# tests/ for the fuzzing helpers, then the repository itself in front of it: tests/flows/ and the
+# like are folders without __init__.py, which would otherwise pass for the product's packages.
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 from fuzzing import (  # noqa: E402
     MUTATIONS,

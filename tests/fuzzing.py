@@ -181,7 +181,8 @@ def _text_rows(path: Path) -> list[list]:
 
 def _decode(data: bytes) -> str:
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16")
+        # a transfer cut mid-character leaves an odd byte: the rows before it are still there
+        return data.decode("utf-16", errors="replace")
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(encoding)
