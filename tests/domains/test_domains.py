@@ -208,3 +208,21 @@ def test_lb_follows_the_spec_not_code(domains):
     lb = build_lb(labs, dm, edited, NO_UNSCHEDULED)
     assert lb[["LBSPEC", "LBORRESU", "LBSTAT"]].values.tolist() == [["BLOOD", "U/L", "NOT DONE"]]
     assert pd.isna(build_lb(labs, dm, STUDY, NO_UNSCHEDULED).loc[0, "LBORRESU"])
+
+
+def test_lb_flags_no_baseline_for_a_subject_never_dosed(domains):
+    # Baseline is the last result before first exposure: with no RFXSTDTC there is none. Before
+    # the date part had one home, the missing first dose compared as the text "nan", which sorts
+    # after every date, so a never-dosed subject's last result was flagged.
+    dm = domains[0].reset_index()
+    dm.loc[dm["USUBJID"].str.endswith("01-001"), "RFXSTDTC"] = None
+    labs = raw(
+        "labs",
+        [
+            {"subject": "01-001", "visit": visit, "collection_date": date, "test": "ALT (GPT)",
+             "result": "35", "unit": "U/L"}
+            for visit, date in (("Screening", "2025-03-01"), ("Baseline", "2025-03-10"))
+        ],
+    )
+    lb = build_lb(standardise("labs", labs), dm, STUDY, NO_UNSCHEDULED)
+    assert len(lb) == 2 and lb["LBLOBXFL"].isna().all()

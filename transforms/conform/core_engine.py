@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.conform.hits import Package, concat_hits, date_part, dm_rule, findings_pairs, make_dataset_hit, make_hits, one_to_one_hits, select_datasets, trial_design_rule, ts_parameter
+from transforms.core.dates import compute_complete_date
+from transforms.conform.hits import Package, concat_hits, dm_rule, findings_pairs, make_dataset_hit, make_hits, one_to_one_hits, select_datasets, trial_design_rule, ts_parameter
 from transforms.conform.predicates import compute_filled
 
 
@@ -79,9 +80,9 @@ def _cdisc_reference(ts: pd.DataFrame) -> pd.Series:
 check_arm_matches_actarm = dm_rule(
     lambda dm, p: compute_filled(dm["ARM"]) & compute_filled(dm["ACTARM"]) & (dm["ARM"] != dm["ACTARM"]), "ACTARM", "ACTARM differs from ARM")
 check_consent_before_first_treatment = dm_rule(
-    lambda dm, p: date_part(dm["RFICDTC"]) > date_part(dm["RFXSTDTC"]), "RFICDTC", "RFICDTC is after RFXSTDTC")
+    lambda dm, p: compute_complete_date(dm["RFICDTC"]) > compute_complete_date(dm["RFXSTDTC"]), "RFICDTC", "RFICDTC is after RFXSTDTC")
 check_consent_before_reference_start = dm_rule(
-    lambda dm, p: date_part(dm["RFICDTC"]) > date_part(dm["RFSTDTC"]), "RFICDTC", "RFICDTC is after RFSTDTC")
+    lambda dm, p: compute_complete_date(dm["RFICDTC"]) > compute_complete_date(dm["RFSTDTC"]), "RFICDTC", "RFICDTC is after RFSTDTC")
 check_multiple_race_has_suppdm = dm_rule(
     lambda dm, p: (dm["RACE"] == "MULTIPLE") & ("SUPPDM" not in p.datasets), "RACE",
     "RACE is MULTIPLE but there is no SUPPDM with the races")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from transforms.conform.predicates import COMPLETE_DATE_PATTERN, ISO8601_DURATION_PATTERN, NUMBER_PATTERN
+from transforms.conform.predicates import ISO8601_DURATION_PATTERN, NUMBER_PATTERN
 
 
 HIT_COLUMNS = ["dataset", "record", "subject", "variable", "value", "message"]
@@ -93,11 +93,6 @@ def suffix_columns(frame: pd.DataFrame, dataset: str, suffix: str) -> list[str]:
 
 def as_text(series: pd.Series) -> pd.Series:
     return series.astype(object).where(series.notna(), None)
-
-
-def date_part(series: pd.Series) -> pd.Series:
-    text = series.astype("str")
-    return text.str.slice(0, 10).where(series.notna() & text.str.match(COMPLETE_DATE_PATTERN))
 
 
 def dm_column(package: Package, frame: pd.DataFrame, column: str) -> pd.Series:

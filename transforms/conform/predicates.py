@@ -31,7 +31,6 @@ ISO8601_DURATION_PATTERN = (
     r"^P(?=\d|T\d)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?D)?(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?"
     r"(\d+(\.\d+)?S)?)?$|^P\d+(\.\d+)?W$"
 )
-COMPLETE_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}"
 NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.conform.hits import NOT_TREATED_ARMS, Package, concat_hits, date_part, dm_column, dm_rule, make_hits, one_to_one_hits, select_datasets, ta_values
+from transforms.core.dates import compute_complete_date
+from transforms.conform.hits import NOT_TREATED_ARMS, Package, concat_hits, dm_column, dm_rule, make_hits, one_to_one_hits, select_datasets, ta_values
 from transforms.conform.predicates import compute_filled
 
 
@@ -94,9 +95,9 @@ def check_exposure_within_treatment(package: Package, target: str) -> pd.DataFra
     ex = package.frame("EX")
     if ex is None:
         return concat_hits([])
-    start = date_part(ex["EXSTDTC"])
-    first = date_part(dm_column(package, ex, "RFXSTDTC"))
-    last = date_part(dm_column(package, ex, "RFXENDTC"))
+    start = compute_complete_date(ex["EXSTDTC"])
+    first = compute_complete_date(dm_column(package, ex, "RFXSTDTC"))
+    last = compute_complete_date(dm_column(package, ex, "RFXENDTC"))
     if target == "before":
         return make_hits(ex, "EX", start.notna() & first.notna() & (start < first), "EXSTDTC", "EXSTDTC is before DM.RFXSTDTC")
     return make_hits(ex, "EX", start.notna() & last.notna() & (start > last), "EXSTDTC", "EXSTDTC is after DM.RFXENDTC")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.conform.hits import Package, concat_hits, date_part, dm_column, make_dataset_hit, make_hits, select_datasets
+from transforms.core.dates import compute_complete_date
+from transforms.conform.hits import Package, concat_hits, dm_column, make_dataset_hit, make_hits, select_datasets
 
 
 def _start_end_pairs(frame: pd.DataFrame, dataset: str, start: str, end: str):
@@ -21,12 +22,12 @@ def check_start_before_end(package: Package, target: str) -> pd.DataFrame:
     for name in select_datasets(package, target):
         frame = package.datasets[name]
         for start, end in _start_end_pairs(frame, name, "STDTC", "ENDTC"):
-            a, b = date_part(frame[start]), date_part(frame[end])
+            a, b = compute_complete_date(frame[start]), compute_complete_date(frame[end])
             parts.append(make_hits(frame, name, a.notna() & b.notna() & (a > b), start, f"{start} is after {end}"))
     dm = package.frame("DM")
     if dm is not None and "DM" in select_datasets(package, target):
         for start, end in (("RFSTDTC", "RFENDTC"), ("RFXSTDTC", "RFXENDTC")):
-            a, b = date_part(dm[start]), date_part(dm[end])
+            a, b = compute_complete_date(dm[start]), compute_complete_date(dm[end])
             parts.append(make_hits(dm, "DM", a.notna() & b.notna() & (a > b), start, f"{start} is after {end}"))
     return concat_hits(parts)
 
@@ -59,8 +60,8 @@ def _study_day_pairs(frame: pd.DataFrame):
 
 def compute_expected_study_day(dtc: pd.Series, rfstdtc: pd.Series) -> pd.Series:
     """SDTMIG 4.4.4 study day from complete dates, independently of the mapping's own code."""
-    date = pd.to_datetime(date_part(dtc), errors="coerce", format="%Y-%m-%d")
-    reference = pd.to_datetime(date_part(rfstdtc), errors="coerce", format="%Y-%m-%d")
+    date = pd.to_datetime(compute_complete_date(dtc), errors="coerce", format="%Y-%m-%d")
+    reference = pd.to_datetime(compute_complete_date(rfstdtc), errors="coerce", format="%Y-%m-%d")
     days = (date - reference).dt.days
     return (days + (days >= 0)).astype("Float64")
 
@@ -83,7 +84,7 @@ def check_study_day_partial(package: Package, target: str) -> pd.DataFrame:
         frame = package.datasets[name]
         rfstdtc = dm_column(package, frame, "RFSTDTC")
         for day, dtc in _study_day_pairs(frame):
-            incomplete = date_part(frame[dtc]).isna() | date_part(rfstdtc).isna()
+            incomplete = compute_complete_date(frame[dtc]).isna() | compute_complete_date(rfstdtc).isna()
             parts.append(make_hits(frame, name, incomplete & frame[day].notna(), day,
                                f"{day} is given although {dtc} or DM.RFSTDTC is not a complete date"))
     return concat_hits(parts)

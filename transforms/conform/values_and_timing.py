@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.conform.hits import Package, as_number, concat_hits, date_part, dm_column, dm_rule, findings_pairs, make_dataset_hit, make_hits, select_datasets, trial_design_rule, ts_parameter
+from transforms.core.dates import compute_complete_date
+from transforms.conform.hits import Package, as_number, concat_hits, dm_column, dm_rule, findings_pairs, make_dataset_hit, make_hits, select_datasets, trial_design_rule, ts_parameter
 from transforms.conform.predicates import compute_filled
 
 
@@ -189,7 +190,7 @@ def check_after_participation_end(package: Package, target: str) -> pd.DataFrame
         frame, column = package.datasets[name], f"{name}{target}"
         if column not in frame.columns or name == "DM":
             continue
-        date, end = date_part(frame[column]), date_part(dm_column(package, frame, "RFPENDTC"))
+        date, end = compute_complete_date(frame[column]), compute_complete_date(dm_column(package, frame, "RFPENDTC"))
         parts.append(make_hits(frame, name, date.notna() & end.notna() & (date > end), column, f"{column} is after DM.RFPENDTC"))
     return concat_hits(parts)
 
@@ -198,7 +199,7 @@ def check_exposure_end_within_treatment(package: Package, target: str) -> pd.Dat
     ex = package.frame("EX")
     if ex is None:
         return concat_hits([])
-    end, last = date_part(ex["EXENDTC"]), date_part(dm_column(package, ex, "RFXENDTC"))
+    end, last = compute_complete_date(ex["EXENDTC"]), compute_complete_date(dm_column(package, ex, "RFXENDTC"))
     return make_hits(ex, "EX", end.notna() & last.notna() & (end > last), "EXENDTC", "EXENDTC is after DM.RFXENDTC")
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.domains.sdtm import SHARED_DERIVATIONS, compute_complete_date
+from transforms.core.dates import compute_complete_date
+from transforms.domains.sdtm import SHARED_DERIVATIONS
 from transforms.domains.spec_map import Derivation, Sources, build_domain
 from transforms.standardise.values import compute_reference_range_indicator, compute_standard_result
 from transforms.spec.study import Study
@@ -97,7 +98,7 @@ def derive_lobxfl(frame: pd.DataFrame, dm: pd.DataFrame, domain: str) -> pd.Data
     testcd, stresc, dtc, seq = (f"{domain}TESTCD", f"{domain}STRESC", f"{domain}DTC", f"{domain}SEQ")
     reference = frame[["USUBJID"]].merge(dm[["USUBJID", "RFXSTDTC"]], on="USUBJID", how="left")
     day = compute_complete_date(frame[dtc])
-    first_dose = pd.Series(reference["RFXSTDTC"].to_numpy(), index=frame.index).astype("str").str.slice(0, 10)
+    first_dose = compute_complete_date(pd.Series(reference["RFXSTDTC"].to_numpy(), index=frame.index))
     eligible = frame[stresc].notna() & day.notna() & first_dose.notna() & (day <= first_dose)
     candidates = frame[eligible].sort_values([dtc, seq], kind="stable")
     last = candidates.groupby(["USUBJID", testcd]).tail(1).index

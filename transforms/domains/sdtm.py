@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.core.dates import compute_complete_date
 from transforms.domains.spec_map import Derivation, Sources
 from transforms.standardise.values import compute_study_day
 
@@ -73,13 +74,6 @@ def derive_epoch(
     epoch[known & (date >= first) & (date <= last)] = during
     epoch[known & (date > last)] = after
     return frame.assign(EPOCH=epoch)
-
-
-def compute_complete_date(dtc: pd.Series) -> pd.Series:
-    """The YYYY-MM-DD part of an ISO 8601 value, missing when the date is partial or absent:
-    every day-level comparison (epoch, baseline, visit dates) goes through this one."""
-    text = dtc.astype("str")
-    return text.str.slice(0, 10).where(text.str.len() >= 10)
 
 
 # --- named derivations every domain's spec may choose (mapping.csv `derived`) ---------------

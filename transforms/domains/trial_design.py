@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.core.dates import compute_complete_date
 from transforms.spec.study import Study
 
 DESIGN_FILE = "trial_design.toml"
@@ -121,8 +122,7 @@ def compute_derived_parameters(dm: pd.DataFrame, study: Study) -> pd.DataFrame:
 
 def compute_study_start_date(rficdtc: pd.Series) -> str | None:
     """The earliest complete (YYYY-MM-DD) informed-consent date, None when there is none."""
-    dates = rficdtc.dropna().astype(str).str.slice(0, 10)
-    dates = dates[dates.str.match(r"^\d{4}-\d{2}-\d{2}$")]
+    dates = compute_complete_date(rficdtc).dropna()
     return None if dates.empty else str(dates.min())
 
 

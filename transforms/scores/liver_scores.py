@@ -58,7 +58,8 @@ from transforms.scores.formulas import (
     compute_meld_na,
     compute_unit_conversion,
 )
-from transforms.domains.sdtm import compute_complete_date, derive_study_days
+from transforms.core.dates import compute_complete_date
+from transforms.domains.sdtm import derive_study_days
 
 KEYS = ["USUBJID", "VISITNUM"]
 

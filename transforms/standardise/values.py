@@ -21,6 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.core.dates import compute_complete_date
+
 __all__ = [
     "compute_lookup_key",
     "assign_ct",
@@ -747,8 +749,7 @@ def _render_dtc(parts: dict[str, np.ndarray]) -> pd.api.extensions.ExtensionArra
 
 def _full_date(dtc: pd.Series) -> pd.Series:
     """The YYYY-MM-DD part of ISO 8601 text as datetime64; NaT for missing or partial dates."""
-    text = dtc.astype("str").str.slice(0, 10)
-    return pd.to_datetime(text.where(text.str.len() == 10), format="%Y-%m-%d", errors="coerce")
+    return pd.to_datetime(compute_complete_date(dtc), format="%Y-%m-%d", errors="coerce")
 
 
 def _round_significant(values: np.ndarray, digits: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from transforms.core.findings import (
     select_rows,
 )
 from transforms.domains.dm import compute_allowed_doses
+from transforms.core.dates import compute_complete_date, compute_date_text
 from transforms.core.distinct import compute_is_in, compute_is_repeated, compute_per_distinct
 from transforms.standardise.text import compute_visible_text
 from transforms.core.transliterate import compute_ascii, compute_has_non_ascii
@@ -307,8 +308,8 @@ def check_consent_after_first_dose(
     `dose_date` is the ISO 8601 column of a dose's (start) date.
     """
     given = doses[given]
-    dated = given.assign(_date=given[dose_date].astype("str").str.slice(0, 10))
-    dated = dated[dated["_date"].str.len() == 10]
+    dated = given.assign(_date=compute_complete_date(given[dose_date]))
+    dated = dated[dated["_date"].notna()]
     if dated.empty or demographics.empty:
         return empty_findings()
     first = dated.sort_values(["_date", "_row"], kind="stable").drop_duplicates("subject")
@@ -335,7 +336,7 @@ def compute_date_parts(dates: pd.Series) -> np.ndarray:
     """Each ISO 8601 date (or datetime) as integers, rows × [precision, YYYY, YYYYMM, YYYYMMDD]:
     the precision is the length of its date part (4, 7 or 10; 0 where missing or not a date),
     and a number is 0 where the date is less precise than it."""
-    text = dates.astype("str").str.slice(0, 10)
+    text = compute_date_text(dates)
     width = text.str.len().to_numpy("float64", na_value=0).copy()
     digits = text.str.replace("-", "", regex=False).str.pad(8, side="right", fillchar="0")
     number = pd.to_numeric(digits, errors="coerce").to_numpy("float64", na_value=np.nan)
