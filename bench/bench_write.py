@@ -29,9 +29,9 @@ from transforms.core.metadata import read_dataset_metadata, read_variable_metada
 from transforms.outputs.package import compute_package_timestamp, read_transliteration  # noqa: E402
 from transforms.spec.study import DEFAULT_STUDY_DIR, STANDARDS_DIR, read_study  # noqa: E402
 from transforms.outputs.submission import write_define  # noqa: E402
+from transforms.conform.xpt_rules import derive_xpt_dataset  # noqa: E402
 from transforms.outputs.write import (  # noqa: E402
     apply_variable_metadata,
-    derive_xpt_dataset,
     write_parquet_dataset,
     write_xpt_dataset,
 )

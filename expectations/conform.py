@@ -17,7 +17,7 @@ import pandas as pd
 from expectations.sdtm import check_sdtm_domains, format_conformance_errors
 from transforms.conform.report import summarise_conformance
 from transforms.conform.rules import read_conformance_rules
-from transforms.conform.stage import Conformed, conform_package, derive_package_as_written
+from transforms.conform.stage import Conformed, conform_package, derive_datasets_as_written, derive_package_as_written
 from transforms.core.findings import concat_findings, empty_findings
 from transforms.core.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.outputs.submission import CONFORMANCE_RULES, read_explained_issues
@@ -39,7 +39,10 @@ def conform_domains(
     MELD check); `created`: the package's date (the define.xml the checks read is the one the
     writer will write); `docs_dir`: where the GX gate keeps its Data Docs; `check_output`: run the
     GX SDTM suites and the CORE rules (fuzzing turns them off to stay fast, never a real run: the
-    MELD recomputation alone runs, and there is no conformance report to write)."""
+    MELD recomputation and the XPT rules alone run, and there is no conformance report to write).
+    Every domain with records is typed, checked against the XPT rules and measured here, once:
+    the writers write `Conformed.datasets` as they are."""
+    datasets = derive_datasets_as_written(domains, study)
     meld = empty_findings()
     if scored is not None and "RS" in domains:
         meld = check_meld_consistency(domains["LB"], domains["RS"], scored, conversions=study.unit_conversions,
@@ -48,12 +51,12 @@ def conform_domains(
         rules = read_conformance_rules(CONFORMANCE_RULES)
         none = empty_findings()
         return Conformed(meld, none, none, summarise_conformance(none, rules), read_explained_issues(study, rules),
-                         rules, [])
+                         rules, [], datasets=datasets)
     gate = check_sdtm_domains(domains, study, docs_dir)
-    written, files, define = derive_package_as_written(domains, study, created)
+    files, define = derive_package_as_written(datasets, study, created)
     core = conform_package(
-        written, read_variable_metadata(STANDARDS_DIR, study.directory), read_dataset_metadata(STANDARDS_DIR),
+        {name: dataset.data for name, dataset in datasets.items()}, read_variable_metadata(STANDARDS_DIR, study.directory), read_dataset_metadata(STANDARDS_DIR),
         study, files, define,
     )
     return replace(core, findings=concat_findings(gate, meld, core.findings), problems=format_conformance_errors(gate),
-                   define_xml=define)
+                   datasets=datasets, define_xml=define)

@@ -489,7 +489,8 @@ def _convert(args: argparse.Namespace) -> int:
         read_xpt_dataset,
         write_dataset_json,
     )
-    from transforms.outputs.write import XptRuleError, write_xpt
+    from transforms.conform.xpt_rules import XptRuleError
+    from transforms.outputs.write import write_xpt
 
     source, suffix = args.file, _CONVERT_SUFFIXES[args.to]
     if source.suffix.lower() not in _CONVERT_SUFFIXES.values():

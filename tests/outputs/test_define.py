@@ -20,7 +20,7 @@ from transforms.outputs.define import (
     render_define_html,
 )
 from transforms.outputs.submission import DEFINE_DIR, DEFINE_SCHEMA
-from transforms.outputs.write import read_xpt_lengths
+from transforms.outputs.xpt import read_xpt_lengths
 
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1",
       "xlink": "http://www.w3.org/1999/xlink"}

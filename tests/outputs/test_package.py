@@ -4,6 +4,7 @@ else; a dataset without records is written nowhere and described nowhere."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ import pyreadstat
 from lxml import etree
 
 from transforms.outputs.define import check_define_schema
-from transforms.conform.stage import conform_package, derive_package_as_written
+from transforms.conform.stage import conform_package, derive_datasets_as_written, derive_package_as_written
 from transforms.core.findings import empty_findings
 from transforms.core.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.outputs.package import compute_package_timestamp, write_package
@@ -28,9 +29,12 @@ SUBMISSION_FILES = {"define.xml", "define2-1.xsl", "define.html"}
 
 def _conformed(domains, study, files):
     """What the conform stage finds in `domains` (its CORE rules; the GX gate is not needed here)."""
-    written, sizes, define = derive_package_as_written(domains, study, compute_package_timestamp(files))
-    return conform_package(written, read_variable_metadata(STANDARDS_DIR, study.directory),
-                           read_dataset_metadata(STANDARDS_DIR), study, sizes, define)
+    datasets = derive_datasets_as_written(domains, study)
+    sizes, define = derive_package_as_written(datasets, study, compute_package_timestamp(files))
+    conformed = conform_package({name: d.data for name, d in datasets.items()},
+                                read_variable_metadata(STANDARDS_DIR, study.directory),
+                                read_dataset_metadata(STANDARDS_DIR), study, sizes, define)
+    return replace(conformed, datasets=datasets, define_xml=define)
 
 
 def _sample_domains(sample_run: Path) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
@@ -49,7 +53,8 @@ def test_conform_checks_the_files_the_writer_then_writes(sample_run, tmp_path):
     checks must be those the writer writes (read back from disk here)."""
     study = read_study(DEFAULT_STUDY_DIR)
     domains, files, counts = _sample_domains(sample_run)
-    _, sizes, define = derive_package_as_written(domains, study, compute_package_timestamp(files))
+    sizes, define = derive_package_as_written(derive_datasets_as_written(domains, study), study,
+                                              compute_package_timestamp(files))
     write_package(domains, {}, empty_findings(), tmp_path, study, "test-run", files, counts,
                   _conformed(domains, study, files))
     on_disk = {p.relative_to(tmp_path).as_posix(): p.stat().st_size
@@ -59,8 +64,10 @@ def test_conform_checks_the_files_the_writer_then_writes(sample_run, tmp_path):
 
 
 def test_the_writer_checks_nothing(sample_run, tmp_path, monkeypatch):
-    """write_package writes the conformance report it is given; a rule run inside it would fail."""
+    """write_package writes the conformance report and the datasets it is given; a rule run inside
+    it, a CORE rule or an XPT rule, would fail."""
     import transforms.conform.rules
+    import transforms.conform.xpt_rules
 
     study = read_study(DEFAULT_STUDY_DIR)
     domains, files, counts = _sample_domains(sample_run)
@@ -71,6 +78,8 @@ def test_the_writer_checks_nothing(sample_run, tmp_path, monkeypatch):
 
     monkeypatch.setattr(transforms.conform.rules, "check_conformance", refuse)
     monkeypatch.setattr(transforms.conform.rules, "run_rules", refuse)
+    for checker in ("derive_xpt_dataset", "check_xpt_rules", "_check_rules"):
+        monkeypatch.setattr(transforms.conform.xpt_rules, checker, refuse)
     written = write_package(domains, {}, conformed.findings, tmp_path, study, "test-run", files, counts, conformed)
     assert written["conformance_by_severity"] == conformed.core["severity"].value_counts().sort_index().to_dict()
     assert written["findings_by_severity"] == conformed.findings["severity"].value_counts().sort_index().to_dict()

@@ -21,11 +21,9 @@ import pytest
 
 import transforms.outputs.write as write_module
 from transforms.core.metadata import read_variable_metadata
+from transforms.conform.xpt_rules import VIOLATION_COLUMNS, XptRuleError, check_xpt_rules
 from transforms.outputs.write import (
-    VIOLATION_COLUMNS,
-    XptRuleError,
     apply_variable_metadata,
-    check_xpt_rules,
     compute_variable_lengths,
     write_parquet,
     write_xpt,

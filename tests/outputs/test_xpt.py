@@ -20,7 +20,8 @@ import pyreadstat
 import pytest
 
 from tests.conftest import REQUIRE_ALL_TOOLS
-from transforms.outputs.write import XptRuleError, write_xpt
+from transforms.conform.xpt_rules import XptRuleError
+from transforms.outputs.write import write_xpt
 from transforms.outputs.xpt import (
     DATETIME_FIELDS,
     RECORD,

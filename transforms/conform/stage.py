@@ -1,17 +1,18 @@
 """The conform stage's CORE/FDA half: the SDTM output checked before anything is written
 (expectations/conform.py runs it with the Great Expectations gate and the MELD recomputation).
 
-The CORE/FDA rules read the package as the writer will write it: the typed frames
-(apply_variable_metadata), the XPT lengths and file sizes those frames give, and the define.xml
-the writer will write (submission.build_define_document, the writer's own builder). Computing
-these here, not reading them back from disk, is what lets the checks run before `write`: a retry
-of the write task writes, it does not check again, and every count of the run (findings.csv,
-manifest.json's findings_by_severity and stages) sees the same findings.
+The CORE/FDA rules read the package as the writer will write it: each dataset typed, checked
+against the XPT rules and measured once (xpt_rules.derive_xpt_dataset), the file sizes those give,
+and the define.xml the writer will write (submission.build_define_document, the writer's own
+builder). Computing these here, not reading them back from disk, is what lets the checks run
+before `write`, which writes the very datasets and define.xml handed to it: a retry of the write
+task writes, it does not check again, and every count of the run (findings.csv, manifest.json's
+findings_by_severity and stages) sees the same findings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
@@ -23,7 +24,8 @@ from transforms.spec.study import STANDARDS_DIR, Study
 from transforms.outputs.submission import (
     CONFORMANCE_RULES, build_define_document, compute_sdtm_folder, read_explained_issues,
 )
-from transforms.outputs.write import apply_variable_metadata, compute_variable_lengths
+from transforms.conform.xpt_rules import derive_xpt_dataset
+from transforms.outputs.write import XptDataset
 from transforms.outputs.xpt import RECORD, XptVariable, compute_xpt_header
 
 
@@ -34,8 +36,10 @@ class Conformed:
     findings as the conformance report shows them (EXPLAINED / UNEXPLAINED); `summary`: one row
     per rule; `explained`: the study's explained issues; `core`: the CORE findings the run
     carries (the cSDRG's and manifest.json's conformance); `problems`: the GX gate's errors,
-    which forbid publishing; `define_xml`: the define.xml the rules read, which the writer then
-    writes as it is (None when the rules did not run: the writer builds it)."""
+    which forbid publishing; `datasets`: every dataset with records, typed, checked against the
+    XPT rules and measured (derive_datasets_as_written), which the writers write as they are;
+    `define_xml`: the define.xml the rules read, which the writer then writes as it is (None when
+    the rules did not run: the writer builds it)."""
 
     findings: pd.DataFrame
     core: pd.DataFrame
@@ -44,6 +48,7 @@ class Conformed:
     explained: pd.DataFrame
     rules: pd.DataFrame
     problems: list[str]
+    datasets: dict[str, XptDataset] = field(default_factory=dict)
     define_xml: bytes | None = None
 
 
@@ -56,7 +61,7 @@ def conform_package(
     define_xml: bytes | None,
 ) -> Conformed:
     """The CORE/FDA rules of mappings/conformance_rules.csv over a package: `written`, the typed
-    datasets; `files`, {path in the run folder: bytes}; `define_xml`, its define.xml (None: none).
+    data of each dataset (derive_datasets_as_written); `files`, {path in the run folder: bytes}; `define_xml`, its define.xml (None: none).
     The study's explained issues are INFO in `findings` and EXPLAINED in the report."""
     rules = read_conformance_rules(CONFORMANCE_RULES)
     explained = read_explained_issues(study, rules)
@@ -73,29 +78,38 @@ def conform_package(
     )
 
 
-def derive_package_as_written(
-    domains: dict[str, pd.DataFrame], study: Study, created: datetime
-) -> tuple[dict[str, pd.DataFrame], dict[str, int], bytes]:
-    """The datasets as the writer types them (those with records: FDA submits no empty dataset),
-    the submission files {path in the run folder: bytes} the rules look at (each <domain>.xpt and
-    define.xml), and define.xml's bytes."""
+def derive_datasets_as_written(domains: dict[str, pd.DataFrame], study: Study) -> dict[str, XptDataset]:
+    """Every domain with records (FDA submits no empty dataset) as its files will hold it: typed,
+    checked against the XPT rules (XptRuleError lists every violation) and measured, once."""
     variables = read_variable_metadata(STANDARDS_DIR, study.directory)
     dataset_meta = read_dataset_metadata(STANDARDS_DIR)
     labels = dict(zip(dataset_meta["dataset"], dataset_meta["label"]))
     folder = compute_sdtm_folder(study.studyid)
-    written, lengths, files = {}, {}, {}
-    for name, frame in domains.items():
-        if frame.empty:
-            continue
-        meta = variables[variables["dataset"] == name]
-        written[name] = apply_variable_metadata(frame, meta)
-        lengths[name] = compute_variable_lengths(written[name], meta)
-        xpt = [XptVariable(v.variable, v.label, v.type, lengths[name][v.variable])
-               for v in meta.sort_values("order", kind="stable").itertuples()]
-        files[(folder / f"{name.lower()}.xpt").as_posix()] = compute_xpt_size(name, labels[name], xpt, len(frame))
+    return {
+        name: derive_xpt_dataset(frame, variables[variables["dataset"] == name], name, labels[name],
+                                 folder / f"{name.lower()}.xpt")
+        for name, frame in domains.items()
+        if not frame.empty
+    }
+
+
+def derive_package_as_written(
+    datasets: dict[str, XptDataset], study: Study, created: datetime
+) -> tuple[dict[str, int], bytes]:
+    """The submission files {path in the run folder: bytes} the rules look at (each <domain>.xpt
+    and define.xml) and define.xml's bytes, for `datasets` (derive_datasets_as_written)."""
+    variables = read_variable_metadata(STANDARDS_DIR, study.directory)
+    dataset_meta = read_dataset_metadata(STANDARDS_DIR)
+    folder = compute_sdtm_folder(study.studyid)
+    files = {}
+    for name, dataset in datasets.items():
+        xpt = [XptVariable(v.variable, v.label, v.type, dataset.lengths[v.variable]) for v in dataset.meta.itertuples()]
+        files[(folder / f"{name.lower()}.xpt").as_posix()] = compute_xpt_size(name, dataset.label, xpt, len(dataset.data))
+    written = {name: dataset.data for name, dataset in datasets.items()}
+    lengths = {name: dataset.lengths for name, dataset in datasets.items()}
     define = build_define_document(written, lengths, variables, dataset_meta, study, created)
     files[(folder / "define.xml").as_posix()] = len(define)
-    return written, dict(sorted(files.items())), define
+    return dict(sorted(files.items())), define
 
 
 def compute_xpt_size(dataset: str, label: str, variables: list[XptVariable], records: int) -> int:

@@ -34,7 +34,7 @@ from transforms.spec.study import MAPPINGS_DIR, STANDARDS_DIR, Study
 from transforms.outputs.submission import (
     compute_sdtm_folder, read_study_table, write_conformance, write_csdrg, write_define,
 )
-from transforms.outputs.write import derive_xpt_dataset, write_parquet_dataset, write_xpt_dataset
+from transforms.outputs.write import write_parquet_dataset, write_xpt_dataset
 
 
 PARQUET_DIR = "parquet"
@@ -76,18 +76,14 @@ def write_package(
     lengths, written = {}, {}  # what the XPT writer wrote: define.xml reads these
     # FDA: a dataset without records is not submitted (nor described in define.xml).
     empty = sorted(name for name, frame in domains.items() if frame.empty)
-    for name, frame in domains.items():
-        if frame.empty:
-            continue
-        meta = variables[variables["dataset"] == name]
-        label = datasets.loc[name, "label"]
+    for name, prepared in conformed.datasets.items():
+        frame, meta, label = prepared.data, prepared.meta, prepared.label
         xpt = sdtm_dir / f"{name.lower()}.xpt"
         parquet = run_dir / PARQUET_DIR / f"{name.lower()}.parquet"
         jsons = [run_dir / DATASET_JSON_DIR / f"{name.lower()}{suffix}" for suffix in (".json", ".ndjson")]
         for path in (xpt, parquet, *jsons):
             path.parent.mkdir(parents=True, exist_ok=True)
-        # typed, checked and measured once for the XPT, the Parquet and the Dataset-JSON
-        prepared = derive_xpt_dataset(frame, meta, name, label, xpt)
+        # typed, checked and measured once, by the conform stage, for every file of the dataset
         write_xpt_dataset(prepared, xpt, timestamp)
         lengths[name], written[name] = prepared.lengths, prepared.data
         write_parquet_dataset(prepared, parquet, run_id)

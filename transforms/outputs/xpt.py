@@ -19,7 +19,7 @@ values are ASCII, blank-padded to the variable's length, so "" and missing are t
 Every IEEE double between 16**-65 and 16**63 converts exactly (53 significant bits fit the
 56-bit fraction whatever the 0-3 bit hexadecimal normalisation shift), so a round trip gives
 the very same float. Smaller magnitudes underflow to 0; 16**63 and above (and infinities)
-cannot be written and raise: transforms.outputs.write.check_xpt_rules lists them before any writing.
+cannot be written and raise: transforms.conform.xpt_rules.check_xpt_rules lists them before any writing.
 
 Apart from the fields naming the software (version, OS) and the date-times, the bytes are the
 ones SAS 9.4 writes for the same data (tests/outputs/test_xpt.py rewrites two SAS-written files). The
