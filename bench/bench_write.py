@@ -28,7 +28,7 @@ from flows.build import build  # noqa: E402
 from transforms.core.metadata import read_dataset_metadata, read_variable_metadata  # noqa: E402
 from transforms.outputs.package import compute_package_timestamp, read_transliteration  # noqa: E402
 from transforms.spec.study import DEFAULT_STUDY_DIR, STANDARDS_DIR, read_study  # noqa: E402
-from transforms.outputs.submission import write_define  # noqa: E402
+from transforms.outputs.submission import build_define_document, write_define  # noqa: E402
 from transforms.conform.xpt_rules import derive_xpt_dataset  # noqa: E402
 from transforms.outputs.write import (  # noqa: E402
     apply_variable_metadata,
@@ -74,9 +74,10 @@ def main() -> None:
                 timed("xpt", lambda: write_xpt_dataset(prepared[name], xpt, timestamp))
                 timed("parquet", lambda: write_parquet_dataset(
                     prepared[name], scratch / f"{name.lower()}.parquet", "bench"))
-            timed("define.xml", lambda: write_define(
-                scratch, {n: p.data for n, p in prepared.items()}, {n: p.lengths for n, p in prepared.items()},
+            document = timed("define.xml (build + schema)", lambda: build_define_document(
+                {n: p.data for n, p in prepared.items()}, {n: p.lengths for n, p in prepared.items()},
                 variables, datasets.reset_index(), study, timestamp))
+            timed("define.xml (write + html)", lambda: write_define(scratch, document))
             for step, value in seconds.items():
                 steps.setdefault(step, []).append(value)
     print(f"{args.subjects:,} subjects, {records:,} records in {len(domains)} datasets, {args.repeat} repeats")

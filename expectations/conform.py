@@ -39,10 +39,12 @@ def conform_domains(
     MELD check); `created`: the package's date (the define.xml the checks read is the one the
     writer will write); `docs_dir`: where the GX gate keeps its Data Docs; `check_output`: run the
     GX SDTM suites and the CORE rules (fuzzing turns them off to stay fast, never a real run: the
-    MELD recomputation and the XPT rules alone run, and there is no conformance report to write).
+    MELD recomputation, the XPT rules and define.xml's schema alone run, and there is no conformance
+    report to write).
     Every domain with records is typed, checked against the XPT rules and measured here, once:
     the writers write `Conformed.datasets` as they are."""
     datasets = derive_datasets_as_written(domains, study)
+    files, define = derive_package_as_written(datasets, study, created)
     meld = empty_findings()
     if scored is not None and "RS" in domains:
         meld = check_meld_consistency(domains["LB"], domains["RS"], scored, conversions=study.unit_conversions,
@@ -51,9 +53,8 @@ def conform_domains(
         rules = read_conformance_rules(CONFORMANCE_RULES)
         none = empty_findings()
         return Conformed(meld, none, none, summarise_conformance(none, rules), read_explained_issues(study, rules),
-                         rules, [], datasets=datasets)
+                         rules, [], datasets=datasets, define_xml=define)
     gate = check_sdtm_domains(domains, study, docs_dir)
-    files, define = derive_package_as_written(datasets, study, created)
     core = conform_package(
         {name: dataset.data for name, dataset in datasets.items()}, read_variable_metadata(STANDARDS_DIR, study.directory), read_dataset_metadata(STANDARDS_DIR),
         study, files, define,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from transforms.conform.predicates import ISO8601_DURATION_PATTERN, NUMBER_PATTERN
+from transforms.conform.predicates import ISO8601_DURATION_PATTERN, NUMBER_PATTERN, compute_filled, compute_not_one_to_one
 
 
 HIT_COLUMNS = ["dataset", "record", "subject", "variable", "value", "message"]
@@ -118,10 +118,34 @@ def as_number(series: pd.Series) -> pd.Series:
 
 
 def one_to_one_hits(frame: pd.DataFrame, dataset: str, key: str, other: str) -> pd.DataFrame:
-    pairs = frame[[key, other]].dropna().drop_duplicates()
-    many = pairs[pairs.duplicated(key, keep=False)][key]
-    bad = frame[key].isin(many)
-    return make_hits(frame, dataset, bad, other, f"one {key} has more than one {other}")
+    return make_hits(frame, dataset, compute_not_one_to_one(frame, key, other), other, f"one {key} has more than one {other}")
+
+
+def one_to_one_rule(datasets: tuple[str, ...], first: str, second: str, given: str | None = None):
+    """A check that `first` and `second` are one to one both ways in each of `datasets` (the FDA
+    rules state each direction, and one check reports both), over the records where `given` is
+    filled (None: all)."""
+    def check(package: Package, target: str) -> pd.DataFrame:
+        frames = [(name, package.datasets[name]) for name in datasets if name in package.datasets]
+        frames = [(name, frame[compute_filled(frame[given])] if given else frame) for name, frame in frames]
+        return concat_hits(
+            [one_to_one_hits(frame, name, first, second) for name, frame in frames]
+            + [one_to_one_hits(frame, name, second, first) for name, frame in frames]
+        )
+    check.__doc__ = f"{first} and {second} one to one in {' '.join(datasets)}"
+    return check
+
+
+def value_hits(package: Package, target: str, columns_of: Callable[[pd.DataFrame], list[str]],
+               is_bad: Callable[[pd.Series], pd.Series], message: str) -> pd.DataFrame:
+    """Hits of every value `is_bad` judges wrong, in the `columns_of` each target dataset;
+    `message` names the column as {column}."""
+    return concat_hits(
+        make_hits(frame, name, is_bad(frame[column]), column, message.format(column=column))
+        for name in select_datasets(package, target)
+        for frame in [package.datasets[name]]
+        for column in columns_of(frame)
+    )
 
 
 def dm_rule(condition: Callable[[pd.DataFrame, Package], pd.Series], variable: str, message: str):

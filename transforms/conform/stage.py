@@ -38,8 +38,8 @@ class Conformed:
     carries (the cSDRG's and manifest.json's conformance); `problems`: the GX gate's errors,
     which forbid publishing; `datasets`: every dataset with records, typed, checked against the
     XPT rules and measured (derive_datasets_as_written), which the writers write as they are;
-    `define_xml`: the define.xml the rules read, which the writer then writes as it is (None when
-    the rules did not run: the writer builds it)."""
+    `define_xml`: the define.xml built and checked against the Define-XML 2.1 schema here, which
+    the CORE rules read and the writer writes as it is."""
 
     findings: pd.DataFrame
     core: pd.DataFrame

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from transforms.core.dates import compute_complete_date
-from transforms.conform.hits import NOT_TREATED_ARMS, Package, concat_hits, dm_column, dm_rule, make_hits, one_to_one_hits, select_datasets, ta_values
+from transforms.conform.hits import NOT_TREATED_ARMS, Package, concat_hits, dm_column, dm_rule, make_hits, one_to_one_rule, select_datasets, ta_values
 from transforms.conform.predicates import compute_filled
 
 
@@ -83,11 +83,7 @@ def check_arm_one_to_one(package: Package, target: str) -> pd.DataFrame:
     return concat_hits(parts)
 
 
-def check_actarm_one_to_one(package: Package, target: str) -> pd.DataFrame:
-    dm = package.frame("DM")
-    if dm is None:
-        return concat_hits([])
-    return concat_hits([one_to_one_hits(dm, "DM", "ACTARMCD", "ACTARM"), one_to_one_hits(dm, "DM", "ACTARM", "ACTARMCD")])
+check_actarm_one_to_one = one_to_one_rule(("DM",), "ACTARMCD", "ACTARM")
 
 
 def check_exposure_within_treatment(package: Package, target: str) -> pd.DataFrame:

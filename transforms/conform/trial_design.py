@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.conform.hits import NULL_FLAVOR_WORDS, Package, VALUE_TYPE_PATTERNS, concat_hits, make_dataset_hit, make_hits, one_to_one_hits, select_datasets, ta_values, trial_design_rule, ts_parameter
+from transforms.conform.hits import NULL_FLAVOR_WORDS, Package, VALUE_TYPE_PATTERNS, concat_hits, make_dataset_hit, make_hits, one_to_one_rule, select_datasets, ta_values, trial_design_rule, ts_parameter
 from transforms.conform.predicates import compute_filled
 
 
@@ -35,26 +35,9 @@ check_tsvcdver_has_tsvcdref = trial_design_rule("TS", lambda ts, p: compute_fill
 check_tsval_not_null_flavor = trial_design_rule("TS", lambda ts, p: ts["TSVAL"].astype("str").str.upper().isin(NULL_FLAVOR_WORDS) & ts["TSVAL"].notna(), "TSVAL", "TSVAL holds a null flavour: use TSVALNF")
 
 
-def check_etcd_element_one_to_one(package: Package, target: str) -> pd.DataFrame:
-    return concat_hits(
-        [one_to_one_hits(package.datasets[n], n, "ETCD", "ELEMENT") for n in ("TA", "TE") if n in package.datasets]
-        + [one_to_one_hits(package.datasets[n], n, "ELEMENT", "ETCD") for n in ("TA", "TE") if n in package.datasets]
-    )
-
-
-def check_tsparm_one_to_one(package: Package, target: str) -> pd.DataFrame:
-    ts = package.frame("TS")
-    if ts is None:
-        return concat_hits([])
-    return concat_hits([one_to_one_hits(ts, "TS", "TSPARMCD", "TSPARM"), one_to_one_hits(ts, "TS", "TSPARM", "TSPARMCD")])
-
-
-def check_tsval_tsvalcd_one_to_one(package: Package, target: str) -> pd.DataFrame:
-    ts = package.frame("TS")
-    if ts is None:
-        return concat_hits([])
-    coded = ts[compute_filled(ts["TSVALCD"])]
-    return concat_hits([one_to_one_hits(coded, "TS", "TSVAL", "TSVALCD"), one_to_one_hits(coded, "TS", "TSVALCD", "TSVAL")])
+check_etcd_element_one_to_one = one_to_one_rule(("TA", "TE"), "ETCD", "ELEMENT")
+check_tsparm_one_to_one = one_to_one_rule(("TS",), "TSPARMCD", "TSPARM")
+check_tsval_tsvalcd_one_to_one = one_to_one_rule(("TS",), "TSVAL", "TSVALCD", given="TSVALCD")
 
 
 def check_ts_parameter_present(package: Package, target: str) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from transforms.conform.stage import Conformed
 from transforms.core.files import write_atomically
 from transforms.ingest.read_files import compute_newest_export_date
 from transforms.core.findings import LINEAGE, sort_findings
-from transforms.core.metadata import read_dataset_metadata, read_variable_metadata
+from transforms.core.metadata import read_dataset_metadata
 from transforms.publish.publish import compute_file_sha256
 from transforms.outputs.queries import build_queries, write_queries
 from transforms.outputs.report import write_report
@@ -66,7 +66,6 @@ def write_package(
     from ingest) let the site queries speak the site's language; without them the queries name
     canonical columns and no visit."""
     run_dir = Path(run_dir)
-    variables = read_variable_metadata(STANDARDS_DIR, study.directory)
     datasets = read_dataset_metadata(STANDARDS_DIR).set_index("dataset")
     timestamp = compute_package_timestamp(files)
     sdtm_dir = run_dir / compute_sdtm_folder(study.studyid)
@@ -96,9 +95,8 @@ def write_package(
         path = run_dir / PARQUET_DIR / f"{name}.parquet"
         write_analysis_parquet(frame.drop(columns=LINEAGE, errors="ignore"), path, run_id)
         outputs.append(_describe(run_dir, path, len(frame)))
-    # the define.xml conform checked is the one written: built once
-    submission = write_define(sdtm_dir, written, lengths, variables, datasets.reset_index(), study, timestamp,
-                              document=conformed.define_xml)
+    # the define.xml conform built and checked is the one written
+    submission = write_define(sdtm_dir, conformed.define_xml)
     reports = write_conformance(run_dir, conformed.report, conformed.summary, conformed.explained, conformed.rules,
                                 study.studyid, timestamp)
     reports += write_csdrg(run_dir, written, datasets.reset_index(), study, conformed.core)  # the reviewer's guide

@@ -90,22 +90,9 @@ def build_define_document(
     return document
 
 
-def write_define(
-    folder: Path,
-    datasets: dict[str, pd.DataFrame],
-    lengths: dict[str, dict[str, int]],
-    variables: pd.DataFrame,
-    dataset_meta: pd.DataFrame,
-    study: Study,
-    created: datetime,
-    document: bytes | None = None,
-) -> list[Path]:
-    """define.xml, define.html and the stylesheet in `folder` (the one holding the datasets);
-    raises DefineSchemaError (and writes nothing) when the document is not valid Define-XML 2.1.
-    `document`: the define.xml already built from these datasets (the conform stage's), written as
-    it is; None builds it here."""
-    if document is None:
-        document = build_define_document(datasets, lengths, variables, dataset_meta, study, created)
+def write_define(folder: Path, document: bytes) -> list[Path]:
+    """define.xml (`document`: the conform stage built and checked it, build_define_document),
+    define.html and the stylesheet in `folder`, the one holding the datasets."""
     folder = Path(folder)
     paths = [folder / "define.xml", folder / STYLESHEET, folder / "define.html"]
     _write_bytes(paths[0], document)
