@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from children import run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 SDTMFLOW = [sys.executable, "-m", "flows.cli"]
@@ -24,13 +24,9 @@ SDTMFLOW = [sys.executable, "-m", "flows.cli"]
 
 def measure(command: list[str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MiB, stdout) of one child process."""
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+    seconds, stdout = run_child(command)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return seconds, peak, done.stdout
+    return seconds, peak, stdout
 
 
 def main() -> None:

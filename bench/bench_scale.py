@@ -31,6 +31,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from children import run_child
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SDTMFLOW = [sys.executable, "-m", "flows.cli"]
@@ -58,12 +60,8 @@ cat(sprintf("%.6f\n", total))
 
 def measure(command: list[str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MiB, stdout) of a `peaked` command."""
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
-    peak, _, out = done.stdout.partition("\n")
+    seconds, stdout = run_child(command)
+    peak, _, out = stdout.partition("\n")
     return seconds, float(peak), out
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from expectations.sdtm import check_sdtm_domains, format_conformance_errors
 from transforms.conform.report import summarise_conformance
 from transforms.conform.rules import read_conformance_rules
-from transforms.conform.stage import Conformed, conform_package, derive_datasets_as_written, derive_package_as_written
+from transforms.conform.stage import Conformed, conform_package, derive_datasets_as_written, build_submission_as_written
 from transforms.core.findings import concat_findings, empty_findings
 from transforms.core.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.outputs.submission import CONFORMANCE_RULES, read_explained_issues
@@ -44,7 +44,7 @@ def conform_domains(
     Every domain with records is typed, checked against the XPT rules and measured here, once:
     the writers write `Conformed.datasets` as they are."""
     datasets = derive_datasets_as_written(domains, study)
-    files, define = derive_package_as_written(datasets, study, created)
+    files, define = build_submission_as_written(datasets, study, created)
     meld = empty_findings()
     if scored is not None and "RS" in domains:
         meld = check_meld_consistency(domains["LB"], domains["RS"], scored, conversions=study.unit_conversions,

@@ -13,7 +13,7 @@ import pyreadstat
 from lxml import etree
 
 from transforms.outputs.define import check_define_schema
-from transforms.conform.stage import conform_package, derive_datasets_as_written, derive_package_as_written
+from transforms.conform.stage import conform_package, derive_datasets_as_written, build_submission_as_written
 from transforms.core.findings import empty_findings
 from transforms.core.metadata import read_dataset_metadata, read_variable_metadata
 from transforms.outputs.package import compute_package_timestamp, write_package
@@ -30,7 +30,7 @@ SUBMISSION_FILES = {"define.xml", "define2-1.xsl", "define.html"}
 def _conformed(domains, study, files):
     """What the conform stage finds in `domains` (its CORE rules; the GX gate is not needed here)."""
     datasets = derive_datasets_as_written(domains, study)
-    sizes, define = derive_package_as_written(datasets, study, compute_package_timestamp(files))
+    sizes, define = build_submission_as_written(datasets, study, compute_package_timestamp(files))
     conformed = conform_package({name: d.data for name, d in datasets.items()},
                                 read_variable_metadata(STANDARDS_DIR, study.directory),
                                 read_dataset_metadata(STANDARDS_DIR), study, sizes, define)
@@ -53,7 +53,7 @@ def test_conform_checks_the_files_the_writer_then_writes(sample_run, tmp_path):
     checks must be those the writer writes (read back from disk here)."""
     study = read_study(DEFAULT_STUDY_DIR)
     domains, files, counts = _sample_domains(sample_run)
-    sizes, define = derive_package_as_written(derive_datasets_as_written(domains, study), study,
+    sizes, define = build_submission_as_written(derive_datasets_as_written(domains, study), study,
                                               compute_package_timestamp(files))
     write_package(domains, {}, empty_findings(), tmp_path, study, "test-run", files, counts,
                   _conformed(domains, study, files))

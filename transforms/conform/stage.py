@@ -93,7 +93,7 @@ def derive_datasets_as_written(domains: dict[str, pd.DataFrame], study: Study) -
     }
 
 
-def derive_package_as_written(
+def build_submission_as_written(
     datasets: dict[str, XptDataset], study: Study, created: datetime
 ) -> tuple[dict[str, int], bytes]:
     """The submission files {path in the run folder: bytes} the rules look at (each <domain>.xpt
