@@ -1,1 +1,1 @@
-"""What every stage shares: the findings table, distinct-value evaluation, variable metadata, transliteration."""
+"""What every stage shares: the findings table, the day of an ISO 8601 value, the atomic file write, distinct-value evaluation, variable metadata, transliteration."""
