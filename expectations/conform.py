@@ -43,8 +43,9 @@ def conform_domains(
     report to write).
     Every domain with records is typed, checked against the XPT rules and measured here, once:
     the writers write `Conformed.datasets` as they are."""
-    datasets = derive_datasets_as_written(domains, study)
-    files, define = build_submission_as_written(datasets, study, created)
+    variables, dataset_meta = read_variable_metadata(STANDARDS_DIR, study.directory), read_dataset_metadata(STANDARDS_DIR)
+    datasets = derive_datasets_as_written(domains, variables, dataset_meta, study)
+    files, define = build_submission_as_written(datasets, variables, dataset_meta, study, created)
     meld = empty_findings()
     if scored is not None and "RS" in domains:
         meld = check_meld_consistency(domains["LB"], domains["RS"], scored, conversions=study.unit_conversions,
@@ -55,9 +56,7 @@ def conform_domains(
         return Conformed(meld, none, none, summarise_conformance(none, rules), read_explained_issues(study, rules),
                          rules, [], datasets=datasets, define_xml=define)
     gate = check_sdtm_domains(domains, study, docs_dir)
-    core = conform_package(
-        {name: dataset.data for name, dataset in datasets.items()}, read_variable_metadata(STANDARDS_DIR, study.directory), read_dataset_metadata(STANDARDS_DIR),
-        study, files, define,
-    )
+    core = conform_package({name: dataset.data for name, dataset in datasets.items()}, variables, dataset_meta,
+                           study, files, define)
     return replace(core, findings=concat_findings(gate, meld, core.findings), problems=format_conformance_errors(gate),
                    datasets=datasets, define_xml=define)

@@ -29,11 +29,11 @@ SUBMISSION_FILES = {"define.xml", "define2-1.xsl", "define.html"}
 
 def _conformed(domains, study, files):
     """What the conform stage finds in `domains` (its CORE rules; the GX gate is not needed here)."""
-    datasets = derive_datasets_as_written(domains, study)
-    sizes, define = build_submission_as_written(datasets, study, compute_package_timestamp(files))
-    conformed = conform_package({name: d.data for name, d in datasets.items()},
-                                read_variable_metadata(STANDARDS_DIR, study.directory),
-                                read_dataset_metadata(STANDARDS_DIR), study, sizes, define)
+    variables, dataset_meta = read_variable_metadata(STANDARDS_DIR, study.directory), read_dataset_metadata(STANDARDS_DIR)
+    datasets = derive_datasets_as_written(domains, variables, dataset_meta, study)
+    sizes, define = build_submission_as_written(datasets, variables, dataset_meta, study, compute_package_timestamp(files))
+    conformed = conform_package({name: d.data for name, d in datasets.items()}, variables, dataset_meta, study,
+                                sizes, define)
     return replace(conformed, datasets=datasets, define_xml=define)
 
 
@@ -53,8 +53,9 @@ def test_conform_checks_the_files_the_writer_then_writes(sample_run, tmp_path):
     checks must be those the writer writes (read back from disk here)."""
     study = read_study(DEFAULT_STUDY_DIR)
     domains, files, counts = _sample_domains(sample_run)
-    sizes, define = build_submission_as_written(derive_datasets_as_written(domains, study), study,
-                                              compute_package_timestamp(files))
+    variables, dataset_meta = read_variable_metadata(STANDARDS_DIR, study.directory), read_dataset_metadata(STANDARDS_DIR)
+    sizes, define = build_submission_as_written(derive_datasets_as_written(domains, variables, dataset_meta, study),
+                                                variables, dataset_meta, study, compute_package_timestamp(files))
     write_package(domains, {}, empty_findings(), tmp_path, study, "test-run", files, counts,
                   _conformed(domains, study, files))
     on_disk = {p.relative_to(tmp_path).as_posix(): p.stat().st_size

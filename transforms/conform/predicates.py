@@ -59,7 +59,7 @@ def compute_not_matching(values: pd.Series, pattern: str) -> pd.Series:
 
 def compute_containing(values: pd.Series, pattern: str) -> pd.Series:
     """Values (missing ones never) in which the regular expression `pattern` is found (re.search)."""
-    return values.notna() & _per_distinct(values, lambda text: text.str.contains(pattern, regex=True))
+    return _per_distinct(values, lambda text: text.str.contains(pattern, regex=True))
 
 
 def compute_over_length(values: pd.Series, limit: int) -> pd.Series:

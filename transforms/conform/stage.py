@@ -19,8 +19,7 @@ import pandas as pd
 
 from transforms.conform.report import compute_explanations, derive_explained_findings, derive_report_findings, summarise_conformance
 from transforms.conform.rules import check_conformance, read_conformance_rules
-from transforms.core.metadata import read_dataset_metadata, read_variable_metadata
-from transforms.spec.study import STANDARDS_DIR, Study
+from transforms.spec.study import Study
 from transforms.outputs.submission import (
     CONFORMANCE_RULES, build_define_document, compute_sdtm_folder, read_explained_issues,
 )
@@ -78,11 +77,12 @@ def conform_package(
     )
 
 
-def derive_datasets_as_written(domains: dict[str, pd.DataFrame], study: Study) -> dict[str, XptDataset]:
-    """Every domain with records (FDA submits no empty dataset) as its files will hold it: typed,
+def derive_datasets_as_written(
+    domains: dict[str, pd.DataFrame], variables: pd.DataFrame, dataset_meta: pd.DataFrame, study: Study
+) -> dict[str, XptDataset]:
+    """Every domain with records (FDA submits no empty dataset) as its files will hold it: typed by
+    `variables` (read_variable_metadata), labelled by `dataset_meta` (read_dataset_metadata),
     checked against the XPT rules (XptRuleError lists every violation) and measured, once."""
-    variables = read_variable_metadata(STANDARDS_DIR, study.directory)
-    dataset_meta = read_dataset_metadata(STANDARDS_DIR)
     labels = dict(zip(dataset_meta["dataset"], dataset_meta["label"]))
     folder = compute_sdtm_folder(study.studyid)
     return {
@@ -94,12 +94,12 @@ def derive_datasets_as_written(domains: dict[str, pd.DataFrame], study: Study) -
 
 
 def build_submission_as_written(
-    datasets: dict[str, XptDataset], study: Study, created: datetime
+    datasets: dict[str, XptDataset], variables: pd.DataFrame, dataset_meta: pd.DataFrame, study: Study,
+    created: datetime,
 ) -> tuple[dict[str, int], bytes]:
     """The submission files {path in the run folder: bytes} the rules look at (each <domain>.xpt
-    and define.xml) and define.xml's bytes, for `datasets` (derive_datasets_as_written)."""
-    variables = read_variable_metadata(STANDARDS_DIR, study.directory)
-    dataset_meta = read_dataset_metadata(STANDARDS_DIR)
+    and define.xml) and define.xml's bytes, for `datasets` (derive_datasets_as_written, with the
+    same metadata)."""
     folder = compute_sdtm_folder(study.studyid)
     files = {}
     for name, dataset in datasets.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.core.dates import compute_complete_date
+from transforms.core.dates import compute_complete_date, compute_day
 from transforms.conform.hits import Package, concat_hits, dm_column, make_dataset_hit, make_hits, select_datasets
 
 
@@ -60,8 +60,7 @@ def _study_day_pairs(frame: pd.DataFrame):
 
 def compute_expected_study_day(dtc: pd.Series, rfstdtc: pd.Series) -> pd.Series:
     """SDTMIG 4.4.4 study day from complete dates, independently of the mapping's own code."""
-    date = pd.to_datetime(compute_complete_date(dtc), errors="coerce", format="%Y-%m-%d")
-    reference = pd.to_datetime(compute_complete_date(rfstdtc), errors="coerce", format="%Y-%m-%d")
+    date, reference = compute_day(dtc), compute_day(rfstdtc)
     days = (date - reference).dt.days
     return (days + (days >= 0)).astype("Float64")
 

@@ -32,3 +32,9 @@ def compute_complete_date(dtc: pd.Series) -> pd.Series:
     days = np.where(complete, text.str.slice(0, DATE_WIDTH).to_numpy(dtype=object), None)
     words = np.append(days, None)  # the last word stands for missing
     return pd.Series(words[codes], index=dtc.index, dtype=object)
+
+
+def compute_day(dtc: pd.Series) -> pd.Series:
+    """compute_complete_date as datetime64, NaT where there is no complete date: for day arithmetic
+    (study days, visit windows)."""
+    return pd.to_datetime(compute_complete_date(dtc), format="%Y-%m-%d", errors="coerce")

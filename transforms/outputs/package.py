@@ -72,25 +72,22 @@ def write_package(
     json_header = compute_dataset_json_header(study, timestamp)
     keys = read_dataset_keys(study)
     outputs = []
-    lengths, written = {}, {}  # what the XPT writer wrote: define.xml reads these
     # FDA: a dataset without records is not submitted (nor described in define.xml).
     empty = sorted(name for name, frame in domains.items() if frame.empty)
+    # typed, checked and measured once, by the conform stage, for every file of the dataset
     for name, prepared in conformed.datasets.items():
-        frame, meta, label = prepared.data, prepared.meta, prepared.label
         xpt = sdtm_dir / f"{name.lower()}.xpt"
         parquet = run_dir / PARQUET_DIR / f"{name.lower()}.parquet"
         jsons = [run_dir / DATASET_JSON_DIR / f"{name.lower()}{suffix}" for suffix in (".json", ".ndjson")]
         for path in (xpt, parquet, *jsons):
             path.parent.mkdir(parents=True, exist_ok=True)
-        # typed, checked and measured once, by the conform stage, for every file of the dataset
         write_xpt_dataset(prepared, xpt, timestamp)
-        lengths[name], written[name] = prepared.lengths, prepared.data
         write_parquet_dataset(prepared, parquet, run_id)
-        metadata = build_dataset_json_metadata(written[name], meta, name, label, lengths[name], keys.get(name, []),
-                                               json_header)
+        metadata = build_dataset_json_metadata(prepared.data, prepared.meta, name, prepared.label, prepared.lengths,
+                                               keys.get(name, []), json_header)
         for path in jsons:
-            write_dataset_json(written[name], metadata, path)
-        outputs += [_describe(run_dir, path, len(frame)) for path in (xpt, parquet, *jsons)]
+            write_dataset_json(prepared.data, metadata, path)
+        outputs += [_describe(run_dir, path, len(prepared.data)) for path in (xpt, parquet, *jsons)]
     for name, frame in analysis.items():
         path = run_dir / PARQUET_DIR / f"{name}.parquet"
         write_analysis_parquet(frame.drop(columns=LINEAGE, errors="ignore"), path, run_id)
@@ -99,6 +96,7 @@ def write_package(
     submission = write_define(sdtm_dir, conformed.define_xml)
     reports = write_conformance(run_dir, conformed.report, conformed.summary, conformed.explained, conformed.rules,
                                 study.studyid, timestamp)
+    written = {name: prepared.data for name, prepared in conformed.datasets.items()}
     reports += write_csdrg(run_dir, written, datasets.reset_index(), study, conformed.core)  # the reviewer's guide
     outputs += [_describe(run_dir, path, 0) for path in submission + reports]
     lineage = derive_lineage(domains)

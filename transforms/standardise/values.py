@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.core.dates import compute_complete_date
+from transforms.core.dates import compute_day
 
 __all__ = [
     "compute_lookup_key",
@@ -256,8 +256,8 @@ def compute_study_day(dtc: pd.Series, rfstdtc: pd.Series) -> pd.Series:
     value is missing or partial (shorter than YYYY-MM-DD). Returns nullable Int64.
     """
     _check_same_index(dtc=dtc, rfstdtc=rfstdtc)
-    date = _full_date(dtc)
-    ref = _full_date(rfstdtc)
+    date = compute_day(dtc)
+    ref = compute_day(rfstdtc)
     days = (date - ref).dt.days
     day = days.where(days < 0, days + 1)
     return day.astype("Int64")
@@ -299,7 +299,7 @@ def _date_bounds(dtc: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
     text = dtc.astype("str").where(dtc.notna())
     parts = text.str.extract(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T.*)?$")
     year, month, day = (pd.to_numeric(parts[i]).astype("Int64") for i in range(3))
-    full = _full_date(dtc)
+    full = compute_day(dtc)
     month_ok = month.isna() | month.between(1, 12)
     valid = year.notna() & month_ok & (day.isna() | full.notna())
     first_month = month.fillna(1)
@@ -745,11 +745,6 @@ def _render_dtc(parts: dict[str, np.ndarray]) -> pd.api.extensions.ExtensionArra
         *[pc.utf8_slice_codeunits(full, 0, w) for w in widths],
     )
     return pd.array(pc.cast(chosen, pa.large_string()), dtype="str")
-
-
-def _full_date(dtc: pd.Series) -> pd.Series:
-    """The YYYY-MM-DD part of ISO 8601 text as datetime64; NaT for missing or partial dates."""
-    return pd.to_datetime(compute_complete_date(dtc), format="%Y-%m-%d", errors="coerce")
 
 
 def _round_significant(values: np.ndarray, digits: int) -> np.ndarray:
