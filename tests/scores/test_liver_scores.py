@@ -68,16 +68,6 @@ SOURCES = pd.DataFrame(
 )
 
 
-@pytest.fixture(scope="module")
-def scoring() -> pd.DataFrame:
-    return pd.read_csv(STUDY / "scores.csv", dtype=str, keep_default_na=False)
-
-
-@pytest.fixture(scope="module")
-def conversions() -> pd.DataFrame:
-    return read_study(STUDY).unit_conversions
-
-
 def make_dm() -> pd.DataFrame:
     return pd.DataFrame(
         {

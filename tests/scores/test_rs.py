@@ -18,7 +18,6 @@ from tests.scores.test_liver_scores import S1, S2, SOURCES, make_assessments, ma
 from transforms.core.findings import FINDING_COLUMNS
 from transforms.scores.liver_scores import derive_score_inputs, derive_scores
 from transforms.scores.rs import build_rs, check_meld_consistency
-from transforms.spec.study import read_study
 
 EPOCHS = ("SCREENING", "TREATMENT", "FOLLOW-UP")
 
@@ -26,19 +25,9 @@ STUDY = Path(__file__).resolve().parents[2] / "mappings" / "ucmsc-esld"
 
 
 @pytest.fixture(scope="module")
-def scoring() -> pd.DataFrame:
-    return pd.read_csv(STUDY / "scores.csv", dtype=str, keep_default_na=False)
-
-
-@pytest.fixture(scope="module")
 def rs_tests() -> pd.DataFrame:
     # as transforms/spec/study.py reads every study table: text, empty cells as ""
     return pd.read_csv(STUDY / "rs_tests.csv", dtype=str, keep_default_na=False)
-
-
-@pytest.fixture(scope="module")
-def conversions() -> pd.DataFrame:
-    return read_study(STUDY).unit_conversions
 
 
 def make_rs(scoring, rs_tests, conversions, lb=None) -> pd.DataFrame:

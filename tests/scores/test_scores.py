@@ -26,20 +26,8 @@ from transforms.scores.formulas import (
     compute_mg_dl_from_umol_l,
     compute_unit_conversion,
 )
-from transforms.spec.study import read_study
 
 STUDY = Path(__file__).resolve().parents[2] / "mappings" / "ucmsc-esld"
-
-
-@pytest.fixture(scope="module")
-def scoring() -> pd.DataFrame:
-    # as transforms/spec/study.py reads every study table: text, empty cells as ""
-    return pd.read_csv(STUDY / "scores.csv", dtype=str, keep_default_na=False)
-
-
-@pytest.fixture(scope="module")
-def conversions() -> pd.DataFrame:
-    return read_study(STUDY).unit_conversions
 
 
 def one(value) -> np.ndarray:
