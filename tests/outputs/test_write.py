@@ -29,6 +29,7 @@ from transforms.outputs.write import (
     write_xpt,
 )
 from transforms.outputs.xpt import compute_xpt_datetime, read_xpt_datetimes, read_xpt_lengths
+from tests.outputs.test_xpt import R_READER
 
 ROOT = Path(__file__).resolve().parents[2]
 STAMP = datetime(2026, 1, 2, 3, 4, 5)
@@ -387,31 +388,6 @@ def test_xpt_character_lengths_are_hand_worked(tmp_path, dm_meta):
     assert lengths["ARMNRS"] == len("ASSIGNED, NOT TREATED")
     assert lengths["DTHDTC"] == 1  # all null
     assert lengths["AGE"] == 8
-
-
-R_READER = r"""
-args <- commandArgs(trailingOnly = TRUE)
-path <- args[1]; out <- args[2]
-d <- haven::read_xpt(path)
-# haven exposes labels but not the stored length, so the NAMESTR records are read directly.
-raw <- readBin(path, "raw", file.info(path)$size)
-field <- function(from, to) trimws(rawToChar(raw[from:to]), "right")
-nvar <- as.integer(field(561 + 54, 561 + 57))
-namestr <- 641 + (seq_len(nvar) - 1) * 140
-stored <- vapply(namestr, function(s) readBin(raw[(s + 4):(s + 5)], "integer", size = 2,
-                                              endian = "big", signed = TRUE), 1L)
-names(stored) <- vapply(namestr, function(s) field(s + 8, s + 15), "")
-label <- vapply(d, function(x) { l <- attr(x, "label"); if (is.null(l)) "" else l }, "")
-write.csv(data.frame(name = names(d), label = label, type = vapply(d, typeof, ""),
-                     length = unname(stored[names(d)]), width_attr = vapply(d, function(x)
-                       !is.null(attr(x, "width")), TRUE)),
-          file.path(out, "variables.csv"), row.names = FALSE)
-writeLines(c(field(401 + 8, 401 + 15), attr(d, "label"), as.character(nrow(d))),
-           file.path(out, "dataset.txt"))
-text <- lapply(d, function(x) if (is.numeric(x)) ifelse(is.na(x), "NA", sprintf("%.17g", x)) else x)
-write.csv(as.data.frame(text, stringsAsFactors = FALSE, check.names = FALSE),
-          file.path(out, "values.csv"), row.names = FALSE, na = "NA")
-"""
 
 
 def _read_with_haven(path: Path, out: Path) -> tuple[list[dict], list[str], list[dict]]:

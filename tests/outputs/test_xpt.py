@@ -161,6 +161,9 @@ def read_with_pyreadstat(path: Path) -> Read:
     )
 
 
+# What haven reads of one XPT (names, labels, types, stored lengths, whether haven set a width
+# attribute, member name, dataset label, rows, every value to the exact double); test_write.py
+# reads its files with it too.
 R_READER = r"""
 args <- commandArgs(trailingOnly = TRUE)
 path <- args[1]; out <- args[2]
@@ -175,7 +178,8 @@ stored <- vapply(namestr, function(s) readBin(raw[(s + 4):(s + 5)], "integer", s
 names(stored) <- vapply(namestr, function(s) field(s + 8, s + 15), "")
 label <- vapply(d, function(x) { l <- attr(x, "label"); if (is.null(l)) "" else l }, "")
 write.csv(data.frame(name = names(d), label = label, type = vapply(d, typeof, ""),
-                     length = unname(stored[names(d)])),
+                     length = unname(stored[names(d)]), width_attr = vapply(d, function(x)
+                       !is.null(attr(x, "width")), TRUE)),
           file.path(out, "variables.csv"), row.names = FALSE)
 dslabel <- attr(d, "label"); if (is.null(dslabel)) dslabel <- ""
 writeLines(c(field(401 + 8, 401 + 15), dslabel, as.character(nrow(d))),
