@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from transforms.core.distinct import (
+    derive_group_extremes,
     compute_combination_codes,
     compute_first_occurrences,
     compute_is_in,
@@ -131,3 +132,30 @@ def test_drop_rows_equals_a_boolean_filter(dropped):
     mask = np.zeros(len(frame), dtype=bool)
     mask[dropped] = True
     pd.testing.assert_frame_equal(drop_rows(frame, mask), frame[~mask])
+
+
+@pytest.mark.parametrize("dtype", [object, "str", "string[pyarrow]"])
+def test_group_extremes_are_each_groups_first_and_last_text_in_code_point_order(dtype):
+    frame = pd.DataFrame({
+        "USUBJID": pd.Series(["B", "A", "B", "A", None, "B", "C"], dtype=dtype),
+        "date": pd.Series(["2024-03", "2024-01-05", "2024-02-30", "é", "2023", None, None], dtype=dtype),
+    })
+    # worked by hand: A has "2024-01-05" < "é" (U+00E9 after every digit); B "2024-02-30" < "2024-03";
+    # C has no value and no row; the row without a subject is no group's
+    smallest = derive_group_extremes(frame, ["USUBJID"], "date", "min")
+    largest = derive_group_extremes(frame, ["USUBJID"], "date", "max")
+    assert smallest.astype(object).values.tolist() == [["A", "2024-01-05"], ["B", "2024-02-30"]]
+    assert largest.astype(object).values.tolist() == [["A", "é"], ["B", "2024-03"]]
+
+
+def test_group_extremes_agree_with_pandas_groupby_on_many_groups():
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({
+        "USUBJID": rng.choice([f"S{i:03d}" for i in range(200)], 5000),
+        "VISITNUM": rng.choice([1.0, 2.0, 3.5], 5000),
+        "date": rng.choice([f"2024-{m:02d}-{d:02d}" for m in (1, 2, 12) for d in (1, 9, 28)], 5000),
+    })
+    for how in ("min", "max"):
+        expected = frame.groupby(["USUBJID", "VISITNUM"], as_index=False)["date"].agg(how)
+        pd.testing.assert_frame_equal(derive_group_extremes(frame, ["USUBJID", "VISITNUM"], "date", how),
+                                      expected, check_dtype=False)

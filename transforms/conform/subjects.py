@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from transforms.core.dates import compute_complete_date
+from transforms.core.distinct import derive_group_extremes
 from transforms.conform.hits import NOT_TREATED_ARMS, Package, concat_hits, dm_column, dm_rule, make_hits, one_to_one_rule, select_datasets, ta_values
 from transforms.conform.predicates import compute_filled
 
@@ -24,7 +25,7 @@ def _rfx_from_ex(dm: pd.DataFrame, package: Package, how: str) -> pd.Series:
     if ex is None:
         return pd.Series(None, index=dm.index, dtype=object)
     column = "EXSTDTC" if how == "min" else "EXENDTC"
-    values = ex.dropna(subset=[column]).groupby("USUBJID")[column].agg(how)
+    values = derive_group_extremes(ex, ["USUBJID"], column, how).set_index("USUBJID")[column]
     return dm["USUBJID"].map(values)
 
 

@@ -137,6 +137,17 @@ def compute_per_distinct(derive, *columns: pd.Series, cache: dict | None = None)
     return np.take(np.asarray(result), place[codes], axis=0)  # rows of a 2-D result: 10x []
 
 
+def derive_group_extremes(frame: pd.DataFrame, keys: list[str], column: str, how: str) -> pd.DataFrame:
+    """`keys` + `column`: the smallest (`how` "min") or largest ("max") non-missing `column` of each
+    group of `keys`, one row per group in key order, as `frame.groupby(keys, as_index=False)[column]
+    .agg(how)` gives it for a group with a value. On a text column that groupby compares strings in
+    Python once per group (146,000 groups at 17,500 subjects); one sort does it here, in the same
+    order (Arrow sorts UTF-8 bytes, which is code-point order, as Python compares str)."""
+    given = frame.dropna(subset=[*keys, column])
+    ordered = given.sort_values([*keys, column], ascending=[True] * len(keys) + [how == "min"], kind="stable")
+    return ordered.drop_duplicates(keys)[[*keys, column]].reset_index(drop=True)
+
+
 def compute_is_in(values: pd.Series, accepted) -> np.ndarray:
     """Whether each value is one of `accepted` (missing values never are), as a boolean array.
 

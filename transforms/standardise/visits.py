@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.core.distinct import derive_group_extremes
 from transforms.domains.sdtm import compute_complete_date
 
 UNSCHEDULED = "Unscheduled"
@@ -25,7 +26,7 @@ def derive_unscheduled_visits(dated_visits: pd.DataFrame, visits: pd.DataFrame) 
     known = dated_visits.dropna(subset=["USUBJID", "VISIT", "date"])
     planned = known[known["VISIT"] != UNSCHEDULED].merge(visits[["VISIT", "VISITNUM"]], on="VISIT")
     planned = (
-        planned.groupby(["USUBJID", "VISITNUM"], as_index=False)["date"].min()
+        derive_group_extremes(planned, ["USUBJID", "VISITNUM"], "date", "min")
         .assign(when=lambda p: pd.to_datetime(p["date"]))
         .sort_values("when")
     )
