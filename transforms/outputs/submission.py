@@ -179,8 +179,9 @@ def compute_workbook_bytes(sheets: dict[str, pd.DataFrame], timestamp: datetime)
     scratch = pd.ExcelWriter(io.BytesIO(), engine="openpyxl")
     for name, table in sheets.items():
         table.to_excel(scratch, sheet_name=name, index=False)
+    # the cells are in the book once to_excel returns: closing the writer would only save the
+    # book a first time (a third of this function's time), for compute_xlsx_bytes to save it again
     book = scratch.book
-    scratch.close()
     for sheet in book.worksheets:
         sheet.freeze_panes = "A2"
     return compute_xlsx_bytes(book, timestamp)
