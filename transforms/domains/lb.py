@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from transforms.core.dates import compute_complete_date
+from transforms.core.distinct import compute_per_distinct
 from transforms.domains.sdtm import SHARED_DERIVATIONS
 from transforms.domains.spec_map import Derivation, Sources, build_domain
 from transforms.standardise.values import compute_reference_range_indicator, compute_standard_result
@@ -37,8 +38,7 @@ def derive_standard_result(lb: pd.DataFrame, sources: Sources) -> dict[str, pd.S
     unit, for a continuous result only (no numeric standard range for `<5`, mappings/README.md);
     LBNRIND from LBSTRESN against the range in the standard unit."""
     labs = sources.records
-    low = compute_standard_result(labs["normal_low"], labs["factor"])["LBSTRESN"]
-    high = compute_standard_result(labs["normal_high"], labs["factor"])["LBSTRESN"]
+    low, high = (_standard_limit(labs[limit], labs["factor"]) for limit in ("normal_low", "normal_high"))
     continuous = labs["result_number"].notna() & labs["result_operator"].isna()
     stresn = labs["result_stresn"]
     return {
@@ -48,6 +48,15 @@ def derive_standard_result(lb: pd.DataFrame, sources: Sources) -> dict[str, pd.S
         "LBSTNRHI": high.where(continuous),
         "LBNRIND": compute_reference_range_indicator(stresn, low, high),
     }
+
+
+def _standard_limit(limit: pd.Series, factor: pd.Series) -> pd.Series:
+    """A range limit in the standard unit. A million lab rows carry a few hundred distinct
+    (limit, factor) pairs: each pair is parsed and scaled once."""
+    standard = compute_per_distinct(
+        lambda text, scale: compute_standard_result(text, scale)["LBSTRESN"].to_numpy(dtype="float64"),
+        limit, factor)
+    return pd.Series(standard, index=limit.index, dtype="float64")
 
 
 def derive_not_done(lb: pd.DataFrame, sources: Sources) -> dict[str, pd.Series]:
