@@ -193,7 +193,10 @@ def compute_text_length(values: pd.Series) -> int:
 def _distinct(values: pd.Series) -> pd.Series:
     """The distinct non-null values: every property derived here depends only on them, and a
     1M-record column has a few hundred."""
-    return pd.Series(values.dropna().unique(), dtype=values.dtype if values.dtype != "category" else object)
+    # unique() first, then the nulls of the few hundred distinct values: dropna() would copy the
+    # whole column first (twice the time on a million records)
+    distinct = pd.Series(values.unique(), dtype=values.dtype if values.dtype != "category" else object)
+    return distinct[distinct.notna()].reset_index(drop=True)
 
 
 # --- the document --------------------------------------------------------------------------------
