@@ -35,7 +35,7 @@ import orjson
 import pandas as pd
 import pyreadstat
 
-from transforms.outputs.define import compute_data_type, compute_item_group_oid, compute_item_oid
+from transforms.outputs.define import compute_data_type, compute_present_values, compute_item_group_oid, compute_item_oid
 from transforms.spec.study import STANDARDS_DIR
 from transforms.core.files import write_atomically
 from transforms.outputs.write import CHAR, NUM
@@ -94,10 +94,13 @@ def compute_dataset_json_type(values: pd.Series, sdtm_type: str, variable: str) 
     datetime, since its `date` is a complete date only; Dataset-JSON has no partial types and
     CDISC's own examples call such a column `date`, so it is `date` here whenever no value has a
     time part."""
+    # every property below depends only on the distinct values: taken once, not masked and
+    # re-hashed over the whole column (a million records) twice
+    present = compute_present_values(values)
     if sdtm_type == CHAR:
-        values = values.mask(values.eq(""))  # a blank XPT value is a missing one
-    data_type = _FROM_DEFINE.get(compute_data_type(values, sdtm_type, variable), "string")
-    if data_type == "datetime" and pd.Series(values.dropna().unique(), dtype=object).str.match(_REDUCED_DATE).all():
+        present = present[present.ne("")].reset_index(drop=True)  # a blank XPT value is a missing one
+    data_type = _FROM_DEFINE.get(compute_data_type(present, sdtm_type, variable), "string")
+    if data_type == "datetime" and pd.Series(present, dtype=object).str.match(_REDUCED_DATE).all():
         return "date"
     return data_type
 

@@ -154,7 +154,7 @@ def build_sponsor_codelists(arms: pd.DataFrame) -> pd.DataFrame:
 
 def compute_data_type(values: pd.Series, sdtm_type: str, variable: str, *, value_level: bool = False) -> str:
     """The Define-XML DataType of a column (or of one test's values when `value_level`)."""
-    present = _distinct(values)
+    present = compute_present_values(values)
     if sdtm_type == "Num":
         numbers = present.astype("float64").to_numpy()
         return "integer" if np.all(numbers == np.round(numbers)) else "float"
@@ -186,11 +186,11 @@ def compute_significant_digits(values: pd.Series) -> int:
 
 def compute_text_length(values: pd.Series) -> int:
     """Longest value in UTF-8 bytes (at least 1), as the XPT writer measures it."""
-    text = _distinct(values).astype(str)
+    text = compute_present_values(values).astype(str)
     return max(1, int(text.str.encode("utf-8").str.len().max())) if len(text) else 1
 
 
-def _distinct(values: pd.Series) -> pd.Series:
+def compute_present_values(values: pd.Series) -> pd.Series:
     """The distinct non-null values: every property derived here depends only on them, and a
     1M-record column has a few hundred."""
     # unique() first, then the nulls of the few hundred distinct values: dropna() would copy the
@@ -488,14 +488,14 @@ class _Builder:
         if codelist in self.ct.external:
             self.codelist_values.setdefault(codelist, set())
             return f"CL.{codelist}"
-        present = set(_distinct(values).astype(str))
+        present = set(compute_present_values(values).astype(str))
         if not present:
             return None  # no value to list (e.g. ARMNRS when every subject has an arm)
         self.codelist_values.setdefault(codelist, set()).update(present)
         return f"CL.{codelist}"
 
     def _subset(self, codelist: str, suffix: str, values: pd.Series) -> str | None:
-        present = sorted(set(_distinct(values).astype(str)))
+        present = sorted(set(compute_present_values(values).astype(str)))
         if not present or codelist in self.ct.external:
             return None
         oid = f"CL.{codelist}.{suffix}"
