@@ -475,12 +475,18 @@ def _labs_section(lb: pd.DataFrame, arms_of: pd.DataFrame, arms: list, visits: p
              "lines are the reference range limits (LBSTNRLO, LBSTNRHI); change from the subject's "
              "baseline record (LBLOBXFL = Y) on the visits after it. Of several results at one "
              "visit the latest is used.</p>"]
+    # units filled and reference ranges made distinct once, not once per test over every LB record;
+    # a (test, unit)'s distinct ranges are the same rows, in the same order, as before
+    change_units = changes["LBSTRESU"].fillna("")
+    all_ranges = lb[["LBTESTCD", "LBSTNRLO", "LBSTNRHI"]].assign(_unit=lb["LBSTRESU"].fillna("")).drop_duplicates()
     for test in tests.itertuples(index=False):
-        rows = changes[(changes["LBTESTCD"] == test.LBTESTCD) & (changes["LBSTRESU"].fillna("") == test.LBSTRESU)]
-        other = int(((changes["LBTESTCD"] == test.LBTESTCD) & ~changes.index.isin(rows.index)).sum())
+        of_test = changes["LBTESTCD"] == test.LBTESTCD
+        in_unit = of_test & (change_units == test.LBSTRESU)
+        rows = changes[in_unit]
+        other = int((of_test & ~in_unit).sum())
         title = f"{test.LBTEST} ({test.LBTESTCD})"
-        ranges = lb.loc[(lb["LBTESTCD"] == test.LBTESTCD) & (lb["LBSTRESU"].fillna("") == test.LBSTRESU),
-                        ["LBSTNRLO", "LBSTNRHI"]].drop_duplicates()
+        ranges = all_ranges.loc[(all_ranges["LBTESTCD"] == test.LBTESTCD) & (all_ranges["_unit"] == test.LBSTRESU),
+                                ["LBSTNRLO", "LBSTNRHI"]]
         parts.append(f'<h3 id="lab-{html.escape(test.LBTESTCD)}">{html.escape(title)}</h3>')
         note = f"Standard unit: {html.escape(test.LBSTRESU) or 'none'}. Reference range (records): {html.escape(test.ranges) or 'none given'}."
         if other:
