@@ -124,9 +124,10 @@ def derive_lab_changes(lb: pd.DataFrame, arms: pd.DataFrame) -> pd.DataFrame:
     """One row per subject, test and visit (the visit's latest numeric result: latest LBDTC, then
     highest LBSEQ) with ARM, LBSTRESN, BASE (the subject's LBLOBXFL = "Y" result of the test) and
     CHG = LBSTRESN - BASE on visits after the baseline's."""
-    numeric = lb[lb["LBSTRESN"].notna()]
-    order = numeric.assign(_dtc=numeric["LBDTC"].fillna("")).sort_values(["_dtc", "LBSEQ"], kind="stable")
     keys = ["USUBJID", "LBTESTCD", "VISITNUM"]
+    # only the columns used: selecting the numeric rows of every LB column was most of the time
+    numeric = lb.loc[lb["LBSTRESN"].notna(), keys + ["LBSTRESN", "LBSTRESU", "LBLOBXFL", "LBDTC", "LBSEQ"]]
+    order = numeric.assign(_dtc=numeric["LBDTC"].fillna("")).sort_values(["_dtc", "LBSEQ"], kind="stable")
     last = order.drop_duplicates(keys, keep="last")[keys + ["LBSTRESN", "LBSTRESU", "LBLOBXFL"]]
     base = (
         last[last["LBLOBXFL"] == "Y"]
@@ -151,7 +152,8 @@ def derive_lab_tests(lb: pd.DataFrame) -> pd.DataFrame:
     """One row per LB test with numeric results: LBTESTCD, LBTEST, its standard unit (the most
     frequent LBSTRESU of its numeric results; blank for a unitless test such as INR) and its
     reference ranges as text ("40-55 (142)"; several when they differ, e.g. by sex)."""
-    numeric = lb[lb["LBSTRESN"].notna()].assign(
+    # only the columns used: selecting the numeric rows of every LB column was most of the time
+    numeric = lb.loc[lb["LBSTRESN"].notna(), ["LBTESTCD", "LBTEST", "LBSTRESU", "LBSTNRLO", "LBSTNRHI"]].assign(
         LBSTRESU=lambda f: f["LBSTRESU"].astype("object").fillna(""),
     )
     if numeric.empty:
