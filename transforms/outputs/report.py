@@ -484,7 +484,7 @@ def _labs_section(lb: pd.DataFrame, arms_of: pd.DataFrame, arms: list, visits: p
     for test in tests.itertuples(index=False):
         of_test = changes["LBTESTCD"] == test.LBTESTCD
         in_unit = of_test & (change_units == test.LBSTRESU)
-        rows = changes[in_unit]
+        rows = changes.loc[in_unit, ["USUBJID", "ARM", "VISITNUM", "LBSTRESN", "CHG"]]  # what _measure reads
         other = int((of_test & ~in_unit).sum())
         title = f"{test.LBTEST} ({test.LBTESTCD})"
         ranges = all_ranges.loc[(all_ranges["LBTESTCD"] == test.LBTESTCD) & (all_ranges["_unit"] == test.LBSTRESU),
