@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 
 from transforms.core.distinct import (
-    derive_group_extremes,
     compute_combination_codes,
     compute_first_occurrences,
     compute_is_in,
     compute_is_repeated,
     compute_per_distinct,
     compute_value_codes,
+    derive_group_extremes,
 )
 from expectations.validate import drop_rows
 
