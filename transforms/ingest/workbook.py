@@ -1,7 +1,9 @@
-"""Deterministic xlsx bytes: the same workbook content always gives the same file.
+"""Deterministic xlsx bytes from openpyxl workbooks: the same content always gives the same file.
 
-openpyxl's `save()` stamps the current time into docProps/core.xml and into every zip entry, so
-identical queries, conformance reports or sample exports would differ run to run. Writing through
+The generated sample exports are written here, through openpyxl, because a site's workbook has
+date cells and number formats; the run's own reports use transforms.core.xlsx. openpyxl's `save()`
+stamps the current time into docProps/core.xml and into every zip entry, so identical sample
+exports would differ run to run. Writing through
 ExcelWriter keeps the document properties we set, and re-packing the zip with one fixed entry time
 removes the rest.
 """
@@ -17,25 +19,20 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
 
-_ZIP_EPOCH = datetime(1980, 1, 1)  # the zip format cannot store an earlier time
+from transforms.core.xlsx import ZIP_EPOCH, compute_zip_bytes
 
 
 def compute_xlsx_bytes(book: Workbook, stamp: datetime, creator: str = "sdtmflow") -> bytes:
     """The workbook as xlsx bytes with `stamp` as created/modified time and zip entry time."""
-    stamp = max(stamp, _ZIP_EPOCH)
+    stamp = max(stamp, ZIP_EPOCH)
     book.properties.creator = book.properties.lastModifiedBy = creator
     book.properties.created = book.properties.modified = stamp
     staged = io.BytesIO()
     with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as archive:
         ExcelWriter(book, archive).save()
-    packed = io.BytesIO()
-    with zipfile.ZipFile(staged) as source, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as target:
-        for entry in source.infolist():
-            fixed = zipfile.ZipInfo(entry.filename, date_time=stamp.timetuple()[:6])
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = entry.external_attr
-            target.writestr(fixed, source.read(entry.filename))
-    return packed.getvalue()
+    with zipfile.ZipFile(staged) as source:
+        entries = [(e.filename, source.read(e.filename), e.external_attr) for e in source.infolist()]
+    return compute_zip_bytes(entries, stamp)
 
 
 def compute_frames_xlsx_bytes(frames: dict[str, pd.DataFrame], stamp: datetime, creator: str) -> bytes:

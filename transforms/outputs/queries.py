@@ -20,15 +20,13 @@ given (fixed document properties and zip entry times).
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-from openpyxl.styles import Alignment, Font
 
 from transforms.core.files import write_atomically
-from transforms.ingest.workbook import compute_xlsx_bytes
+from transforms.core.xlsx import Sheet, compute_tables_xlsx_bytes
 from transforms.core.findings import ERROR, WARNING
 from transforms.spec.study import MAPPINGS_DIR
 
@@ -177,28 +175,16 @@ def write_queries(queries: pd.DataFrame, run_dir: Path, timestamp: datetime | No
 
 
 def _workbook_bytes(table: pd.DataFrame, timestamp: datetime) -> bytes:
-    """The queries as an xlsx whose bytes depend only on `table` and `timestamp`."""
-    # pandas fills the workbook (its cell loop, not ours); openpyxl then formats it, and the
-    # archive is written through ExcelWriter, which keeps our document properties, and repacked
-    # with fixed entry times (openpyxl's save() stamps "now" into both).
-    scratch = pd.ExcelWriter(io.BytesIO(), engine="openpyxl")
-    table.to_excel(scratch, sheet_name=SHEET_NAME, index=False)
-    book = scratch.book
-    scratch.close()
-    sheet = book[SHEET_NAME]
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = sheet.dimensions
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for position, name in enumerate(table.columns, start=1):
-        letter = sheet.cell(row=1, column=position).column_letter
+    """The queries as an xlsx whose bytes depend only on `table` and `timestamp`: header row
+    frozen, an autofilter, each column as wide as its longest value (at most 40 characters,
+    except the widths set in _WIDTHS), the two long texts wrapped."""
+    widths = {}
+    for name in table.columns:
         lengths = table[name].astype("object").where(table[name].notna(), "").astype("str").str.len()
         longest = int(lengths.max()) if len(lengths) else 0
-        sheet.column_dimensions[letter].width = _WIDTHS.get(name, min(max(len(name), longest) + 2, 40))
-        if name in ("What is wrong", "What is needed"):
-            for cell in sheet[letter][1:]:
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
-    return compute_xlsx_bytes(book, timestamp)
+        widths[name] = _WIDTHS.get(name, min(max(len(name), longest) + 2, 40))
+    sheet = Sheet(SHEET_NAME, table, widths, wrapped=("What is wrong", "What is needed"), autofilter=True)
+    return compute_tables_xlsx_bytes([sheet], timestamp)
 
 
 def _visits(sheets: dict[str, pd.DataFrame] | None) -> pd.DataFrame:
