@@ -117,6 +117,29 @@ def test_writer_refuses_metadata_the_schema_rejects(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 2, 50_000])
+def test_both_forms_written_together_are_each_form_written_alone(chunk_rows, tmp_path):
+    frame = pd.DataFrame({"STUDYID": ["S1", "S1", "S1"], "USUBJID": ["S1-1", "a ],[ b", ""],
+                          "AGE": [61.0, float("nan"), 7.0]})
+    variables = pd.DataFrame({"variable": ["STUDYID", "USUBJID", "AGE"], "label": ["Study", "Subject", "Age"],
+                              "type": ["Char", "Char", "Num"], "order": [1, 2, 3]})
+    header = DatasetJsonHeader(created=pd.Timestamp("2026-03-31").to_pydatetime())
+    metadata = build_dataset_json_metadata(frame, variables, "DM", "Demographics", {"STUDYID": 2, "USUBJID": 7},
+                                           ["USUBJID"], header)
+    together = [tmp_path / "together" / name for name in ("dm.json", "dm.ndjson")]
+    together[0].parent.mkdir()
+    write_dataset_json(frame, metadata, *together, chunk_rows=chunk_rows)
+    for path in together:
+        alone = tmp_path / path.name
+        write_dataset_json(frame, metadata, alone, chunk_rows=chunk_rows)
+        assert path.read_bytes() == alone.read_bytes()
+    # each read back by a plain JSON reader: the rows as given
+    rows = [["S1", "S1-1", 61], ["S1", "a ],[ b", None], ["S1", "", 7]]
+    assert json.loads(together[0].read_text())["rows"] == rows
+    assert [json.loads(line) for line in together[1].read_text().splitlines()[1:]] == rows
+    assert sorted(p.name for p in together[0].parent.iterdir()) == ["dm.json", "dm.ndjson"]  # no temporaries
+
+
 # --- CDISC's own examples ------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -208,14 +209,16 @@ def compute_json_values(values: pd.Series, data_type: str) -> np.ndarray:
 # --- write ---------------------------------------------------------------------------------------
 
 
-def write_dataset_json(frame: pd.DataFrame, metadata: dict, path: Path, *, chunk_rows: int = CHUNK_ROWS) -> None:
-    """Write `frame` as Dataset-JSON at `path`: the JSON form for .json, NDJSON for .ndjson.
+def write_dataset_json(frame: pd.DataFrame, metadata: dict, *paths: Path, chunk_rows: int = CHUNK_ROWS) -> None:
+    """Write `frame` as Dataset-JSON at each of `paths`: the JSON form for .json, NDJSON for .ndjson.
+    The rows are converted and serialised once, a chunk at a time, for every file.
 
     Raises ValueError before writing when the metadata is not valid against the official schema
     or does not describe `frame`."""
-    path = Path(path)
-    if path.suffix not in SUFFIXES:
-        raise ValueError(f"{path}: a Dataset-JSON file name ends in .json or .ndjson")
+    paths = [Path(path) for path in paths]
+    for path in paths:
+        if path.suffix not in SUFFIXES:
+            raise ValueError(f"{path}: a Dataset-JSON file name ends in .json or .ndjson")
     errors = check_dataset_json_metadata(metadata)
     names = [c["name"] for c in metadata["columns"]]
     missing = [n for n in names if n not in frame.columns]
@@ -224,35 +227,45 @@ def write_dataset_json(frame: pd.DataFrame, metadata: dict, path: Path, *, chunk
     if metadata["records"] != len(frame):
         errors.append(f"records is {metadata['records']} but the dataset has {len(frame)}")
     if errors:
-        raise ValueError(f"{path.name}: not valid Dataset-JSON 1.1:\n" + "\n".join(errors[:20]))
+        raise ValueError(f"{', '.join(p.name for p in paths)}: not valid Dataset-JSON 1.1:\n" + "\n".join(errors[:20]))
     columns = [compute_json_values(frame[c["name"]], c["dataType"]) for c in metadata["columns"]]
-    chunks = _row_chunks(columns, len(frame), chunk_rows)
     head = orjson.dumps(metadata)
 
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            if path.suffix == ".ndjson":
-                handle.write(head + b"\n")
-                for rows in chunks:
-                    handle.write(compute_ndjson_lines(rows))
-                return
-            handle.write(head[:-1] + b',"rows":[')
-            for number, rows in enumerate(chunks):
-                handle.write((b"," if number else b"") + orjson.dumps(rows)[1:-1])
-            handle.write(b"]}")
+    def write(temporaries: list[Path]) -> None:
+        with ExitStack() as stack:
+            handles = [stack.enter_context(open(tmp, "wb")) for tmp in temporaries]
+            lines = [path.suffix == ".ndjson" for path in paths]
+            for handle, ndjson in zip(handles, lines):
+                handle.write(head + b"\n" if ndjson else head[:-1] + b',"rows":[')
+            for number, rows in enumerate(_row_chunks(columns, len(frame), chunk_rows)):
+                blob = orjson.dumps(rows)
+                for handle, ndjson in zip(handles, lines):
+                    handle.write(compute_ndjson_lines(rows, blob) if ndjson else (b"," if number else b"") + blob[1:-1])
+            for handle, ndjson in zip(handles, lines):
+                if not ndjson:
+                    handle.write(b"]}")
 
-    write_atomically(path, write)
+    _write_all_atomically(paths, write)
 
 
-def compute_ndjson_lines(rows: list[tuple]) -> bytes:
-    """Rows as NDJSON lines, each ending in a newline.
+def _write_all_atomically(paths: list[Path], write, temporaries: tuple[Path, ...] = ()) -> None:
+    """`write(temporaries)` with one temporary name beside each of `paths`, each renamed onto
+    its path once all are written (transforms.core.files.write_atomically, nested)."""
+    if not paths:
+        write(list(temporaries))
+        return
+    write_atomically(paths[0], lambda tmp: _write_all_atomically(paths[1:], write, (*temporaries, tmp)))
+
+
+def compute_ndjson_lines(rows: list[tuple], blob: bytes | None = None) -> bytes:
+    """Rows as NDJSON lines, each ending in a newline (`blob`: orjson's array of `rows`, if made).
 
     One orjson call for the whole chunk, then the row boundaries `],[` become `]\n[`: rows are flat
     arrays of scalars, so each boundary is one `],[`, and if the count says there are no others
     (a string may contain the text `],[`) the replacement is exact; otherwise one call per row."""
     if not rows:
         return b""
-    blob = orjson.dumps(rows)
+    blob = orjson.dumps(rows) if blob is None else blob
     if blob.count(b"],[") == len(rows) - 1:
         return blob[1:-1].replace(b"],[", b"]\n[") + b"\n"
     return b"\n".join(map(orjson.dumps, rows)) + b"\n"

@@ -85,8 +85,7 @@ def write_package(
         write_parquet_dataset(prepared, parquet, run_id)
         metadata = build_dataset_json_metadata(prepared.data, prepared.meta, name, prepared.label, prepared.lengths,
                                                keys.get(name, []), json_header)
-        for path in jsons:
-            write_dataset_json(prepared.data, metadata, path)
+        write_dataset_json(prepared.data, metadata, *jsons)
         outputs += [_describe(run_dir, path, len(prepared.data)) for path in (xpt, parquet, *jsons)]
     for name, frame in analysis.items():
         path = run_dir / PARQUET_DIR / f"{name}.parquet"
