@@ -20,8 +20,10 @@ from transforms.conform.predicates import (
     compute_not_matching,
     compute_not_one_to_one,
     compute_not_unique,
+    compute_number,
     compute_over_length,
     compute_requires,
+    remembering_columns,
 )
 from transforms.conform.hits import Package
 from transforms.conform.kinds import PREDICATES, check_predicate_parameters
@@ -67,6 +69,40 @@ def test_value_predicates_judge_each_distinct_value_once_and_spread_it_back():
     assert compute_over_length(pd.Series(["ABCD", "ABCDE", None], dtype=object), 4).tolist() == [False, True, False]
     assert compute_is_word(pd.Series(["Other", "OTHERS", None], dtype=object), "OTHER").tolist() == [True, False, False]
     assert compute_over_length(pd.Series([], dtype=object), 4).tolist() == []
+
+
+def test_number_is_the_text_read_as_a_number_where_it_is_one():
+    values = pd.Series(["1.5", "-2", ".5", "1e3", "<5", "", None, "1.5", "1,5", " 7"], dtype=object)
+    expected = [1.5, -2.0, 0.5, 1000.0, None, None, None, 1.5, None, None]
+    got = compute_number(values)
+    assert [None if pd.isna(v) else v for v in got] == expected
+    assert got.index.equals(values.index)
+    assert compute_number(pd.Series([None, None], dtype=object)).isna().all()
+    assert compute_number(pd.Series([], dtype=object)).tolist() == []
+
+
+@pytest.mark.parametrize("dtype", [object, "str"])  # the datasets' text as numpy objects or Arrow-backed
+def test_within_the_block_each_column_of_the_datasets_is_worked_once_and_answers_the_same(dtype, monkeypatch):
+    lb = pd.DataFrame({"LBORRES": ["1.5", "x", None, "1.5"], "LBORNRLO": ["", "3", "3", None]}, dtype=dtype)
+    outside = [compute_filled(lb["LBORNRLO"]), compute_number(lb["LBORRES"]),
+               compute_not_matching(lb["LBORRES"], r"^\d"), compute_number(lb["LBORRES"].iloc[1:])]
+    factorised = []
+    real_factorize = pd.factorize
+    monkeypatch.setattr(pd, "factorize", lambda *a, **k: factorised.append(1) or real_factorize(*a, **k))
+    with remembering_columns([lb]):
+        inside = [compute_filled(lb["LBORNRLO"]), compute_number(lb["LBORRES"]),
+                  compute_not_matching(lb["LBORRES"], r"^\d"), compute_number(lb["LBORRES"].iloc[1:])]
+        again = compute_number(lb["LBORRES"])
+    for left, right in zip(outside, inside):
+        pd.testing.assert_series_equal(left, right)
+    pd.testing.assert_series_equal(again, outside[1])
+    # LBORRES factorised once for its number and its pattern; the slice, not one of the datasets'
+    # columns, each time it is asked
+    assert len(factorised) == 2
+    with remembering_columns([lb]):
+        pass
+    compute_number(lb["LBORRES"])
+    assert len(factorised) == 3  # outside the block nothing is remembered
 
 
 def test_record_predicates():

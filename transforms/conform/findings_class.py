@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.conform.hits import NOT_TREATED_ARMS, Package, as_number, concat_hits, findings_pairs, make_hits, select_datasets
-from transforms.conform.predicates import TESTCD_PATTERN, compute_filled
+from transforms.conform.hits import NOT_TREATED_ARMS, Package, concat_hits, findings_pairs, make_hits, select_datasets
+from transforms.conform.predicates import TESTCD_PATTERN, compute_filled, compute_number
 
 
 def check_derived_has_stresc(package: Package, target: str) -> pd.DataFrame:
@@ -70,7 +70,7 @@ def check_missing_orres_explained(package: Package, target: str) -> pd.DataFrame
 def check_stresn_matches_stresc(package: Package, target: str) -> pd.DataFrame:
     parts = []
     for n, f, (stresc, stresn) in findings_pairs(package, target, "STRESC", "STRESN"):
-        number = as_number(f[stresc])
+        number = compute_number(f[stresc])
         bad = number.notna() & ~np.isclose(number.fillna(0), f[stresn].fillna(np.inf), rtol=1e-9, atol=0)
         parts.append(make_hits(f, n, bad, stresn, f"{stresc} is numeric but {stresn} is null or differs"))
     return concat_hits(parts)
@@ -78,7 +78,7 @@ def check_stresn_matches_stresc(package: Package, target: str) -> pd.DataFrame:
 
 def check_stresn_needs_numeric_stresc(package: Package, target: str) -> pd.DataFrame:
     return concat_hits(
-        make_hits(f, n, f[stresn].notna() & as_number(f[stresc]).isna(), stresn, f"{stresn} is given but {stresc} is not a number")
+        make_hits(f, n, f[stresn].notna() & compute_number(f[stresc]).isna(), stresn, f"{stresn} is given but {stresc} is not a number")
         for n, f, (stresc, stresn) in findings_pairs(package, target, "STRESC", "STRESN")
     )
 

@@ -113,11 +113,6 @@ def findings_pairs(package: Package, target: str, *suffixes: str):
             yield name, frame, columns
 
 
-def as_number(series: pd.Series) -> pd.Series:
-    text = series.astype("str")
-    return pd.to_numeric(text.where(series.notna() & text.str.match(NUMBER_PATTERN)), errors="coerce")
-
-
 def one_to_one_hits(frame: pd.DataFrame, dataset: str, key: str, other: str) -> pd.DataFrame:
     return make_hits(frame, dataset, compute_not_one_to_one(frame, key, other), other, f"one {key} has more than one {other}")
 

@@ -19,6 +19,8 @@ The patterns, and why these:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 
@@ -37,19 +39,90 @@ NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 def compute_filled(values: pd.Series) -> pd.Series:
     """Whether each value is given: a number that is not missing, a text that is not missing
     and not empty."""
-    # comparing in place avoids converting a million-record column to str for every rule
-    if pd.api.types.is_numeric_dtype(values):
-        return values.notna()
-    return values.notna() & values.ne("")
+    def filled() -> np.ndarray:
+        # comparing in place avoids converting a million-record column to str for every rule
+        if pd.api.types.is_numeric_dtype(values):
+            return values.notna().to_numpy()
+        return (values.notna() & values.ne("")).to_numpy()
+    return pd.Series(_remembered(values, "filled", filled), index=values.index)
+
+
+def compute_number(values: pd.Series) -> pd.Series:
+    """Each value as a number where its text is one (NUMBER_PATTERN), else missing; worked once
+    per distinct value."""
+    codes, distinct = _distinct_texts(values)
+    numbers = pd.to_numeric(distinct.where(distinct.str.match(NUMBER_PATTERN)), errors="coerce").to_numpy()
+    if (codes < 0).any():
+        return pd.Series(np.where(codes >= 0, numbers[np.maximum(codes, 0)] if len(numbers) else np.nan, np.nan),
+                         index=values.index)
+    return pd.Series(numbers[codes], index=values.index)
+
+
+def _distinct_texts(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """The values' codes (-1 where missing) and their distinct values as str."""
+    def factorised():
+        codes, distinct = pd.factorize(values, use_na_sentinel=True)
+        return codes, pd.Series(distinct, dtype=object).astype("str")
+    return _remembered(values, "distinct", factorised)
 
 
 def _per_distinct(values: pd.Series, judge) -> pd.Series:
     """`judge` (distinct values as str -> booleans) worked once per distinct value, spread back."""
-    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    codes, distinct = _distinct_texts(values)
     if len(distinct) == 0:
         return pd.Series(False, index=values.index)
-    verdict = np.asarray(judge(pd.Series(distinct, dtype=object).astype("str")), dtype=bool)
+    verdict = np.asarray(judge(distinct), dtype=bool)
     return pd.Series(np.where(codes >= 0, verdict[np.maximum(codes, 0)], False), index=values.index)
+
+
+# The package's checks read the same columns again and again (some 250 rules; the ASCII and the
+# leading-space rules each read every text column of every dataset): within `remembering_columns`
+# what depends on one of the datasets' columns alone, its filled mask and its distinct values, is
+# worked out once. A column is known by the memory its values occupy (numpy's data pointer, shape,
+# strides and type, or its Arrow chunks' buffers, offsets and lengths), taken from the datasets
+# when the block starts: the datasets are alive and not changed in place while the checks run
+# (pandas' copy-on-write), so that memory is theirs. Values derived inside a check (a filtered
+# frame's column) are not remembered: they would stay in memory.
+_remembered_columns: dict | None = None
+
+
+@contextmanager
+def remembering_columns(frames):
+    """Within the block, compute_filled and the per-distinct predicates work once per column of
+    `frames` (the package's datasets)."""
+    global _remembered_columns
+    outer = _remembered_columns
+    _remembered_columns = {"known": {_column_key(frame[c]) for frame in frames for c in frame.columns}}
+    try:
+        yield
+    finally:
+        _remembered_columns = outer
+
+
+def _column_key(values: pd.Series):
+    array = values.array
+    if isinstance(array, pd.arrays.NumpyExtensionArray):
+        data = array.to_numpy()
+        return data.__array_interface__["data"][0], data.shape, data.strides, data.dtype.str
+    if hasattr(array, "__arrow_array__"):  # Arrow-backed: its chunks' buffers, offsets and lengths
+        chunks = array.__arrow_array__()
+        return str(chunks.type), tuple(
+            (chunk.offset, len(chunk), tuple(b.address if b is not None else 0 for b in chunk.buffers()))
+            for chunk in chunks.chunks)
+    return None  # neither: not remembered
+
+
+def _remembered(values: pd.Series, what: str, compute):
+    memory = _remembered_columns
+    if memory is None:
+        return compute()
+    key = _column_key(values)
+    if key is None or key not in memory["known"]:
+        return compute()
+    entry = memory.get((what, key))
+    if entry is None:
+        entry = memory[(what, key)] = compute()
+    return entry
 
 
 def compute_not_matching(values: pd.Series, pattern: str) -> pd.Series:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from transforms.conform.hits import Package
 from transforms.conform.kinds import PREDICATES, check_predicate_parameters
+from transforms.conform.predicates import remembering_columns
 from transforms.conform.registry import CHECKS
 from transforms.core.findings import FINDING_COLUMNS, empty_findings
 
@@ -119,11 +120,12 @@ def check_conformance(datasets, variables, study, rules: pd.DataFrame, files, da
 
 def run_rules(package: Package, rules: pd.DataFrame) -> pd.DataFrame:
     parts = []
-    for rule in rules[rules["status"] == IMPLEMENTED].itertuples():
-        hits = run_rule(package, rule)
-        if hits is None or hits.empty:
-            continue
-        parts.append(_as_findings(hits, rule, package))
+    with remembering_columns(package.datasets.values()):
+        for rule in rules[rules["status"] == IMPLEMENTED].itertuples():
+            hits = run_rule(package, rule)
+            if hits is None or hits.empty:
+                continue
+            parts.append(_as_findings(hits, rule, package))
     if not parts:
         return empty_findings()
     findings = pd.concat(parts, ignore_index=True)

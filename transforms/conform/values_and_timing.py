@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from transforms.core.dates import compute_complete_date
-from transforms.conform.hits import Package, as_number, concat_hits, dm_column, dm_rule, findings_pairs, make_dataset_hit, make_hits, select_datasets, trial_design_rule, ts_parameter
-from transforms.conform.predicates import compute_filled
+from transforms.conform.hits import Package, concat_hits, dm_column, dm_rule, findings_pairs, make_dataset_hit, make_hits, select_datasets, trial_design_rule, ts_parameter
+from transforms.conform.predicates import compute_filled, compute_number
 
 
 def check_screen_failure_arms(package: Package, target: str) -> pd.DataFrame:
@@ -126,7 +126,7 @@ def check_range_needs_continuous_result(package: Package, target: str) -> pd.Dat
 
 def check_original_range_order(package: Package, target: str) -> pd.DataFrame:
     return concat_hits(
-        make_hits(f, n, as_number(f[high]) < as_number(f[low]), high, f"{high} is below {low}")
+        make_hits(f, n, compute_number(f[high]) < compute_number(f[low]), high, f"{high} is below {low}")
         for n, f, (low, high) in findings_pairs(package, target, "ORNRLO", "ORNRHI")
     )
 
