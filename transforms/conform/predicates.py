@@ -52,10 +52,8 @@ def compute_number(values: pd.Series) -> pd.Series:
     per distinct value."""
     codes, distinct = _distinct_texts(values)
     numbers = pd.to_numeric(distinct.where(distinct.str.match(NUMBER_PATTERN)), errors="coerce").to_numpy()
-    if (codes < 0).any():
-        return pd.Series(np.where(codes >= 0, numbers[np.maximum(codes, 0)] if len(numbers) else np.nan, np.nan),
-                         index=values.index)
-    return pd.Series(numbers[codes], index=values.index)
+    # the code of a missing value, -1, picks the NaN appended last
+    return pd.Series(np.append(numbers.astype("float64"), np.nan)[codes], index=values.index)
 
 
 def _distinct_texts(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
