@@ -23,7 +23,7 @@ from expectations.conform import conform_domains
 from expectations.validate import validate_export
 from transforms.conform.reconcile import check_reconciliation, reconcile_rows
 from transforms.conform.stage import Conformed
-from transforms.core.findings import concat_findings
+from transforms.core.findings import LINEAGE, concat_findings
 from transforms.domains.mapping import map_domains
 from transforms.ingest.export import Export, read_export
 from transforms.outputs.package import compute_package_timestamp
@@ -41,13 +41,14 @@ def run_plainly(name: str, function: Callable, *arguments):
 
 @dataclass(frozen=True)
 class Built:
-    """What the stages made of one export: the frames of each stage, every finding, the
-    reconciliation counts, what the conform stage found (its findings are among `findings`), and the
-    problems that forbid publishing (rows lost, SDTM checks failed)."""
+    """What the stages made of one export: the export as read, the SDTM and analysis frames, every
+    finding, the reconciliation counts, what the conform stage found (its findings are among
+    `findings`), and the problems that forbid publishing (rows lost, SDTM checks failed).
+
+    The sheets in between (cleaned, standardised, validated) are not kept: each is as large as the
+    export and nothing after `build` reads them, so each is let go once the next stage has run."""
 
     export: Export
-    sheets: dict[str, pd.DataFrame]
-    valid: dict[str, pd.DataFrame]
     domains: dict[str, pd.DataFrame]
     analysis: dict[str, pd.DataFrame]
     findings: pd.DataFrame
@@ -81,14 +82,19 @@ def build(
     )
     cleaned, text_findings = run_stage("clean_text", standardise_text, export.sheets, study)
     sheets = run_stage("standardise", standardise_export, cleaned, study)
+    del cleaned
+    # what reconcile counts as present: the rows' lineage, not the whole sheets
+    present = {name: frame[LINEAGE] for name, frame in sheets.items() if not frame.empty}
     # the SDTM checks, which follow, write the folder's Data Docs once for both
     valid, validation_findings = run_stage(
         "validate", validate_export, sheets, export.files, study, transliteration, docs_dir, False,
         today,
     )
+    del sheets
     domains, analysis, map_findings, scored = run_stage(
         "map_to_sdtm", map_domains, valid, study, transliteration
     )
+    del valid
     conformed = run_stage(
         "conform", conform_domains, domains, scored, study, compute_package_timestamp(export.files),
         docs_dir, check_output,
@@ -96,6 +102,6 @@ def build(
     findings = concat_findings(
         export.findings, text_findings, validation_findings, map_findings, conformed.findings
     )
-    counts = reconcile_rows(sheets, export.inventory, findings, domains)
+    counts = reconcile_rows(present, export.inventory, findings, domains)
     problems = check_reconciliation(counts) + conformed.problems
-    return Built(export, sheets, valid, domains, analysis, findings, counts, conformed, problems)
+    return Built(export, domains, analysis, findings, counts, conformed, problems)
