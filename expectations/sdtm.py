@@ -243,16 +243,22 @@ def assign_sdtm_helpers(frame: pd.DataFrame, domain: str, dm_subjects: pd.Series
 
 def stack_visits(domains: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """VISIT and VISITNUM of every domain carrying both, with DOMAIN, lineage and the count of
-    distinct partners of each side."""
-    parts = []
-    for name, frame in domains.items():
-        if {"VISIT", "VISITNUM"} <= set(frame.columns):
-            part = frame[["VISIT", "VISITNUM"]].assign(DOMAIN=name)
-            for column in LINEAGE + ["USUBJID"]:
-                part[column] = frame[column] if column in frame.columns else pd.NA
-            parts.append(part)
-    if not parts:
+    distinct partners of each side.
+
+    A column a domain lacks (TV has neither subjects nor lineage) is an empty one of the type
+    the other domains give it: stacking text with a column of no type turns the whole column into
+    a Python object per row, the largest thing in memory of a large run."""
+    carrying = {name: frame for name, frame in domains.items() if {"VISIT", "VISITNUM"} <= set(frame.columns)}
+    if not carrying:
         return pd.DataFrame()
+    columns = ["VISIT", "VISITNUM", *LINEAGE, "USUBJID"]
+    dtypes = {column: frame[column].dtype for frame in carrying.values() for column in columns if column in frame}
+    parts = [
+        frame[[c for c in columns if c in frame.columns]]
+        .assign(**{c: pd.Series(index=frame.index, dtype=dtypes.get(c, "str")) for c in columns if c not in frame.columns})
+        .assign(DOMAIN=name)[["VISIT", "VISITNUM", "DOMAIN", *LINEAGE, "USUBJID"]]
+        for name, frame in carrying.items()
+    ]
     visits = pd.concat(parts, ignore_index=True)
     return visits.assign(
         **{

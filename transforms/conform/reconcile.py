@@ -132,4 +132,5 @@ def compute_file_counts(counts: pd.DataFrame) -> tuple[int, int]:
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.astype({"file": "object", "sheet": "object", "row": "int64"})
+    # text, not Python objects: the raw side has a row per row read
+    return frame.astype({"file": "str", "sheet": "str", "row": "int64"})
