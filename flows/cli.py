@@ -17,7 +17,6 @@ here, first: no telemetry leaves the machine (and Prefect's heartbeat stops logg
 from __future__ import annotations
 
 import argparse
-import ctypes
 import errno
 import getpass
 import logging
@@ -70,32 +69,6 @@ def configure_environment() -> None:
     """Set quiet, offline defaults; a value the user exported wins."""
     for name, value in _QUIET_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    return_freed_memory()
-
-
-# glibc's malloc.h
-_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
-_MMAP_THRESHOLD = 128 * 1024  # glibc's own starting value
-
-
-def return_freed_memory() -> None:
-    """Have glibc's malloc give large blocks back when they are freed, and share one arena.
-
-    A run's frames are many columns of megabytes each, made and dropped stage after stage. glibc
-    raises its mmap threshold each time such a block is freed, so later ones come from the heap
-    and stay there once freed; and each thread that allocates (Prefect's, the embedded server's)
-    gets an arena of its own. Fixing the threshold at its starting value and keeping one arena
-    (as MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=1 would) lowered the peak of a build of
-    5,000 subjects from 1,496 to 1,159 MiB, in the same time (README.md, "Speed and memory").
-    A value the user exported wins; elsewhere than glibc, nothing."""
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return
-    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
-        mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-    if "MALLOC_ARENA_MAX" not in os.environ:
-        mallopt(_M_ARENA_MAX, 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
