@@ -228,7 +228,6 @@ def write_dataset_json(frame: pd.DataFrame, metadata: dict, *paths: Path, chunk_
         errors.append(f"records is {metadata['records']} but the dataset has {len(frame)}")
     if errors:
         raise ValueError(f"{', '.join(p.name for p in paths)}: not valid Dataset-JSON 1.1:\n" + "\n".join(errors[:20]))
-    columns = [compute_json_values(frame[c["name"]], c["dataType"]) for c in metadata["columns"]]
     head = orjson.dumps(metadata)
 
     def write(temporaries: list[Path]) -> None:
@@ -237,7 +236,7 @@ def write_dataset_json(frame: pd.DataFrame, metadata: dict, *paths: Path, chunk_
             lines = [path.suffix == ".ndjson" for path in paths]
             for handle, ndjson in zip(handles, lines):
                 handle.write(head + b"\n" if ndjson else head[:-1] + b',"rows":[')
-            for number, rows in enumerate(_row_chunks(columns, len(frame), chunk_rows)):
+            for number, rows in enumerate(_row_chunks(frame, metadata["columns"], chunk_rows)):
                 blob = orjson.dumps(rows)
                 for handle, ndjson in zip(handles, lines):
                     handle.write(compute_ndjson_lines(rows, blob) if ndjson else (b"," if number else b"") + blob[1:-1])
@@ -271,9 +270,12 @@ def compute_ndjson_lines(rows: list[tuple], blob: bytes | None = None) -> bytes:
     return b"\n".join(map(orjson.dumps, rows)) + b"\n"
 
 
-def _row_chunks(columns: list[np.ndarray], rows: int, size: int):
-    for start in range(0, rows, size):
-        yield list(zip(*(column[start : start + size] for column in columns)))
+def _row_chunks(frame: pd.DataFrame, columns: list[dict], size: int):
+    # converted a chunk at a time: a number as orjson takes it is a Python float per value, and
+    # the whole of a million-record dataset that way outweighed the dataset itself
+    for start in range(0, len(frame), size):
+        chunk = frame.iloc[start : start + size]
+        yield list(zip(*(compute_json_values(chunk[c["name"]], c["dataType"]) for c in columns)))
 
 
 # --- read ----------------------------------------------------------------------------------------
