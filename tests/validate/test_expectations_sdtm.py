@@ -12,6 +12,7 @@ from expectations.sdtm import (
     build_value_sets,
     check_sdtm_domains,
     format_conformance_errors,
+    stack_visits,
 )
 from flows.build import build
 from transforms.core.metadata import read_variable_metadata
@@ -125,6 +126,20 @@ def test_visitnum_and_visit_one_to_one_across_domains(domains, study, variables)
     findings = check(domains, study, variables, LB=domains["LB"], RS=rs)
     assert set(findings["rule"]) == {"SF-0508"}
     assert set(findings["value"]) >= {f"{rs.loc[0, 'VISIT']} | 99.0"}
+
+
+def test_visits_stacked_keep_each_columns_type(domains):
+    # TV carries VISIT and VISITNUM but no lineage or subject: its empty columns must not turn the
+    # stacked text into Python objects (one per record of every domain)
+    assert "TV" in domains and "_file" not in domains["TV"].columns
+    visits = stack_visits(domains)
+    for column in ["VISIT", "DOMAIN", "_file", "_sheet", "USUBJID"]:
+        assert visits[column].dtype == "str", column
+    assert visits["VISITNUM"].dtype == "float64" and visits["_row"].dtype != object
+    trial = visits[visits["DOMAIN"] == "TV"]
+    assert len(trial) == len(domains["TV"]) and trial[["_file", "_row", "USUBJID"]].isna().all().all()
+    carrying = [f for f in domains.values() if {"VISIT", "VISITNUM"} <= set(f.columns)]
+    assert len(visits) == sum(len(f) for f in carrying)
 
 
 def test_one_standard_unit_per_test(domains, study, variables):
