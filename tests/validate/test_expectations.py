@@ -247,6 +247,21 @@ def test_caller_expectations_are_reusable_and_results_do_not_pile_up():
     assert changed[["column", "index"]].values.tolist() == [["b", 0]]
 
 
+def test_registered_checkpoints_are_fresh_by_gx_own_check_outside_the_run():
+    # validate_frame skips GX's freshness checks while a run lasts: what it registered must be
+    # what GX itself calls fresh, also after a changed suite is updated under the same name, and
+    # GX's checks must be back once the run is over
+    originals = gx.Checkpoint.is_fresh, gx.ValidationDefinition.is_fresh
+    frame = pd.DataFrame({"a": ["x", None], "b": [None, "y"]}, dtype="str")
+    for column in ("a", "b"):
+        failures = validate_frame(frame, "engine_fresh", [E.ExpectColumnValuesToNotBeNull(column=column)])
+        assert failures["column"].tolist() == [column]
+        assert (gx.Checkpoint.is_fresh, gx.ValidationDefinition.is_fresh) == originals
+        _, suite, checkpoint = get_engine().checkpoints["engine_fresh"]
+        assert checkpoint.is_fresh().success
+        assert [e.column for e in suite.expectations] == [column]
+
+
 def test_bad_arguments_raise_with_a_fix():
     frame = pd.DataFrame({"a": ["x", "y"]}, index=[0, 0])
     with pytest.raises(ValueError, match="reset_index"):
