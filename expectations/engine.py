@@ -266,14 +266,16 @@ def _registration_trusted():
     """Within one checkpoint run, take the checkpoint and its validation definition as registered.
 
     GX 1.24 checks each is "fresh" five times per run: it serialises the checkpoint, the
-    definition and the suite and compares each with its copy fetched from the store, about 0.15 s
-    per run (a sixth of validating a nightly run's sixteen frames). `_checkpoint_for` registers
+    definition and the suite and compares each with its copy fetched from the store (the sample's
+    SDTM gate, twelve runs: 3.0 s CPU with the checks, 2.1 s without). `_checkpoint_for` registers
     them itself, under `_LOCK`, and nothing changes them before the run, so they are fresh by
     construction. The suite's owner is still recorded, which the check does on the way. Only
     inside `_LOCK`: the methods are patched process-wide while the run lasts.
     """
-    from great_expectations.core.freshness_diagnostics import CheckpointFreshnessDiagnostics
-    from great_expectations.core.freshness_diagnostics import ValidationDefinitionFreshnessDiagnostics
+    from great_expectations.core.freshness_diagnostics import (
+        CheckpointFreshnessDiagnostics,
+        ValidationDefinitionFreshnessDiagnostics,
+    )
     from great_expectations.core.validation_definition import owner_from_batch_definition
 
     checkpoint_class, definition_class = gx.Checkpoint, gx.ValidationDefinition
