@@ -73,7 +73,7 @@ def configure_environment() -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """One sub-parser per command; each names its handler (`set_defaults(handler=...)`)."""
-    from transforms.spec.study import DEFAULT_STUDY_DIR
+    from transforms.spec.locations import DEFAULT_STUDY_DIR
 
     parser = argparse.ArgumentParser(prog="sdtmflow", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -335,16 +335,23 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Check the arguments; under OUT/.lock decide "unchanged" (no Prefect), else run the flow."""
+    """Check the folders; if OUT has published runs, decide "unchanged" under OUT/.lock (no
+    Prefect, no study check: the run id covers the study, the mappings and the code, so a
+    published run with that id had a study that passed); else check the study and run the flow."""
     from transforms.publish.publish import hold_output_lock
 
-    check_run_arguments(args)
+    check_run_folders(args)
+    published_before = (args.output / "runs").is_dir()  # else tonight cannot be unchanged
     with ExitStack() as lock:
-        lock.enter_context(hold_output_lock(args.output))
-        message = finish_if_unchanged(args.input, args.output, args.study)
-        if message is not None:
-            print(message)
-            return 0
+        if published_before:
+            lock.enter_context(hold_output_lock(args.output))
+            message = finish_if_unchanged(args.input, args.output, args.study)
+            if message is not None:
+                print(message)
+                return 0
+        check_run_study(args)
+        if not published_before:  # locked only now, so a bad study does not create OUT
+            lock.enter_context(hold_output_lock(args.output))
         start_flow = prepare_flow(args)
         # The flow takes the lock itself (it also runs from deployments): hand it over only now,
         # so a second run arriving while we import is turned away at once.
@@ -353,12 +360,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_run_arguments(args: argparse.Namespace) -> None:
-    """Configuration problems are caught here, before Prefect starts, so the operator gets one
-    line with the fix instead of task-failure tracebacks and pointless retries."""
-    from transforms.core.metadata import read_variable_metadata
-    from transforms.spec.study import STANDARDS_DIR, read_study
-
+def check_run_folders(args: argparse.Namespace) -> None:
+    """Configuration problems are caught before Prefect starts, so the operator gets one line
+    with the fix instead of task-failure tracebacks and pointless retries. First the folders."""
     if not args.input.exists():
         raise Problem(f"input folder {args.input} does not exist (--input): give the site's export folder")
     if not args.input.is_dir():
@@ -366,6 +370,14 @@ def check_run_arguments(args: argparse.Namespace) -> None:
     os.listdir(args.input)  # an unreadable folder fails here, as an OSError naming it
     if args.output.exists() and not args.output.is_dir():
         raise Problem(f"output {args.output} is a file, not a folder (--output): choose a folder")
+    if not args.study.is_dir():
+        raise Problem(f"study {args.study} is not a folder (--study): give the study folder (e.g. mappings/<study>)")
+
+
+def check_run_study(args: argparse.Namespace) -> None:
+    """Then the study folder: every problem check-study finds, and what reading it raises."""
+    from transforms.core.metadata import read_variable_metadata
+    from transforms.spec.study import STANDARDS_DIR, read_study
     from transforms.spec.study_check import check_study
 
     problems = check_study(args.study)
@@ -395,7 +407,7 @@ def finish_if_unchanged(input_dir: Path, output_dir: Path, study_dir: Path) -> s
     from transforms.publish.audit import append_history
     from transforms.publish.publish import compute_run_identity, find_published_run, repoint_unchanged
     from transforms.ingest.read_files import compute_file_order, list_input_entries
-    from transforms.spec.study import MAPPINGS_DIR
+    from transforms.spec.locations import MAPPINGS_DIR
 
     # the whole folder, as the flow lists it: a stray file that changed makes a new run
     entries = list_input_entries(input_dir)

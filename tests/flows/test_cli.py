@@ -96,6 +96,14 @@ def test_output_in_a_read_only_folder_names_it(tmp_path):
 def test_broken_study_folder_names_the_file_to_fix(tmp_path):
     done = sdtmflow("run", "--study", str(tmp_path), "--output", str(tmp_path / "out"))
     assert_one_clear_line(done, 2, "study.toml")
+    assert not (tmp_path / "out").exists()  # the study is checked before a first run creates OUT
+
+
+def test_a_missing_study_folder_is_named_once_and_creates_nothing(tmp_path):
+    done = sdtmflow("run", "--study", str(tmp_path / "nostudy"), "--output", str(tmp_path / "out"))
+    line = assert_one_clear_line(done, 2, f"study {tmp_path / 'nostudy'} is not a folder (--study)")
+    assert line.count("nostudy") == 1, line
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
@@ -152,13 +160,14 @@ UNCHANGED_PROBE = """
 import json, sys
 from flows.cli import main
 code = main(sys.argv[1:])
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("prefect", "great_expectations"))
+heavy = sorted(m for m in sys.modules
+               if m.split(".")[0] in ("prefect", "great_expectations") or m == "transforms.spec.study_check")
 print(json.dumps({"code": code, "heavy": heavy}))
 """
 
 
 @pytest.mark.slow
-def test_an_unchanged_night_is_decided_without_prefect_or_gx_and_matches_the_flows_run_id(published, tmp_path):
+def test_an_unchanged_night_is_decided_without_prefect_gx_or_the_study_check_and_matches_the_flows_run_id(published, tmp_path):
     output = _copy(published, tmp_path)
     run_id = os.readlink(output / "latest").rsplit("/", 1)[-1]  # the id the flow computed
     before = _tree(output)

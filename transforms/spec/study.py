@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from importlib.resources import files
 from pathlib import Path
 
 import pandas as pd
@@ -19,15 +18,13 @@ from transforms.spec.ct import (
 )
 from transforms.conform.report import EXPLAINED_COLUMNS
 from transforms.scores.liver_scores import SCORE_INPUT_COLUMNS, derive_score_sources
+from transforms.spec.locations import DEFAULT_STUDY_DIR, MAPPINGS_DIR, STANDARDS_DIR  # also named from here
 from transforms.standardise.values import RESULT_VALUE_COLUMNS, check_result_values
 
-MAPPINGS_DIR = Path(str(files("mappings")))
 # Sheet roles (sheets.csv `role`): what the pipeline does with a sheet's rows. The subjects sheet
 # has one row per subject and comes first; the others are the study's record sheets.
 SUBJECTS, EXPOSURE, FINDINGS, ASSESSMENTS = "subjects", "exposure", "findings", "assessments"
 ROLES = (SUBJECTS, EXPOSURE, FINDINGS, ASSESSMENTS)
-STANDARDS_DIR = MAPPINGS_DIR / "standards"
-DEFAULT_STUDY_DIR = MAPPINGS_DIR / "ucmsc-esld"
 
 # eligibility.csv: a value of a raw column that means the subject is not eligible; `reason` is
 # the protocol's words the finding (SF-0122) gives the site.
