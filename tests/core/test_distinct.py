@@ -107,6 +107,15 @@ def test_per_distinct_gives_what_the_whole_column_gives():
     assert np.array_equal(compute_per_distinct(is_long, frame["a"]), is_long(frame["a"]))
 
 
+def test_per_distinct_frame_result_has_one_row_per_row_on_the_columns_index():
+    frame = random_frame(30000, {"a": 50, "b": 7}).set_axis(np.arange(30000) * 3 + 11)
+    def parse(a, b):
+        return pd.DataFrame({"both": a.str.cat(b, sep="|"), "size": a.str.len()}, index=a.index)
+
+    expected = parse(frame["a"], frame["b"])
+    pd.testing.assert_frame_equal(compute_per_distinct(parse, frame["a"], frame["b"]), expected)
+
+
 def test_is_in_matches_isin_and_missing_is_never_in():
     values = pd.Series(["01-001", None, "01-003", "01-002", "x"], dtype="str")
     accepted = ["01-001", "01-002"]

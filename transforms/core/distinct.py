@@ -122,7 +122,8 @@ def compute_per_distinct(derive, *columns: pd.Series, cache: dict | None = None)
     """`derive(*columns)` for every row, computed on one row per distinct combination of the
     columns' values: `derive` must judge each row from that row's values alone. A Series from
     `derive` comes back as a categorical Series aligned with the columns (a million rows share
-    the few distinct results rather than copy them), anything else as a numpy array. `cache`: the
+    the few distinct results rather than copy them), a DataFrame with one row per row of the
+    columns (their index), anything else as a numpy array. `cache`: the
     value-code cache of the columns' frame, for columns named as in that frame."""
     codes = compute_combination_codes(list(columns), cache)
     firsts = np.flatnonzero(compute_first_occurrences(codes))
@@ -134,6 +135,8 @@ def compute_per_distinct(derive, *columns: pd.Series, cache: dict | None = None)
         result_codes, results = pd.factorize(result)
         categories = pd.Categorical.from_codes(result_codes[place[codes]], categories=results)
         return pd.Series(categories, index=columns[0].index, name=result.name)
+    if isinstance(result, pd.DataFrame):
+        return result.take(place[codes]).set_axis(columns[0].index)
     return np.take(np.asarray(result), place[codes], axis=0)  # rows of a 2-D result: 10x []
 
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.core.dates import compute_day
+from transforms.core.distinct import compute_per_distinct
 
 __all__ = [
     "compute_lookup_key",
@@ -179,7 +180,12 @@ def compute_iso8601_date(values: pd.Series) -> pd.DataFrame:
 
     Returns a frame with the input's index and columns `dtc` and `problem`. Blank gives NA in both
     (whether a date is required is checked elsewhere); a problem always leaves `dtc` NA.
+    Parsed once per distinct text.
     """
+    return compute_per_distinct(_parse_dates, values)
+
+
+def _parse_dates(values: pd.Series) -> pd.DataFrame:
     text = _as_text(values)
     parts, problem = _parse_date_parts(text)
     return pd.DataFrame({"dtc": _render_dtc(parts), "problem": problem.array}, index=text.index)
@@ -202,6 +208,11 @@ def compute_iso8601_datetime(dates: pd.Series, times: pd.Series | None) -> pd.Da
     if times is None:
         times = pd.Series(pd.NA, index=dates.index, dtype="str")
     _check_same_index(dates=dates, times=times)
+    # parsed once per distinct (date, time): a million lab rows share a few thousand
+    return compute_per_distinct(_parse_datetimes, dates, times)
+
+
+def _parse_datetimes(dates: pd.Series, times: pd.Series) -> pd.DataFrame:
     date_text = _as_text(dates)
     time_text = _as_text(times)
     parts, date_problem = _parse_date_parts(date_text)
@@ -337,8 +348,13 @@ def compute_numeric_result(orres: pd.Series, result_values: pd.DataFrame | None 
     e.g. `TND`, `Negative`) is no problem: `stresc` / `stresn` carry its declared standard result
     (NA / NaN on every other row), `number` stays NaN. Blank gives no problem; any other text
     that is not a number is a problem, including a decimal comma such as `12,6`, which is
-    ambiguous with a thousands separator.
+    ambiguous with a thousands separator. Parsed once per distinct text: a million results
+    share a few thousand.
     """
+    return compute_per_distinct(lambda distinct: _parse_numeric_results(distinct, result_values), orres)
+
+
+def _parse_numeric_results(orres: pd.Series, result_values: pd.DataFrame | None) -> pd.DataFrame:
     text = _as_text(orres)
     folded = text.str.normalize("NFKC")
     groups, _ = _groups(folded, _NUMERIC_PATTERN)
@@ -767,7 +783,13 @@ def _round_significant(values: np.ndarray, digits: int) -> np.ndarray:
 
 
 def _format_plain(values: pd.Series) -> pd.Series:
-    """Shortest round-trip text of each float, positional (no exponent), no trailing `.0`."""
+    """Shortest round-trip text of each float, positional (no exponent), no trailing `.0`: worked
+    once per distinct value (a million lab results share a few thousand), so the regexes run on
+    those only."""
+    return compute_per_distinct(_format_plain_distinct, values).astype("str")
+
+
+def _format_plain_distinct(values: pd.Series) -> pd.Series:
     text = values.astype("str").str.replace(r"\.0$", "", regex=True)
     text = text.replace({"-0": "0"})
     exp = text.str.extract(r"^(?P<sign>-?)(?P<lead>\d)(?:\.(?P<rest>\d+))?e(?P<exp>[+-]\d+)$")
