@@ -26,15 +26,22 @@ def compute_complete_date(dtc: pd.Series) -> pd.Series:
     """The YYYY-MM-DD part of each ISO 8601 value (object, None where the date is partial, absent
     or not a date). Worked once per distinct value: a million lab records carry a few hundred
     dates."""
-    codes, distinct = pd.factorize(dtc, use_na_sentinel=True)
-    text = pd.Series(np.asarray(distinct, dtype=object), dtype=object).astype("str")
-    complete = text.str.match(COMPLETE_DATE_PATTERN).to_numpy(dtype=bool)
-    days = np.where(complete, text.str.slice(0, DATE_WIDTH).to_numpy(dtype=object), None)
-    words = np.append(days, None)  # the last word stands for missing
-    return pd.Series(words[codes], index=dtc.index, dtype=object)
+    codes, days = _distinct_complete_dates(dtc)
+    return pd.Series(days[codes], index=dtc.index, dtype=object)
 
 
 def compute_day(dtc: pd.Series) -> pd.Series:
     """compute_complete_date as datetime64, NaT where there is no complete date: for day arithmetic
-    (study days, visit windows)."""
-    return pd.to_datetime(compute_complete_date(dtc), format="%Y-%m-%d", errors="coerce")
+    (study days, visit windows). The distinct dates are parsed, not the million rows."""
+    codes, days = _distinct_complete_dates(dtc)
+    parsed = pd.to_datetime(pd.Series(days, dtype=object), format="%Y-%m-%d", errors="coerce")
+    return pd.Series(parsed.to_numpy()[codes], index=dtc.index)
+
+
+def _distinct_complete_dates(dtc: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each row, YYYY-MM-DD or None of each distinct value with None last for missing)."""
+    codes, distinct = pd.factorize(dtc, use_na_sentinel=True)
+    text = pd.Series(np.asarray(distinct, dtype=object), dtype=object).astype("str")
+    complete = text.str.match(COMPLETE_DATE_PATTERN).to_numpy(dtype=bool)
+    days = np.where(complete, text.str.slice(0, DATE_WIDTH).to_numpy(dtype=object), None)
+    return codes, np.append(days, None)  # code -1 (missing) takes the last

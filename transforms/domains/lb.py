@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.core.dates import compute_complete_date
+from transforms.core.dates import compute_day
 from transforms.core.distinct import compute_per_distinct
 from transforms.domains.sdtm import SHARED_DERIVATIONS
 from transforms.domains.spec_map import Derivation, Sources, build_domain
@@ -106,9 +106,9 @@ def derive_lobxfl(frame: pd.DataFrame, dm: pd.DataFrame, domain: str) -> pd.Data
     """
     testcd, stresc, dtc, seq = (f"{domain}TESTCD", f"{domain}STRESC", f"{domain}DTC", f"{domain}SEQ")
     reference = frame[["USUBJID"]].merge(dm[["USUBJID", "RFXSTDTC"]], on="USUBJID", how="left")
-    day = compute_complete_date(frame[dtc])
-    first_dose = compute_complete_date(pd.Series(reference["RFXSTDTC"].to_numpy(), index=frame.index))
-    eligible = frame[stresc].notna() & day.notna() & first_dose.notna() & (day <= first_dose)
+    day = compute_day(frame[dtc]).to_numpy()  # NaT (partial, missing) is never <= a day
+    first_dose = compute_day(reference["RFXSTDTC"]).to_numpy()
+    eligible = frame[stresc].notna().to_numpy() & (day <= first_dose)
     candidates = frame[eligible].sort_values([dtc, seq], kind="stable")
     last = candidates.groupby(["USUBJID", testcd]).tail(1).index
     flag = pd.Series(pd.NA, index=frame.index, dtype="object")

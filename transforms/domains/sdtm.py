@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from transforms.core.dates import compute_complete_date
+from transforms.core.dates import compute_day
 from transforms.domains.spec_map import Derivation, Sources
 from transforms.standardise.values import compute_study_day
 
@@ -65,15 +66,19 @@ def derive_epoch(
     reference = frame[["USUBJID"]].merge(
         dm[["USUBJID", "RFXSTDTC", "RFXENDTC"]], on="USUBJID", how="left"
     )
-    date = compute_complete_date(frame[dtc_var])
-    first = compute_complete_date(pd.Series(reference["RFXSTDTC"].to_numpy(), index=frame.index))
-    last = compute_complete_date(pd.Series(reference["RFXENDTC"].to_numpy(), index=frame.index))
-    epoch = pd.Series(pd.NA, index=frame.index, dtype="object")
-    known = date.notna() & first.notna() & last.notna()
-    epoch[known & (date < first)] = before
-    epoch[known & (date >= first) & (date <= last)] = during
-    epoch[known & (date > last)] = after
-    return frame.assign(EPOCH=epoch)
+    # as days (datetime64, NaT where partial): numpy compares a million of them, not Python
+    date = compute_day(frame[dtc_var]).to_numpy()
+    first = compute_day(reference["RFXSTDTC"]).to_numpy()
+    last = compute_day(reference["RFXENDTC"]).to_numpy()
+    known = ~(np.isnat(date) | np.isnat(first) | np.isnat(last))
+    # after the last dose wins over before the first, as it did when a subject's dose dates
+    # are the wrong way round
+    epoch = np.select(
+        [known & (date > last), known & (date < first), known],
+        np.array([after, before, during], dtype=object),
+        default=pd.NA,
+    )
+    return frame.assign(EPOCH=pd.Series(epoch, index=frame.index, dtype="object"))
 
 
 # --- named derivations every domain's spec may choose (mapping.csv `derived`) ---------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from transforms.core.distinct import derive_group_extremes
-from transforms.domains.sdtm import compute_complete_date
+from transforms.core.dates import compute_complete_date
 
 UNSCHEDULED = "Unscheduled"
 
